@@ -1,0 +1,110 @@
+// Tensor: a shape, a dtype and contiguous row-major bytes. The bytes are either owned (allocated by
+// the tensor) or borrowed from memory something else keeps alive (a mapped weights file); either
+// way a shared owner handle keeps them valid, so copies of a Tensor are cheap and share storage.
+// Use clone() for a deep copy. Eigen views live in the internal header core/src/ops/eigen.hpp so
+// that Eigen stays out of public headers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kserde/dtype.hpp"
+
+namespace kserde {
+
+// Dimensions; -1 stands for an unknown dimension (Keras's None) in shapes of symbolic tensors and
+// configs. A concrete Tensor never has -1.
+using Shape = std::vector<std::int64_t>;
+
+std::string shape_to_string(const Shape& shape);        // "(None, 4)" like Keras prints
+std::int64_t shape_num_elements(const Shape& shape);    // throws ShapeError on -1 or overflow
+
+class Tensor {
+ public:
+  Tensor() = default;  // an empty float32 scalar-less tensor (rank 0, no storage); valid() false
+  // Zero-initialized owned tensor. Throws ShapeError for negative dims or size overflow.
+  Tensor(Shape shape, DType dtype);
+  // Owned copy of `values` (count must equal the shape's element count).
+  static Tensor from_floats(Shape shape, std::span<const float> values);
+  static Tensor from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes);
+  // Borrows `data` (not copied); `owner` keeps it alive. `data` must be aligned for dtype and
+  // hold exactly the element count's bytes.
+  static Tensor borrow(Shape shape, DType dtype, const void* data,
+                       std::shared_ptr<const void> owner);
+
+  bool valid() const noexcept { return data_ != nullptr || num_elements_ == 0; }
+  const Shape& shape() const noexcept { return shape_; }
+  std::int64_t dim(std::size_t axis) const { return shape_.at(axis); }
+  std::size_t rank() const noexcept { return shape_.size(); }
+  DType dtype() const noexcept { return dtype_; }
+  std::int64_t num_elements() const noexcept { return num_elements_; }
+  std::size_t nbytes() const noexcept;
+  bool is_borrowed() const noexcept { return borrowed_; }
+
+  std::span<const std::byte> bytes() const noexcept;
+  // Mutable access; a borrowed tensor is copied into owned storage first (copy on write).
+  std::span<std::byte> mutable_bytes();
+
+  // Typed views; throw kserde::Error if T does not match dtype().
+  template <class T>
+  std::span<const T> values() const;
+  template <class T>
+  std::span<T> mutable_values();
+  const float* f32() const { return values<float>().data(); }
+  float* f32_mut() { return mutable_values<float>().data(); }
+
+  // New tensor with the same bytes viewed under another shape of equal element count.
+  Tensor reshaped(Shape shape) const;
+  // Deep copy into owned storage.
+  Tensor clone() const;
+  // Converted copy (or this tensor when already of `dtype`).
+  Tensor to(DType dtype) const;
+  // True when dtype, shape and every byte are equal.
+  bool bitwise_equal(const Tensor& other) const;
+
+ private:
+  void check_dtype(DType expected) const;
+  Shape shape_;
+  DType dtype_ = DType::Float32;
+  std::int64_t num_elements_ = 0;
+  std::shared_ptr<const void> owner_;
+  std::byte* data_ = nullptr;
+  bool borrowed_ = false;
+};
+
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() { return DType::Float32; }
+template <>
+constexpr DType dtype_of<double>() { return DType::Float64; }
+template <>
+constexpr DType dtype_of<std::int32_t>() { return DType::Int32; }
+template <>
+constexpr DType dtype_of<std::int64_t>() { return DType::Int64; }
+template <>
+constexpr DType dtype_of<std::int8_t>() { return DType::Int8; }
+template <>
+constexpr DType dtype_of<std::uint8_t>() { return DType::UInt8; }
+template <>
+constexpr DType dtype_of<bool>() { return DType::Bool; }
+
+template <class T>
+std::span<const T> Tensor::values() const {
+  check_dtype(dtype_of<T>());
+  return {reinterpret_cast<const T*>(data_), static_cast<std::size_t>(num_elements_)};
+}
+
+template <class T>
+std::span<T> Tensor::mutable_values() {
+  check_dtype(dtype_of<T>());
+  auto b = mutable_bytes();
+  return {reinterpret_cast<T*>(b.data()), static_cast<std::size_t>(num_elements_)};
+}
+
+}  // namespace kserde

@@ -1,0 +1,144 @@
+#include "kserde/tensor.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "kserde/error.hpp"
+
+namespace kserde {
+
+namespace {
+
+// 64-byte aligned, so that Eigen and SIMD loops see aligned rows and mapped/borrowed data keeps the
+// same alignment guarantees as owned data.
+std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
+  const std::size_t rounded = (nbytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, nbytes);
+  return {static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); }};
+}
+
+}  // namespace
+
+std::string shape_to_string(const Shape& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += shape[i] < 0 ? "None" : std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+std::int64_t shape_num_elements(const Shape& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) {
+    if (d < 0) throw ShapeError("shape " + shape_to_string(shape) + " has an unknown dimension");
+    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d) {
+      throw ShapeError("shape " + shape_to_string(shape) + " has too many elements");
+    }
+    n *= d;
+  }
+  return n;
+}
+
+Tensor::Tensor(Shape shape, DType dtype)
+    : shape_(std::move(shape)), dtype_(dtype), num_elements_(shape_num_elements(shape_)) {
+  if (static_cast<std::uint64_t>(num_elements_) >
+      std::numeric_limits<std::size_t>::max() / 8) {
+    throw ShapeError("shape " + shape_to_string(shape_) + " is too large");
+  }
+  auto storage = allocate_zeroed(nbytes());
+  data_ = storage.get();
+  owner_ = std::move(storage);
+}
+
+Tensor Tensor::from_floats(Shape shape, std::span<const float> values) {
+  Tensor t(std::move(shape), DType::Float32);
+  if (values.size() != static_cast<std::size_t>(t.num_elements_)) {
+    throw ShapeError("from_floats: " + std::to_string(values.size()) + " values for shape " +
+                     shape_to_string(t.shape_));
+  }
+  if (!values.empty()) std::memcpy(t.data_, values.data(), values.size_bytes());
+  return t;
+}
+
+Tensor Tensor::from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes) {
+  Tensor t(std::move(shape), dtype);
+  if (bytes.size() != t.nbytes()) {
+    throw ShapeError("from_bytes: " + std::to_string(bytes.size()) + " bytes for shape " +
+                     shape_to_string(t.shape_) + " of " + std::string(dtype_name(dtype)));
+  }
+  if (!bytes.empty()) std::memcpy(t.data_, bytes.data(), bytes.size());
+  return t;
+}
+
+Tensor Tensor::borrow(Shape shape, DType dtype, const void* data,
+                      std::shared_ptr<const void> owner) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.num_elements_ = shape_num_elements(t.shape_);
+  // Borrowed bytes are never written through: mutable access copies first.
+  t.data_ = const_cast<std::byte*>(static_cast<const std::byte*>(data));
+  t.owner_ = std::move(owner);
+  t.borrowed_ = true;
+  return t;
+}
+
+std::size_t Tensor::nbytes() const noexcept {
+  return static_cast<std::size_t>(num_elements_) * dtype_size(dtype_);
+}
+
+std::span<const std::byte> Tensor::bytes() const noexcept { return {data_, nbytes()}; }
+
+std::span<std::byte> Tensor::mutable_bytes() {
+  if (borrowed_) {
+    auto storage = allocate_zeroed(nbytes());
+    if (nbytes()) std::memcpy(storage.get(), data_, nbytes());
+    data_ = storage.get();
+    owner_ = std::move(storage);
+    borrowed_ = false;
+  }
+  return {data_, nbytes()};
+}
+
+void Tensor::check_dtype(DType expected) const {
+  if (expected != dtype_) {
+    throw Error("tensor of dtype " + std::string(dtype_name(dtype_)) + " accessed as " +
+                std::string(dtype_name(expected)));
+  }
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (shape_num_elements(shape) != num_elements_) {
+    throw ShapeError("cannot reshape " + shape_to_string(shape_) + " to " +
+                     shape_to_string(shape));
+  }
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_, dtype_);
+  if (nbytes()) std::memcpy(t.data_, data_, nbytes());
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return *this;
+  Tensor t(shape_, dtype);
+  convert_elements(data_, dtype_, t.data_, dtype, static_cast<std::size_t>(num_elements_));
+  return t;
+}
+
+bool Tensor::bitwise_equal(const Tensor& other) const {
+  return dtype_ == other.dtype_ && shape_ == other.shape_ &&
+         (nbytes() == 0 || std::memcmp(data_, other.data_, nbytes()) == 0);
+}
+
+}  // namespace kserde
