@@ -60,6 +60,10 @@ class Tensor {
 
   // New tensor with the same bytes viewed under another shape of equal element count.
   Tensor reshaped(Shape shape) const;
+  // Rows [begin, end) of the first axis, sharing storage (no copy).
+  Tensor slice_rows(std::int64_t begin, std::int64_t end) const;
+  // Concatenates along the first axis (all other dims and the dtype must agree).
+  static Tensor concat_rows(const std::vector<Tensor>& parts);
   // Deep copy into owned storage.
   Tensor clone() const;
   // Converted copy (or this tensor when already of `dtype`).

@@ -123,6 +123,50 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
+  if (rank() == 0 || begin < 0 || end < begin || end > shape_[0]) {
+    throw ShapeError("row slice [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     ") out of range for shape " + shape_to_string(shape_));
+  }
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.num_elements_ = shape_num_elements(t.shape_);
+  const std::size_t row_bytes = shape_[0] == 0 ? 0 : nbytes() / static_cast<std::size_t>(shape_[0]);
+  t.data_ = data_ + static_cast<std::size_t>(begin) * row_bytes;
+  // A slice shares the parent's storage; writes must not reach the parent, so mark it borrowed.
+  t.borrowed_ = true;
+  return t;
+}
+
+Tensor Tensor::concat_rows(const std::vector<Tensor>& parts) {
+  if (parts.empty()) throw ShapeError("concat_rows of no tensors");
+  if (parts.size() == 1) return parts[0];
+  Shape shape = parts[0].shape();
+  if (shape.empty()) throw ShapeError("concat_rows of scalars");
+  std::int64_t rows = 0;
+  for (const Tensor& p : parts) {
+    Shape a = p.shape(), b = shape;
+    if (a.size() != b.size() || p.dtype() != parts[0].dtype()) {
+      throw ShapeError("concat_rows: mismatched parts " + shape_to_string(a) + " and " +
+                       shape_to_string(b));
+    }
+    a[0] = b[0] = 0;
+    if (a != b) {
+      throw ShapeError("concat_rows: mismatched parts " + shape_to_string(p.shape()) + " and " +
+                       shape_to_string(shape));
+    }
+    rows += p.shape()[0];
+  }
+  shape[0] = rows;
+  Tensor out(shape, parts[0].dtype());
+  std::size_t offset = 0;
+  for (const Tensor& p : parts) {
+    if (p.nbytes()) std::memcpy(out.data_ + offset, p.data_, p.nbytes());
+    offset += p.nbytes();
+  }
+  return out;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(shape_, dtype_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());

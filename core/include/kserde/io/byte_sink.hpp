@@ -30,4 +30,20 @@ class MemorySink final : public ByteSink {
   std::string buffer_;
 };
 
+// Writes to a file (created or truncated), unbuffered: callers hand it large blocks.
+class FileSink final : public ByteSink {
+ public:
+  explicit FileSink(const std::string& path);
+  ~FileSink() override;
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+  void write(std::span<const std::byte> data) override;
+  std::uint64_t position() const override { return pos_; }
+
+ private:
+  std::string name_;
+  int fd_ = -1;
+  std::uint64_t pos_ = 0;
+};
+
 }  // namespace kserde::io

@@ -1,0 +1,63 @@
+// keras.Model built with the Functional API (spec §3.7–3.10): a DAG of layer calls ("nodes").
+// Loaded from a config, it evaluates nodes in a valid order; saved, it writes the config it was
+// read from (layer order, inbound_nodes, input_layers/output_layers) with current layer dicts.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kserde/model.hpp"
+
+namespace kserde {
+
+class Functional final : public Model {
+ public:
+  Functional(std::shared_ptr<JsonDocument> object_dict, Deserializer& ctx);
+
+  // A reference to one output tensor of one node.
+  struct TensorRef {
+    std::size_t node = 0;    // index into nodes()
+    std::size_t tensor = 0;  // index into that node's flattened outputs
+  };
+  struct Node {
+    Layer* layer = nullptr;
+    std::size_t call_index = 0;             // which call of `layer` (node_index in the file)
+    std::vector<TensorRef> inputs;          // positional tensors, flattened in order
+    std::map<std::string, TensorRef> kwargs;  // keyword tensors ("mask", "value", ...)
+    std::vector<Shape> output_shapes;       // -1 for unknown dims; empty when unknown
+    std::size_t num_outputs = 1;
+  };
+
+  std::vector<std::shared_ptr<Layer>> layers() const override;
+  const std::vector<Node>& nodes() const { return nodes_; }
+  // Layer names feeding each node's call (for `inspect`'s "Connected to" column).
+  std::vector<std::string> inbound_layer_names(const Layer& layer) const;
+
+  std::vector<Shape> input_shapes() const override;
+  std::vector<DType> input_dtypes() const override;
+  std::vector<std::string> input_names() const override;
+  std::vector<Shape> output_shapes() const override;
+  std::vector<std::string> output_names() const override;
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
+  std::vector<TrackedChild> tracked_children() const override;
+  std::shared_ptr<JsonDocument> to_object_dict() const override;
+
+ protected:
+  std::vector<Tensor> forward(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+
+ private:
+  struct Entry {
+    std::shared_ptr<Layer> layer;
+    std::shared_ptr<JsonDocument> inbound_nodes;  // as read, written back on save
+    std::vector<std::size_t> node_ids;            // this layer's calls, in call order
+  };
+  std::vector<Entry> entries_;  // config "layers" order
+  std::vector<Node> nodes_;     // topological order
+  std::vector<TensorRef> inputs_;
+  std::vector<TensorRef> outputs_;
+  std::vector<std::string> output_keys_;
+};
+
+}  // namespace kserde

@@ -1,0 +1,141 @@
+// Layer: the unit Keras models are made of, as kserde sees it.
+//
+// A layer is created from its Keras object dict ({"module", "class_name", "config",
+// "registered_name", "build_config", ...}) and keeps that dict: keys kserde does not interpret
+// (initializers, regularizers, constraints, dtype policy, shared_object_id) are written back
+// unchanged on save. build() creates the variables (Keras order: trainable-at-creation first, then
+// non-trainable, each in creation order); call() runs inference on concrete tensors.
+//
+// Ownership: layers are held by std::shared_ptr. A layer made by a plugin carries a deleter that
+// keeps the plugin's library loaded until the layer is gone.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kserde/json.hpp"
+#include "kserde/tensor.hpp"
+
+namespace kserde {
+
+class Deserializer;
+class Layer;
+
+struct Variable {
+  std::string name;  // "kernel", "bias", "moving_mean", ...
+  Tensor value;
+  bool trainable = true;
+};
+
+// Everything a call may see besides its positional tensors.
+struct CallContext {
+  bool training = false;
+  // Keyword tensor arguments from the graph ("mask", "attention_mask", "value", "key", ...).
+  std::map<std::string, Tensor> kwargs;
+  // Masks of the positional inputs (from Embedding(mask_zero=True) or Masking); may be empty.
+  std::vector<std::optional<Tensor>> input_masks;
+  // Masks of the outputs, set by layers that produce or propagate one.
+  std::vector<std::optional<Tensor>> output_masks;
+};
+
+// A sub-layer as the saving traversal sees it (spec §5.2): an attribute holding one layer
+// (`cell`, `forward_layer`), or a list of layers (`layers`) whose entries are named by class.
+struct TrackedChild {
+  std::string attribute;
+  std::vector<Layer*> layers;
+  bool is_list = false;
+};
+
+class Layer {
+ public:
+  // `object_dict` is the layer's full Keras object dict; `config` must be an object.
+  explicit Layer(std::shared_ptr<JsonDocument> object_dict);
+  virtual ~Layer();
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  // ---- identity, as written in the file
+  std::string class_name() const;
+  std::string module() const;                          // "keras.layers", or a user module
+  std::optional<std::string> registered_name() const;  // null for Keras built-ins
+  const std::string& name() const { return name_; }
+  // Changes the name (config "name" too); models use it to keep names unique.
+  void rename(const std::string& name);
+  bool trainable() const;
+  // "Dense 'logits'": how errors name this layer.
+  std::string describe() const;
+
+  // ---- config
+  const JsonValue& config() const;
+  // The object dict as it will be saved (with the current build_config). Models override this to
+  // regenerate their "layers" list.
+  virtual std::shared_ptr<JsonDocument> to_object_dict() const;
+
+  // ---- build
+  bool built() const { return built_; }
+  // Creates the variables for these input shapes (one per positional input; -1 = unknown dim).
+  // A second call is a no-op. Throws ShapeError/ConfigError naming the layer.
+  void build(const std::vector<Shape>& input_shapes);
+  const std::vector<Shape>& build_input_shapes() const { return build_shapes_; }
+  // Builds from a Keras build_config ({"input_shape": shape or [shapes]}); layers whose build
+  // takes several named shapes ({"shapes_dict": ...}) override this.
+  virtual void build_from_config(const JsonValue& build_config);
+  // True for layers carried through without an implementation: they take whatever variables the
+  // weights file holds.
+  virtual bool accepts_any_weights() const { return false; }
+
+  // ---- weights
+  const std::vector<Variable>& variables() const { return variables_; }
+  std::vector<Variable>& variables() { return variables_; }
+  // Assigns values in variables() order; count and shapes must match exactly (ShapeError naming
+  // the layer, the variable and both shapes). Values are cast to each variable's dtype.
+  void set_weights(const std::vector<Tensor>& values);
+  std::int64_t count_params() const;  // own variables plus tracked children's
+  std::int64_t count_trainable_params() const;
+  virtual std::vector<TrackedChild> tracked_children() const { return {}; }
+
+  // ---- compute
+  virtual std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) = 0;
+  Tensor operator()(const Tensor& x);
+  // Output shapes for these input shapes (-1 = unknown). Default: the first input's shape.
+  virtual std::vector<Shape> compute_output_shape(const std::vector<Shape>& input_shapes) const;
+  // False for layers kserde carries through without being able to run them.
+  virtual bool can_compute() const { return true; }
+
+ protected:
+  virtual void build_impl(const std::vector<Shape>& input_shapes);
+  // Adds a variable of this layer's variable dtype (zero-initialized).
+  Variable& add_weight(std::string name, Shape shape, bool trainable = true);
+  Variable& variable(std::size_t index) { return variables_.at(index); }
+  const Tensor& weight(std::size_t index) const { return variables_.at(index).value; }
+  // The dtype policy's variable dtype (float32 for "float32" and "mixed_*").
+  DType variable_dtype() const { return variable_dtype_; }
+  JsonDocument& object_dict() { return *spec_; }
+  const JsonDocument& object_dict() const { return *spec_; }
+  // Adds `key` to the config with the value parsed from `json_text` when the key is absent
+  // (Keras's constructor default), so saved configs carry every key Keras writes.
+  void config_default(std::string_view key, std::string_view json_text);
+  // Input rank/shape checks with errors naming the layer.
+  void expect_inputs(const std::vector<Tensor>& inputs, std::size_t count) const;
+
+ private:
+  std::shared_ptr<JsonDocument> spec_;
+  std::string name_;
+  DType variable_dtype_ = DType::Float32;
+  bool built_ = false;
+  std::vector<Shape> build_shapes_;
+  std::vector<Variable> variables_;
+};
+
+// The dtype policy name of a config "dtype" entry (a string or a DTypePolicy dict); "float32" if
+// absent.
+std::string dtype_policy_name(const JsonValue& config);
+// Keras's snake_case of a class name ("Conv2DTranspose" -> "conv2d_transpose"), spec §5.2.
+std::string snake_case(std::string_view class_name);
+
+}  // namespace kserde

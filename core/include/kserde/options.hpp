@@ -1,0 +1,69 @@
+// Options for loading and saving models.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "kserde/activations.hpp"
+#include "kserde/hdf5/reader.hpp"
+#include "kserde/io/archive.hpp"
+#include "kserde/json.hpp"
+
+namespace kserde {
+
+class Layer;
+class Deserializer;
+
+// Makes a layer from its object dict. `ctx` resolves nested objects (sub-layers, activations).
+using LayerFactory =
+    std::function<std::shared_ptr<Layer>(std::shared_ptr<JsonDocument> object_dict,
+                                         Deserializer& ctx)>;
+
+// Keras's custom_objects: registered names ("MyLayers>ScaledDense", "MyLayers>scaled_tanh", or a
+// bare class name for unregistered classes) mapped to what provides them.
+struct CustomObjects {
+  std::map<std::string, LayerFactory, std::less<>> layers;
+  std::map<std::string, Activation, std::less<>> functions;
+
+  CustomObjects& add_layer(std::string key, LayerFactory factory);
+  template <class T>
+  CustomObjects& add_layer(std::string key) {
+    return add_layer(std::move(key), [](std::shared_ptr<JsonDocument> d, Deserializer& c) {
+      return std::shared_ptr<Layer>(std::make_shared<T>(std::move(d), c));
+    });
+  }
+  CustomObjects& add_function(std::string key, ActivationFn fn);
+  bool empty() const { return layers.empty() && functions.empty(); }
+};
+
+// What to do with a layer class nothing provides.
+enum class UnknownLayers {
+  Error,        // fail, naming the class and the three ways to provide it (Keras's behaviour)
+  PassThrough,  // keep its config and weights so inspect/convert work; predict fails naming it
+};
+
+struct LoadOptions {
+  // Keras's safe_mode: refuse Python lambdas (Lambda layers, __lambda__ values).
+  bool safe_mode = true;
+  // Restore compile_config and optimizer variables.
+  bool compile = true;
+  CustomObjects custom_objects;
+  UnknownLayers unknown_layers = UnknownLayers::Error;
+  // Let weights borrow the memory-mapped file instead of copying (STORED, contiguous datasets).
+  bool mmap_weights = false;
+  JsonLimits json_limits;
+  io::ArchiveLimits archive_limits;
+  hdf5::ReadLimits hdf5_limits;
+};
+
+struct SaveOptions {
+  // Replace an existing file at the target path (always atomically).
+  bool overwrite = true;
+  // Sharded weights (.weights.json): largest shard in bytes; 0 = no sharding.
+  std::uint64_t max_shard_size = 0;
+};
+
+}  // namespace kserde

@@ -1,0 +1,107 @@
+#include "kserde/serializer.hpp"
+
+#include <fstream>
+
+#include "kserde/error.hpp"
+
+namespace kserde {
+
+std::shared_ptr<Model> Serializer::load(const std::filesystem::path& path,
+                                        const LoadOptions&) const {
+  throw UnsupportedError(path.string() + ": the " + name() + " format holds no full model; " +
+                         "load the model from its .keras file and use load_weights");
+}
+
+void Serializer::save(const Model&, const std::filesystem::path& path, const SaveOptions&) const {
+  throw UnsupportedError(path.string() + ": the " + name() + " format cannot be written");
+}
+
+void Serializer::load_weights(Model&, const std::filesystem::path& path,
+                              const LoadOptions&) const {
+  throw UnsupportedError(path.string() + ": the " + name() + " format holds no weights");
+}
+
+registry::NameTable<SerializerPtr>& formats() {
+  static registry::NameTable<SerializerPtr> table("file format");
+  return table;
+}
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+SerializerPtr by_extension(const std::filesystem::path& path) {
+  const std::string name = lower(path.filename().string());
+  SerializerPtr best;
+  std::size_t best_len = 0;
+  for (const std::string& key : formats().keys()) {
+    auto s = formats().find(key);
+    if (!s) continue;
+    for (const std::string& ext : (*s)->extensions()) {
+      if (ext.size() > best_len && ends_with(name, lower(ext))) {
+        best = *s;
+        best_len = ext.size();
+      }
+    }
+  }
+  return best;
+}
+
+std::string known_formats() {
+  std::string out;
+  for (const std::string& key : formats().keys()) {
+    auto s = formats().find(key);
+    if (!s) continue;
+    for (const std::string& ext : (*s)->extensions()) out += (out.empty() ? "" : ", ") + ext;
+  }
+  return out;
+}
+
+}  // namespace
+
+SerializerPtr serializer_for_load(const std::filesystem::path& path) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (!exists) throw IoError(path.string() + ": no such file or directory");
+  const bool is_dir = std::filesystem::is_directory(path, ec);
+  std::vector<std::byte> head(64);
+  std::size_t got = 0;
+  if (!is_dir) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path.string() + ": cannot open for reading");
+    in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    got = static_cast<std::size_t>(in.gcount());
+  }
+  head.resize(got);
+  if (!is_dir) {
+    if (auto s = by_extension(path); s && (*s).sniff(path, head, false)) return s;
+  }
+  for (const std::string& key : formats().keys()) {
+    auto s = formats().find(key);
+    if (s && (*s)->sniff(path, head, is_dir)) return *s;
+  }
+  if (!is_dir) {
+    if (auto s = by_extension(path)) return s;  // its loader gives the precise error
+  }
+  throw UnsupportedError(path.string() + ": File format not supported (known formats: " +
+                         known_formats() + "; a plugin may add more)");
+}
+
+SerializerPtr serializer_for_save(const std::filesystem::path& path) {
+  if (auto s = by_extension(path)) return s;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec) || !path.has_extension()) {
+    if (auto s = formats().find("keras-dir")) return *s;
+  }
+  throw UnsupportedError(path.string() + ": cannot tell which format to save from the name " +
+                         "(known formats: " + known_formats() + ")");
+}
+
+}  // namespace kserde

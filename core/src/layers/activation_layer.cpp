@@ -1,0 +1,30 @@
+// keras.layers.Activation: applies an activation function; no variables.
+#include "layers/common.hpp"
+
+namespace kserde {
+
+namespace {
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Layer(std::move(d)) {
+    config_default("trainable", "true");
+    config_default("dtype", detail::kDefaultDTypePolicy);
+    activation_ = ctx.activation(cfg::find(config(), "activation"), describe());
+  }
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+    expect_inputs(inputs, 1);
+    Tensor y = ops::as_float32(inputs[0]).clone();
+    activation_.apply(y);
+    return {y};
+  }
+
+ private:
+  ::kserde::Activation activation_;
+};
+
+}  // namespace
+
+KSERDE_REGISTER_LAYER_AS(ActivationLayer, "Activation");
+
+}  // namespace kserde

@@ -1,0 +1,63 @@
+// keras.layers.Dense: y = activation(x @ kernel + bias) over the last axis.
+// Variables: 0 kernel (input_dim, units), 1 bias (units,) when use_bias.
+#include "layers/common.hpp"
+
+namespace kserde {
+
+namespace {
+
+class Dense final : public Layer {
+ public:
+  Dense(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Layer(std::move(d)) {
+    config_default("trainable", "true");
+    config_default("dtype", detail::kDefaultDTypePolicy);
+    config_default("activation", "\"linear\"");
+    config_default("use_bias", "true");
+    config_default("kernel_initializer", detail::kGlorotUniform);
+    config_default("bias_initializer", detail::kZeros);
+    config_default("kernel_regularizer", "null");
+    config_default("bias_regularizer", "null");
+    config_default("kernel_constraint", "null");
+    config_default("bias_constraint", "null");
+    config_default("quantization_config", "null");
+    const JsonValue& c = config();
+    units_ = cfg::get_int(c, "units", describe());
+    if (units_ <= 0) cfg::fail(describe(), "units must be positive, got " + std::to_string(units_));
+    use_bias_ = cfg::get_bool(c, "use_bias", describe(), true);
+    activation_ = ctx.activation(cfg::find(c, "activation"), describe());
+  }
+
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+    expect_inputs(inputs, 1);
+    Tensor y = ops::matmul_last_axis(inputs[0], weight(0));
+    if (use_bias_) ops::add_bias_last_axis(y, weight(1));
+    activation_.apply(y);
+    return {y};
+  }
+
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
+    Shape s = in.at(0);
+    s.back() = units_;
+    return {s};
+  }
+
+ protected:
+  void build_impl(const std::vector<Shape>& in) override {
+    if (in.size() != 1 || in[0].size() < 2 || in[0].back() < 0) {
+      throw ShapeError(describe() + ": needs one input of rank >= 2 with a known last dimension");
+    }
+    add_weight("kernel", {in[0].back(), units_});
+    if (use_bias_) add_weight("bias", {units_});
+  }
+
+ private:
+  std::int64_t units_ = 0;
+  bool use_bias_ = true;
+  Activation activation_;
+};
+
+}  // namespace
+
+KSERDE_REGISTER_LAYER(Dense);
+
+}  // namespace kserde

@@ -1,0 +1,403 @@
+// Functional models. Reconstruction follows Keras (spec §3.8): create every layer, then sweep the
+// layer list repeatedly, processing each layer's pending calls in order; a call whose inputs do
+// not exist yet is postponed; a sweep without progress means loops or disconnected nodes.
+#include "kserde/functional.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "json/config_access.hpp"
+#include "kserde/deserializer.hpp"
+#include "kserde/error.hpp"
+#include "kserde/object_registry.hpp"
+#include "layers/input_layer.hpp"
+
+namespace kserde {
+
+namespace {
+
+struct RawRef {
+  std::string layer;
+  std::size_t node = 0;
+  std::size_t tensor = 0;
+};
+
+bool is_keras_tensor(const JsonValue& v) {
+  const JsonValue* cn = v.IsObject() ? cfg::find(v, "class_name") : nullptr;
+  return cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__keras_tensor__";
+}
+
+RawRef history_of(const JsonValue& kt, const std::string& where) {
+  const JsonValue* c = cfg::find(kt, "config");
+  const JsonValue* h = c != nullptr ? cfg::find(*c, "keras_history") : nullptr;
+  if (h == nullptr || !h->IsArray() || h->Size() < 3 || !(*h)[0].IsString() ||
+      !(*h)[1].IsUint64() || !(*h)[2].IsUint64()) {
+    throw ConfigError(where + ": a __keras_tensor__ without a valid keras_history");
+  }
+  return {(*h)[0].GetString(), static_cast<std::size_t>((*h)[1].GetUint64()),
+          static_cast<std::size_t>((*h)[2].GetUint64())};
+}
+
+// Every tensor reference inside a (nested) args value, in flattening order (dicts by sorted key).
+void collect_refs(const JsonValue& v, const std::string& where, std::vector<RawRef>& out,
+                  int depth = 0) {
+  if (depth > 64) throw ConfigError(where + ": node arguments nested too deeply");
+  if (is_keras_tensor(v)) {
+    out.push_back(history_of(v, where));
+  } else if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) collect_refs(e, where, out, depth + 1);
+  } else if (v.IsObject() && !cfg::find(v, "class_name")) {
+    std::vector<std::string> keys;
+    for (const auto& m : v.GetObject()) keys.emplace_back(m.name.GetString());
+    std::sort(keys.begin(), keys.end());
+    for (const auto& k : keys) collect_refs(v[k.c_str()], where, out, depth + 1);
+  }
+}
+
+// A leaf of input_layers/output_layers: [name, node_index, tensor_index].
+bool is_leaf(const JsonValue& v) {
+  return v.IsArray() && v.Size() == 3 && v[0].IsString() && v[1].IsUint64() && v[2].IsUint64();
+}
+
+void flatten_io(const JsonValue& v, std::vector<RawRef>& out, std::vector<std::string>& keys,
+                const std::string& prefix, const std::string& where, int depth = 0) {
+  if (depth > 64) throw ConfigError(where + ": input/output structure nested too deeply");
+  if (is_leaf(v)) {
+    out.push_back({v[0].GetString(), static_cast<std::size_t>(v[1].GetUint64()),
+                   static_cast<std::size_t>(v[2].GetUint64())});
+    keys.push_back(prefix.empty() ? std::string(v[0].GetString()) : prefix);
+  } else if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) flatten_io(e, out, keys, prefix, where, depth + 1);
+  } else if (v.IsObject()) {
+    std::vector<std::string> names;
+    for (const auto& m : v.GetObject()) names.emplace_back(m.name.GetString());
+    std::sort(names.begin(), names.end());
+    for (const auto& k : names) flatten_io(v[k.c_str()], out, keys, k, where, depth + 1);
+  } else {
+    throw ConfigError(where + ": input_layers/output_layers entries must be [name, node, tensor]");
+  }
+}
+
+}  // namespace
+
+Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Model(std::move(d)) {
+  const std::string where = ctx.source() + ": model '" + name() + "'";
+  const JsonValue& c = config();
+  const JsonValue* list = cfg::find(c, "layers");
+  if (list == nullptr || !list->IsArray()) throw ConfigError(where + ": config has no 'layers' list");
+
+  std::map<std::string, std::size_t> by_name;
+  for (const auto& entry : list->GetArray()) {
+    if (!entry.IsObject()) throw ConfigError(where + ": 'layers' entries must be objects");
+    Entry e;
+    e.layer = ctx.layer(entry);
+    std::string lname = e.layer->name();
+    if (const JsonValue* n = cfg::find(entry, "name"); n != nullptr && n->IsString()) {
+      lname = n->GetString();
+    }
+    if (by_name.count(lname)) {
+      throw ConfigError(where + ": The name \"" + lname +
+                        "\" is used 2 times in the model. All operation names should be unique.");
+    }
+    e.inbound_nodes = std::make_shared<JsonDocument>();
+    if (const JsonValue* ib = cfg::find(entry, "inbound_nodes"); ib != nullptr) {
+      if (!ib->IsArray()) throw ConfigError(where + ": layer '" + lname + "': inbound_nodes must be a list");
+      e.inbound_nodes->CopyFrom(*ib, e.inbound_nodes->GetAllocator());
+    } else {
+      e.inbound_nodes->SetArray();
+    }
+    by_name[lname] = entries_.size();
+    entries_.push_back(std::move(e));
+  }
+
+  // Input layers have one implicit node.
+  for (Entry& e : entries_) {
+    if (auto* in = dynamic_cast<InputLayer*>(e.layer.get())) {
+      Node n;
+      n.layer = in;
+      n.output_shapes = {in->batch_shape()};
+      e.node_ids.push_back(nodes_.size());
+      nodes_.push_back(std::move(n));
+    }
+  }
+
+  auto resolve = [&](const RawRef& r, const std::string& ctx_where) -> std::optional<TensorRef> {
+    auto it = by_name.find(r.layer);
+    if (it == by_name.end()) throw ConfigError(ctx_where + ": Unknown layer: " + r.layer);
+    const Entry& e = entries_[it->second];
+    if (r.node >= e.node_ids.size()) return std::nullopt;
+    const Node& n = nodes_[e.node_ids[r.node]];
+    if (r.tensor >= n.num_outputs) {
+      throw ConfigError(ctx_where + ": refers to output " + std::to_string(r.tensor) + " of '" +
+                        r.layer + "', which has " + std::to_string(n.num_outputs));
+    }
+    return TensorRef{e.node_ids[r.node], r.tensor};
+  };
+
+  std::vector<std::size_t> processed(entries_.size(), 0);
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!entries_[i].node_ids.empty()) processed[i] = entries_[i].inbound_nodes->Size();
+  }
+  bool progress = true;
+  auto pending = [&] {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (processed[i] < entries_[i].inbound_nodes->Size()) return true;
+    }
+    return false;
+  };
+  while (pending()) {
+    if (!progress) {
+      throw ConfigError(where + ": Invalid Functional model configuration. The graph of the "
+                                "Functional model either has loops or disconnected nodes");
+    }
+    progress = false;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      Entry& e = entries_[i];
+      while (processed[i] < e.inbound_nodes->Size()) {
+        const JsonValue& node_json = (*e.inbound_nodes)[static_cast<rapidjson::SizeType>(processed[i])];
+        const std::string node_where = where + ": layer '" + e.layer->name() + "' call " +
+                                       std::to_string(processed[i]);
+        std::vector<RawRef> args;
+        std::map<std::string, RawRef> kwargs;
+        if (node_json.IsObject()) {
+          if (const JsonValue* a = cfg::find(node_json, "args")) collect_refs(*a, node_where, args);
+          if (const JsonValue* k = cfg::find(node_json, "kwargs"); k != nullptr && k->IsObject()) {
+            for (const auto& m : k->GetObject()) {
+              std::vector<RawRef> refs;
+              collect_refs(m.value, node_where, refs);
+              if (refs.size() == 1) {
+                kwargs[m.name.GetString()] = refs[0];
+              } else if (refs.size() > 1) {
+                // A list of tensors by keyword (e.g. initial_state): passed positionally after.
+                for (const RawRef& r : refs) args.push_back(r);
+              }
+            }
+          }
+        } else if (node_json.IsArray()) {
+          // Keras 2 form: [[name, node, tensor, {kwargs}], ...].
+          for (const auto& ref : node_json.GetArray()) {
+            if (!ref.IsArray() || ref.Size() < 3 || !ref[0].IsString() || !ref[1].IsUint64() ||
+                !ref[2].IsUint64()) {
+              throw ConfigError(node_where + ": malformed legacy inbound node");
+            }
+            args.push_back({ref[0].GetString(), static_cast<std::size_t>(ref[1].GetUint64()),
+                            static_cast<std::size_t>(ref[2].GetUint64())});
+          }
+        } else {
+          throw ConfigError(node_where + ": an inbound node must be an object or a list");
+        }
+        Node n;
+        n.layer = e.layer.get();
+        n.call_index = processed[i];
+        bool ready = true;
+        for (const RawRef& r : args) {
+          auto t = resolve(r, node_where);
+          if (!t) {
+            ready = false;
+            break;
+          }
+          n.inputs.push_back(*t);
+        }
+        for (const auto& [k, r] : kwargs) {
+          if (!ready) break;
+          auto t = resolve(r, node_where);
+          if (!t) {
+            ready = false;
+            break;
+          }
+          n.kwargs[k] = *t;
+        }
+        if (!ready) break;  // postponed to a later sweep
+        std::vector<Shape> in_shapes;
+        bool known = true;
+        for (const TensorRef& t : n.inputs) {
+          const Node& src = nodes_[t.node];
+          if (t.tensor < src.output_shapes.size()) {
+            in_shapes.push_back(src.output_shapes[t.tensor]);
+          } else {
+            known = false;
+          }
+        }
+        if (known && !e.layer->built() && !in_shapes.empty()) e.layer->build(in_shapes);
+        if (known) n.output_shapes = e.layer->compute_output_shape(in_shapes);
+        n.num_outputs = std::max<std::size_t>(1, n.output_shapes.size());
+        e.node_ids.push_back(nodes_.size());
+        nodes_.push_back(std::move(n));
+        ++processed[i];
+        progress = true;
+      }
+    }
+  }
+
+  auto io = [&](const char* key, std::vector<TensorRef>& out, std::vector<std::string>& keys) {
+    const JsonValue* v = cfg::find(c, key);
+    if (v == nullptr) throw ConfigError(where + ": config has no '" + std::string(key) + "'");
+    std::vector<RawRef> refs;
+    flatten_io(*v, refs, keys, "", where);
+    for (RawRef r : refs) {
+      auto it = by_name.find(r.layer);
+      if (it == by_name.end()) throw ConfigError(where + ": Unknown layer: " + r.layer);
+      // References to a nested Functional model count its creation node (spec §3.9).
+      if (dynamic_cast<Functional*>(entries_[it->second].layer.get()) != nullptr && r.node > 0) {
+        --r.node;
+      }
+      auto t = resolve(r, where + ": " + key);
+      if (!t) throw ConfigError(where + ": " + key + " refers to a call of '" + r.layer + "' that does not exist");
+      out.push_back(*t);
+    }
+  };
+  std::vector<std::string> input_keys;
+  io("input_layers", inputs_, input_keys);
+  io("output_layers", outputs_, output_keys_);
+  std::vector<Shape> in_shapes;
+  for (const TensorRef& t : inputs_) {
+    const Node& n = nodes_[t.node];
+    in_shapes.push_back(t.tensor < n.output_shapes.size() ? n.output_shapes[t.tensor] : Shape{});
+  }
+  build(in_shapes);
+}
+
+std::vector<std::shared_ptr<Layer>> Functional::layers() const {
+  std::vector<std::shared_ptr<Layer>> out;
+  for (const Entry& e : entries_) out.push_back(e.layer);
+  return out;
+}
+
+std::vector<std::string> Functional::inbound_layer_names(const Layer& layer) const {
+  std::vector<std::string> out;
+  for (const Node& n : nodes_) {
+    if (n.layer != &layer) continue;
+    for (const TensorRef& t : n.inputs) out.push_back(nodes_[t.node].layer->name());
+    for (const auto& [k, t] : n.kwargs) out.push_back(nodes_[t.node].layer->name());
+  }
+  return out;
+}
+
+std::vector<Shape> Functional::input_shapes() const {
+  std::vector<Shape> out;
+  for (const TensorRef& t : inputs_) {
+    const Node& n = nodes_[t.node];
+    out.push_back(t.tensor < n.output_shapes.size() ? n.output_shapes[t.tensor] : Shape{});
+  }
+  return out;
+}
+
+std::vector<DType> Functional::input_dtypes() const {
+  std::vector<DType> out;
+  for (const TensorRef& t : inputs_) {
+    const auto* in = dynamic_cast<const InputLayer*>(nodes_[t.node].layer);
+    out.push_back(in != nullptr ? in->dtype() : DType::Float32);
+  }
+  return out;
+}
+
+std::vector<std::string> Functional::input_names() const {
+  std::vector<std::string> out;
+  for (const TensorRef& t : inputs_) out.push_back(nodes_[t.node].layer->name());
+  return out;
+}
+
+std::vector<Shape> Functional::output_shapes() const {
+  std::vector<Shape> out;
+  for (const TensorRef& t : outputs_) {
+    const Node& n = nodes_[t.node];
+    out.push_back(t.tensor < n.output_shapes.size() ? n.output_shapes[t.tensor] : Shape{});
+  }
+  return out;
+}
+
+std::vector<std::string> Functional::output_names() const { return output_keys_; }
+
+std::vector<Shape> Functional::compute_output_shape(const std::vector<Shape>& in) const {
+  std::vector<Shape> out = output_shapes();
+  if (!in.empty() && !in[0].empty()) {
+    for (Shape& s : out) {
+      if (!s.empty()) s[0] = in[0][0];
+    }
+  }
+  return out;
+}
+
+std::vector<TrackedChild> Functional::tracked_children() const {
+  TrackedChild c{"layers", {}, true};
+  for (const Entry& e : entries_) c.layers.push_back(e.layer.get());
+  return {c};
+}
+
+std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallContext&) {
+  if (inputs.size() != inputs_.size()) {
+    throw ShapeError(describe() + " expects " + std::to_string(inputs_.size()) + " inputs, got " +
+                     std::to_string(inputs.size()));
+  }
+  std::vector<std::vector<Tensor>> values(nodes_.size());
+  std::vector<std::vector<std::optional<Tensor>>> masks(nodes_.size());
+  for (std::size_t i = 0; i < inputs_.size(); ++i) {
+    values[inputs_[i].node].resize(1);
+    values[inputs_[i].node][0] = inputs[i];
+  }
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    const Node& n = nodes_[id];
+    if (dynamic_cast<const InputLayer*>(n.layer) != nullptr) continue;
+    std::vector<Tensor> args;
+    CallContext ctx;
+    bool any_mask = false;
+    for (const TensorRef& t : n.inputs) {
+      const auto& v = values[t.node];
+      if (t.tensor >= v.size()) {
+        throw Error(describe() + ": layer '" + nodes_[t.node].layer->name() + "' produced " +
+                    std::to_string(v.size()) + " outputs, output " + std::to_string(t.tensor) +
+                    " was expected");
+      }
+      args.push_back(v[t.tensor]);
+      const auto& m = masks[t.node];
+      ctx.input_masks.push_back(t.tensor < m.size() ? m[t.tensor] : std::nullopt);
+      any_mask = any_mask || ctx.input_masks.back().has_value();
+    }
+    if (!any_mask) ctx.input_masks.clear();
+    for (const auto& [k, t] : n.kwargs) ctx.kwargs[k] = values[t.node].at(t.tensor);
+    values[id] = n.layer->call(args, ctx);
+    if (!ctx.output_masks.empty()) {
+      masks[id] = ctx.output_masks;
+    } else if (!ctx.input_masks.empty() && values[id].size() == 1 && args.size() == 1 &&
+               ctx.input_masks[0] && values[id][0].rank() >= 2 &&
+               args[0].rank() >= 2 && values[id][0].dim(1) == args[0].dim(1)) {
+      // Layers that keep the time axis pass the mask on (Keras's default compute_mask).
+      masks[id] = {ctx.input_masks[0]};
+    }
+  }
+  std::vector<Tensor> out;
+  for (const TensorRef& t : outputs_) out.push_back(values[t.node].at(t.tensor));
+  return out;
+}
+
+std::shared_ptr<JsonDocument> Functional::to_object_dict() const {
+  auto doc = Layer::to_object_dict();
+  auto& a = doc->GetAllocator();
+  JsonValue& c = (*doc)["config"];
+  JsonValue list(rapidjson::kArrayType);
+  for (const Entry& e : entries_) {
+    auto d = e.layer->to_object_dict();
+    JsonValue v;
+    v.CopyFrom(*d, a);
+    cfg::set(v, "name", cfg::str(e.layer->name(), a), a);
+    JsonValue ib;
+    ib.CopyFrom(*e.inbound_nodes, a);
+    cfg::set(v, "inbound_nodes", std::move(ib), a);
+    list.PushBack(v, a);
+  }
+  cfg::set(c, "layers", std::move(list), a);
+  JsonValue bc(rapidjson::kObjectType);
+  bc.AddMember("input_shape", JsonValue(), a);
+  cfg::set(*doc, "build_config", std::move(bc), a);
+  JsonValue cc(rapidjson::kObjectType);
+  if (compile_config() != nullptr) cc.CopyFrom(*compile_config(), a);
+  cfg::set(*doc, "compile_config", std::move(cc), a);
+  return doc;
+}
+
+static const BuiltinLayerRegistration kRegisterFunctional(
+    "Functional", [](std::shared_ptr<JsonDocument> d, Deserializer& c) {
+      return std::shared_ptr<Layer>(std::make_shared<Functional>(std::move(d), c));
+    });
+
+}  // namespace kserde

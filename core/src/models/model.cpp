@@ -1,0 +1,117 @@
+#include "kserde/model.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "json/config_access.hpp"
+#include "kserde/error.hpp"
+
+namespace kserde {
+
+std::string Optimizer::class_name() const {
+  const JsonValue* v = object_dict ? cfg::find(*object_dict, "class_name") : nullptr;
+  return v != nullptr && v->IsString() ? v->GetString() : "";
+}
+
+std::string Optimizer::name() const {
+  const JsonValue* c = object_dict ? cfg::find(*object_dict, "config") : nullptr;
+  if (c == nullptr) return "";
+  return cfg::get_string(*c, "name", "optimizer", "");
+}
+
+std::shared_ptr<Layer> Model::get_layer(std::string_view name) const {
+  for (const auto& l : layers()) {
+    if (l->name() == name) return l;
+  }
+  throw ConfigError(describe() + ": no layer named '" + std::string(name) + "'");
+}
+
+namespace {
+
+void collect_uncomputable(const Layer& layer, std::set<std::string>& out) {
+  if (!layer.can_compute()) out.insert(layer.class_name());
+  for (const TrackedChild& c : layer.tracked_children()) {
+    for (const Layer* l : c.layers) collect_uncomputable(*l, out);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Model::uncomputable_classes() const {
+  std::set<std::string> out;
+  collect_uncomputable(*this, out);
+  return {out.begin(), out.end()};
+}
+
+std::vector<Tensor> Model::call(const std::vector<Tensor>& inputs, CallContext& ctx) {
+  return forward(inputs, ctx);
+}
+
+std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::int64_t batch_size) {
+  const auto unknown = uncomputable_classes();
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& c : unknown) list += (list.empty() ? "" : ", ") + c;
+    throw UnsupportedError(describe() + ": cannot predict: kserde has no implementation of " +
+                           list + " (load a plugin that provides them)");
+  }
+  const auto shapes = input_shapes();
+  const auto dtypes = input_dtypes();
+  const auto names = input_names();
+  if (inputs_in.size() != shapes.size()) {
+    throw ShapeError(describe() + " expects " + std::to_string(shapes.size()) +
+                     " input(s), got " + std::to_string(inputs_in.size()));
+  }
+  if (batch_size <= 0) throw ConfigError("predict: batch_size must be positive");
+  std::vector<Tensor> inputs;
+  std::int64_t rows = -1;
+  for (std::size_t i = 0; i < inputs_in.size(); ++i) {
+    const Tensor& x = inputs_in[i];
+    const Shape& want = shapes[i];
+    bool ok = x.rank() == want.size();
+    for (std::size_t d = 1; ok && d < want.size(); ++d) ok = want[d] < 0 || want[d] == x.dim(d);
+    if (!ok || x.rank() == 0) {
+      throw ShapeError(describe() + ": input '" + names[i] + "' has shape " +
+                       shape_to_string(x.shape()) + ", expected " + shape_to_string(want));
+    }
+    if (rows >= 0 && x.dim(0) != rows) {
+      throw ShapeError(describe() + ": inputs have different batch sizes (" +
+                       std::to_string(rows) + " and " + std::to_string(x.dim(0)) + ")");
+    }
+    rows = x.dim(0);
+    inputs.push_back(x.to(dtypes[i]));
+  }
+  std::vector<std::vector<Tensor>> parts;
+  for (std::int64_t begin = 0; begin < rows || (rows == 0 && begin == 0); begin += batch_size) {
+    const std::int64_t end = std::min(rows, begin + batch_size);
+    std::vector<Tensor> batch;
+    for (const Tensor& x : inputs) batch.push_back(x.slice_rows(begin, end));
+    CallContext ctx;
+    auto out = forward(batch, ctx);
+    if (parts.empty()) parts.resize(out.size());
+    for (std::size_t o = 0; o < out.size() && o < parts.size(); ++o) parts[o].push_back(out[o]);
+    if (rows == 0) break;
+  }
+  std::vector<Tensor> result;
+  for (const auto& p : parts) result.push_back(Tensor::concat_rows(p));
+  return result;
+}
+
+Tensor Model::predict(const Tensor& input, std::int64_t batch_size) {
+  auto out = predict(std::vector<Tensor>{input}, batch_size);
+  if (out.size() != 1) {
+    throw ShapeError(describe() + " has " + std::to_string(out.size()) +
+                     " outputs; use the vector form of predict");
+  }
+  return out[0];
+}
+
+const JsonValue* Model::compile_config() const { return compile_config_.get(); }
+
+void Model::set_compile_config(std::shared_ptr<JsonDocument> c) { compile_config_ = std::move(c); }
+
+bool Model::is_compiled() const {
+  return compile_config_ && compile_config_->IsObject() && compile_config_->MemberCount() > 0;
+}
+
+}  // namespace kserde

@@ -1,0 +1,46 @@
+#include <string>
+
+#include "kserde/error.hpp"
+#include "kserde/ops.hpp"
+#include "ops/eigen.hpp"
+
+namespace kserde::ops {
+
+Tensor as_float32(const Tensor& t) { return t.dtype() == DType::Float32 ? t : t.to(DType::Float32); }
+
+Tensor matmul_last_axis(const Tensor& x_in, const Tensor& w_in) {
+  const Tensor x = as_float32(x_in);
+  const Tensor w = as_float32(w_in);
+  if (x.rank() < 1 || w.rank() != 2 || x.shape().back() != w.dim(0)) {
+    throw ShapeError("matmul: input " + shape_to_string(x.shape()) + " does not match kernel " +
+                     shape_to_string(w.shape()));
+  }
+  const std::int64_t k = w.dim(0);
+  const std::int64_t n = w.dim(1);
+  const std::int64_t rows = k == 0 ? 0 : x.num_elements() / k;
+  Shape out_shape = x.shape();
+  out_shape.back() = n;
+  Tensor out(out_shape, DType::Float32);
+  if (rows > 0 && n > 0) {
+    as_matrix(out, rows, n).noalias() = as_matrix(x, rows, k) * as_matrix(w, k, n);
+  }
+  return out;
+}
+
+void add_bias_last_axis(Tensor& t, const Tensor& b_in) {
+  const Tensor b = as_float32(b_in);
+  const std::int64_t n = b.num_elements();
+  if (t.rank() < 1 || t.shape().back() != n) {
+    throw ShapeError("bias of shape " + shape_to_string(b.shape()) + " does not match " +
+                     shape_to_string(t.shape()));
+  }
+  if (n == 0) return;
+  const std::int64_t rows = t.num_elements() / n;
+  as_matrix(t, rows, n).rowwise() += as_matrix(b, 1, n).row(0);
+}
+
+void scale(Tensor& t, float s) {
+  for (float& v : t.mutable_values<float>()) v *= s;
+}
+
+}  // namespace kserde::ops
