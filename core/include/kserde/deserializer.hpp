@@ -19,7 +19,9 @@ class Layer;
 class Deserializer {
  public:
   // `source` names the file for error messages ("m.keras!config.json").
-  Deserializer(const LoadOptions& options, std::string source);
+  // `from_file`: objects come from a file (their build_config is written back as read); false
+  // for objects built in code.
+  Deserializer(const LoadOptions& options, std::string source, bool from_file = true);
 
   // Creates the layer (or model) an object dict describes and builds it from its build_config.
   // Throws UnknownObjectError (naming the class, the layer, and how to provide it), ConfigError,
@@ -40,6 +42,7 @@ class Deserializer {
   std::string source_;
   std::map<std::int64_t, std::shared_ptr<Layer>> shared_objects_;
   std::vector<std::string> passthrough_;
+  bool from_file_ = true;
 };
 
 // Refuses Python lambdas in safe mode (SafeModeError), and always refuses to run them

@@ -88,6 +88,9 @@ class Layer {
   // True for layers carried through without an implementation: they take whatever variables the
   // weights file holds.
   virtual bool accepts_any_weights() const { return false; }
+  // Marks a layer read from a file: its build_config is then written back exactly as read
+  // (present or absent), as Keras only records one for layers that define build().
+  void mark_loaded() { loaded_ = true; }
 
   // ---- weights
   const std::vector<Variable>& variables() const { return variables_; }
@@ -128,6 +131,7 @@ class Layer {
   std::string name_;
   DType variable_dtype_ = DType::Float32;
   bool built_ = false;
+  bool loaded_ = false;
   std::vector<Shape> build_shapes_;
   std::vector<Variable> variables_;
 };

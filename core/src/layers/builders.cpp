@@ -27,7 +27,7 @@ std::shared_ptr<Layer> make(const std::string& class_name, JsonDocument config) 
   doc->AddMember("config", c, a);
   doc->AddMember("registered_name", JsonValue(), a);
   static const LoadOptions defaults;
-  Deserializer ctx(defaults, "kserde::layers::" + class_name);
+  Deserializer ctx(defaults, "kserde::layers::" + class_name, false);
   return (*factory)(doc, ctx);
 }
 

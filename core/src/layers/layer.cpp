@@ -103,7 +103,8 @@ std::shared_ptr<JsonDocument> Layer::to_object_dict() const {
   doc->CopyFrom(*spec_, doc->GetAllocator());
   auto& a = doc->GetAllocator();
   // build_config: keep what the file had; otherwise record the shapes this layer was built with.
-  if (built_ && !cfg::has_non_null(*doc, "build_config") && class_name() != "InputLayer") {
+  if (!loaded_ && built_ && !cfg::has_non_null(*doc, "build_config") &&
+      class_name() != "InputLayer") {
     JsonValue bc(rapidjson::kObjectType);
     if (build_shapes_.size() == 1) {
       bc.AddMember("input_shape", cfg::from_shape(build_shapes_[0], a), a);

@@ -90,8 +90,8 @@ void check_no_lambda(const JsonValue& value, const std::string& where, bool safe
   }
 }
 
-Deserializer::Deserializer(const LoadOptions& options, std::string source)
-    : options_(options), source_(std::move(source)) {}
+Deserializer::Deserializer(const LoadOptions& options, std::string source, bool from_file)
+    : options_(options), source_(std::move(source)), from_file_(from_file) {}
 
 LayerFactory Deserializer::resolve_layer(const JsonValue& dict, const std::string& where) {
   const std::string class_name = string_or(dict, "class_name", "");
@@ -176,6 +176,7 @@ std::shared_ptr<Layer> Deserializer::layer(const JsonValue& dict) {
     if (msg.find(source_) != std::string::npos) throw;
     throw ConfigError(where + ": could not be deserialized: " + msg);
   }
+  if (from_file_) layer->mark_loaded();
   if (const JsonValue* bc = cfg::find(dict, "build_config");
       bc != nullptr && bc->IsObject() && !layer->built()) {
     layer->build_from_config(*bc);

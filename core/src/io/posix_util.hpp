@@ -1,0 +1,61 @@
+// Small POSIX helpers shared by the io room (internal).
+#pragma once
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <unistd.h>
+
+#include "kserde/error.hpp"
+
+namespace kserde::io::detail {
+
+// Owns a file descriptor; closes it on destruction (errors on that close are ignored: callers that
+// care about close() errors call release_and_close()).
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Closes and reports the result (close can report deferred write errors on some filesystems).
+  int release_and_close() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd >= 0 ? ::close(fd) : 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+inline std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+// "'<path>': <what>: <strerror>" as an IoError.
+[[noreturn]] inline void throw_io(const std::filesystem::path& path, const std::string& what,
+                                  int err) {
+  throw IoError("'" + path.string() + "': " + what + ": " + errno_text(err));
+}
+
+}  // namespace kserde::io::detail

@@ -1,0 +1,203 @@
+// keras.layers.Attention (Luong) and AdditiveAttention (Bahdanau) on inputs [query, value, key?]
+// of shape (batch.., Tq, dim), (batch.., Tv, dim_v), (batch.., Tv, dim); key defaults to value.
+//   Attention dot:     scores = (q . k^T) * scale
+//   Attention concat:  scores = concat_score_weight * sum_d tanh(scale * (q_i + k_j))
+//   AdditiveAttention: scores = sum_d scale_d * tanh(q_i + k_j)
+//   weights = softmax over Tv of (scores - 1e9 where masked); output = weights . v, rows of masked
+//   queries zeroed. Masks come from the query and value inputs ([q_mask, v_mask]); use_causal_mask
+//   and return_attention_scores are scalar keyword tensors. Dropout is training-only.
+// Variables: Attention: scale () when use_scale, then concat_score_weight () for score_mode
+// "concat"; AdditiveAttention: scale (dim,) when use_scale. The output carries the query mask.
+#include <cmath>
+
+#include "layers/attention/attention_util.hpp"
+#include "ops/eigen.hpp"
+
+namespace kserde {
+
+namespace {
+
+class AttentionBase : public Layer {
+ public:
+  AttentionBase(std::shared_ptr<JsonDocument> d, bool additive) : Layer(std::move(d)), additive_(additive) {
+    config_default("trainable", "true");
+    config_default("dtype", detail::kDefaultDTypePolicy);
+    config_default("use_scale", additive ? "true" : "false");
+    if (!additive) config_default("score_mode", "\"dot\"");
+    config_default("dropout", "0.0");
+    config_default("seed", "null");
+    const JsonValue& c = config();
+    use_scale_ = cfg::get_bool(c, "use_scale", describe(), additive);
+    if (!additive) {
+      const std::string mode = cfg::get_string(c, "score_mode", describe(), "dot");
+      if (mode != "dot" && mode != "concat") {
+        cfg::fail(describe(), "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. Received: score_mode=" + mode);
+      }
+      concat_ = mode == "concat";
+    }
+    const double rate = cfg::get_float(c, "dropout", describe(), 0.0);
+    if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "dropout must lie in [0, 1]");
+  }
+
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+    const std::string& w = describe();
+    if (inputs.size() < 2 || inputs.size() > 3) {
+      throw ShapeError(w + " layer accepts inputs list of length 2 or 3, namely [query, value] or "
+                       "[query, value, key]. Received length: " + std::to_string(inputs.size()));
+    }
+    const Tensor q = ops::as_float32(inputs[0]);
+    const Tensor v = ops::as_float32(inputs[1]);
+    const Tensor k = inputs.size() > 2 ? ops::as_float32(inputs[2]) : v;
+    if (!built()) build({detail::symbolic(q.shape()), detail::symbolic(v.shape())});
+    if (q.rank() < 3 || v.rank() != q.rank() || k.rank() != q.rank() ||
+        !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin()) ||
+        !std::equal(k.shape().begin(), k.shape().end() - 1, v.shape().begin()) ||
+        q.shape().back() != k.shape().back()) {
+      throw ShapeError(w + ": expects query (batch.., Tq, dim), value (batch.., Tv, dim_v) and key "
+                       "(batch.., Tv, dim), got " + shape_to_string(q.shape()) + ", " +
+                       shape_to_string(v.shape()) + ", " + shape_to_string(k.shape()));
+    }
+    const std::int64_t tq = q.dim(q.rank() - 2);
+    const std::int64_t tv = v.dim(v.rank() - 2);
+    const std::int64_t dim = q.shape().back();
+    const std::int64_t dv = v.shape().back();
+    const std::int64_t n = tq == 0 ? 0 : q.num_elements() / (tq * dim);
+    if (additive_ && use_scale_ && weight(0).num_elements() != dim) {
+      throw ShapeError(w + ": built for dim " + std::to_string(weight(0).num_elements()) +
+                       ", got query " + shape_to_string(q.shape()));
+    }
+
+    Shape score_shape(q.shape().begin(), q.shape().end() - 1);
+    score_shape.push_back(tv);
+    Tensor scores(score_shape, DType::Float32);
+    compute_scores(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim);
+
+    // Padding: value mask (batch.., Tv) and/or causal (Tq, Tv); masked scores get -1e9 added.
+    std::optional<detail::BoolArray> mask;
+    const std::optional<Tensor> q_mask = ctx.input_masks.size() > 0 ? ctx.input_masks[0] : std::nullopt;
+    const std::optional<Tensor> v_mask = ctx.input_masks.size() > 1 ? ctx.input_masks[1] : std::nullopt;
+    if (v_mask) mask = detail::expand_dims(detail::to_bool_array(*v_mask), -2);
+    if (detail::kwarg_flag(ctx, "use_causal_mask")) {
+      detail::BoolArray causal{{tq, tv}, {}};
+      for (std::int64_t i = 0; i < tq; ++i) {
+        for (std::int64_t j = 0; j < tv; ++j) causal.values.push_back(i >= j ? 1 : 0);
+      }
+      mask = detail::logical_and(mask, causal, w);
+    }
+    float* s = scores.f32_mut();
+    if (mask) {
+      const auto keep = detail::broadcast_to(*mask, score_shape, w);
+      for (std::size_t i = 0; i < keep.size(); ++i) {
+        if (keep[i] == 0) s[i] -= 1.0e9f;
+      }
+    }
+    detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+
+    Shape out_shape(q.shape().begin(), q.shape().end() - 1);
+    out_shape.push_back(dv);
+    Tensor out(out_shape, DType::Float32);
+    for (std::int64_t b = 0; b < n; ++b) {
+      Eigen::Map<const ops::RowMatrix> wb(s + b * tq * tv, tq, tv);
+      Eigen::Map<const ops::RowMatrix> vb(v.f32() + b * tv * dv, tv, dv);
+      Eigen::Map<ops::RowMatrix>(out.f32_mut() + b * tq * dv, tq, dv).noalias() = wb * vb;
+    }
+    if (q_mask) {
+      if (q_mask->num_elements() != n * tq) {
+        throw ShapeError(w + ": query mask of shape " + shape_to_string(q_mask->shape()) +
+                         " does not match query " + shape_to_string(q.shape()));
+      }
+      const Tensor qm = q_mask->to(DType::Bool);
+      const auto keep = qm.values<bool>();
+      float* o = out.f32_mut();
+      for (std::int64_t r = 0; r < n * tq; ++r) {
+        if (!keep[static_cast<std::size_t>(r)]) std::fill_n(o + r * dv, dv, 0.0f);
+      }
+    }
+    std::vector<Tensor> result{out};
+    ctx.output_masks = {q_mask};
+    if (detail::kwarg_flag(ctx, "return_attention_scores")) {
+      result.push_back(scores);
+      ctx.output_masks.push_back(std::nullopt);
+    }
+    return result;
+  }
+
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
+    if (in.size() < 2 || in[0].empty() || in[1].empty()) {
+      throw ShapeError(describe() + " expects [query, value] or [query, value, key] shapes");
+    }
+    Shape s(in[0].begin(), in[0].end() - 1);
+    s.push_back(in[1].back());
+    return {s};
+  }
+
+ protected:
+  void build_impl(const std::vector<Shape>& in) override {
+    if (in.size() < 2 || in.size() > 3) {
+      throw ShapeError(describe() + " layer must be built on [query, value] or [query, value, key] shapes");
+    }
+    if (additive_) {
+      if (use_scale_) add_weight("scale", {in[0].back()});
+      return;
+    }
+    if (use_scale_) add_weight("scale", {});
+    if (concat_) add_weight("concat_score_weight", {});
+  }
+
+ private:
+  void compute_scores(const float* q, const float* k, float* s, std::int64_t n, std::int64_t tq,
+                      std::int64_t tv, std::int64_t dim) const {
+    if (!additive_ && !concat_) {
+      for (std::int64_t b = 0; b < n; ++b) {
+        Eigen::Map<const ops::RowMatrix> qb(q + b * tq * dim, tq, dim);
+        Eigen::Map<const ops::RowMatrix> kb(k + b * tv * dim, tv, dim);
+        Eigen::Map<ops::RowMatrix> sb(s + b * tq * tv, tq, tv);
+        sb.noalias() = qb * kb.transpose();
+        if (use_scale_) sb *= weight(0).f32()[0];
+      }
+      return;
+    }
+    // concat / additive: a tanh of every (query, key) pair sum.
+    const float* scale_vec = additive_ && use_scale_ ? weight(0).f32() : nullptr;
+    const float scalar_scale = !additive_ && use_scale_ ? weight(0).f32()[0] : 1.0f;
+    const float concat_weight = concat_ ? weight(use_scale_ ? 1 : 0).f32()[0] : 1.0f;
+    for (std::int64_t b = 0; b < n; ++b) {
+      for (std::int64_t i = 0; i < tq; ++i) {
+        const float* qi = q + (b * tq + i) * dim;
+        for (std::int64_t j = 0; j < tv; ++j) {
+          const float* kj = k + (b * tv + j) * dim;
+          float acc = 0.0f;
+          for (std::int64_t d = 0; d < dim; ++d) {
+            if (additive_) {
+              acc += (scale_vec != nullptr ? scale_vec[d] : 1.0f) * std::tanh(qi[d] + kj[d]);
+            } else {
+              acc += std::tanh(use_scale_ ? scalar_scale * (qi[d] + kj[d]) : qi[d] + kj[d]);
+            }
+          }
+          s[(b * tq + i) * tv + j] = additive_ ? acc : concat_weight * acc;
+        }
+      }
+    }
+  }
+
+  bool additive_ = false;
+  bool use_scale_ = false;
+  bool concat_ = false;
+};
+
+class Attention final : public AttentionBase {
+ public:
+  Attention(std::shared_ptr<JsonDocument> d, Deserializer&) : AttentionBase(std::move(d), false) {}
+};
+
+class AdditiveAttention final : public AttentionBase {
+ public:
+  AdditiveAttention(std::shared_ptr<JsonDocument> d, Deserializer&) : AttentionBase(std::move(d), true) {}
+};
+
+}  // namespace
+
+KSERDE_REGISTER_LAYER(Attention);
+KSERDE_REGISTER_LAYER(AdditiveAttention);
+
+}  // namespace kserde

@@ -1,0 +1,104 @@
+#include "layers/convolutional/conv_base.hpp"
+
+#include <algorithm>
+
+namespace kserde::conv {
+
+using spatial::Dims;
+
+void ConvLayerBase::common_defaults() {
+  config_default("trainable", "true");
+  config_default("dtype", detail::kDefaultDTypePolicy);
+  config_default("padding", "\"valid\"");
+  config_default("data_format", "\"channels_last\"");
+  config_default("activation", "\"linear\"");
+  config_default("use_bias", "true");
+  config_default("bias_initializer", detail::kZeros);
+  config_default("bias_regularizer", "null");
+  config_default("activity_regularizer", "null");
+  config_default("bias_constraint", "null");
+}
+
+void ConvLayerBase::parse_common(Deserializer& ctx, bool allow_causal,
+                                 bool forbid_stride_with_dilation) {
+  const std::string where = describe();
+  const JsonValue& c = config();
+  if (cfg::find(c, "kernel_size") == nullptr) cfg::fail(where, "config has no 'kernel_size'");
+  kernel_size_ = spatial::parse_tuple(c, "kernel_size", where, rank_, 1);
+  strides_ = spatial::parse_tuple(c, "strides", where, rank_, 1);
+  dilation_ = spatial::parse_tuple(c, "dilation_rate", where, rank_, 1);
+  padding_ = spatial::parse_padding(c, where, allow_causal);
+  channels_first_ = spatial::parse_channels_first(c, where);
+  use_bias_ = cfg::get_bool(c, "use_bias", where, true);
+  if (forbid_stride_with_dilation && *std::max_element(strides_.begin(), strides_.end()) > 1 &&
+      *std::max_element(dilation_.begin(), dilation_.end()) > 1) {
+    cfg::fail(where, "strides > 1 are not supported together with dilation_rate > 1");
+  }
+  activation_ = ctx.activation(cfg::find(c, "activation"), where);
+  // Write back what Keras's get_config would write for these values.
+  spatial::write_tuple(object_dict(), "kernel_size", kernel_size_);
+  spatial::write_tuple(object_dict(), "strides", strides_);
+  spatial::write_tuple(object_dict(), "dilation_rate", dilation_);
+  spatial::write_string(object_dict(), "padding", spatial::padding_name(padding_));
+  spatial::write_string(object_dict(), "data_format",
+                        channels_first_ ? "channels_first" : "channels_last");
+}
+
+std::int64_t ConvLayerBase::input_channels(const std::vector<Shape>& in) const {
+  if (in.size() != 1 || in[0].size() != rank_ + 2) {
+    throw ShapeError(describe() + ": expects one input of rank " + std::to_string(rank_ + 2) +
+                     (in.size() == 1 ? ", got shape " + shape_to_string(in[0]) : std::string()));
+  }
+  const std::int64_t ch = spatial::channels_of(in[0], channels_first_);
+  if (ch < 0) {
+    throw ShapeError(describe() + ": the channel dimension of the input must be known, got " +
+                     shape_to_string(in[0]));
+  }
+  return ch;
+}
+
+Tensor ConvLayerBase::channels_last_input(const std::vector<Tensor>& inputs) {
+  expect_inputs(inputs, 1);
+  const Tensor& x = inputs[0];
+  const std::int64_t ch = input_channels({x.shape()});
+  if (!built()) build({detail::symbolic(x.shape())});  // Keras builds on first call
+  const std::int64_t built_ch = input_channels({build_input_shapes().at(0)});
+  if (ch != built_ch) {
+    throw ShapeError(describe() + ": input has " + std::to_string(ch) +
+                     " channels, the layer was built for " + std::to_string(built_ch));
+  }
+  const Tensor xf = ops::as_float32(x);
+  return channels_first_ ? spatial::to_channels_last(xf) : xf;
+}
+
+Geometry ConvLayerBase::forward_geometry(const Dims& in) const {
+  Geometry g{in, {}, kernel_size_, strides_, dilation_, {}};
+  for (std::size_t d = 0; d < rank_; ++d) {
+    const std::int64_t k_eff = spatial::effective_size(kernel_size_[d], dilation_[d]);
+    const std::int64_t out = spatial::output_length(in[d], k_eff, strides_[d], padding_);
+    if (in[d] >= 0 && out <= 0) {
+      throw ShapeError(describe() + ": input spatial size " + std::to_string(in[d]) +
+                       " is too small for a window of " + std::to_string(k_eff) +
+                       " with padding 'valid' (output size would be " + std::to_string(out) +
+                       ")");
+    }
+    g.out.push_back(out);
+    g.pad.push_back(in[d] < 0 ? 0 : spatial::pad_before(in[d], k_eff, strides_[d], padding_));
+  }
+  return g;
+}
+
+Shape ConvLayerBase::forward_output_shape(const Shape& in, std::int64_t out_channels) const {
+  input_channels({in});  // rank check
+  const Geometry g = forward_geometry(spatial::spatial_of(in, channels_first_));
+  return spatial::make_shape(in[0], g.out, out_channels, channels_first_);
+}
+
+Tensor ConvLayerBase::finish(Tensor y, const Tensor* bias) const {
+  if (bias != nullptr) ops::add_bias_last_axis(y, *bias);
+  if (channels_first_) y = spatial::to_channels_first(y);
+  activation_.apply(y);  // on the output as Keras returns it (softmax: its last axis)
+  return y;
+}
+
+}  // namespace kserde::conv

@@ -1,0 +1,143 @@
+// keras.layers.GroupNormalization: the channels along `axis` are split into `groups` contiguous
+// groups; per sample and group, mean and variance are taken over the group's channels and every
+// non-batch position, then y = (x - mean) / sqrt(var + epsilon) * gamma[c] + beta[c].
+// groups=-1 means one group per channel (instance normalization); after build the config holds
+// the resolved count, as Keras's get_config writes it.
+// Variables: gamma (channels,) if scale, beta (channels,) if center. The input mask passes through.
+#include <cmath>
+
+#include "layers/common.hpp"
+#include "layers/merging/tensor_algebra.hpp"
+
+namespace kserde {
+
+namespace {
+
+class GroupNormalization final : public Layer {
+ public:
+  GroupNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
+    config_default("trainable", "true");
+    config_default("dtype", detail::kDefaultDTypePolicy);
+    config_default("groups", "32");
+    config_default("axis", "-1");
+    config_default("epsilon", "0.001");
+    config_default("center", "true");
+    config_default("scale", "true");
+    config_default("beta_initializer", detail::kZeros);
+    config_default("gamma_initializer", detail::kOnes);
+    config_default("beta_regularizer", "null");
+    config_default("gamma_regularizer", "null");
+    config_default("beta_constraint", "null");
+    config_default("gamma_constraint", "null");
+    const JsonValue& c = config();
+    groups_ = cfg::get_int(c, "groups", describe());
+    if (groups_ <= 0 && groups_ != -1) {
+      cfg::fail(describe(), "groups must be a positive integer or -1, got " + std::to_string(groups_));
+    }
+    axis_ = cfg::get_int(c, "axis", describe());
+    epsilon_ = cfg::get_float(c, "epsilon", describe());
+    if (!(epsilon_ >= 0.0)) cfg::fail(describe(), "epsilon must be non-negative");
+    center_ = cfg::get_bool(c, "center", describe(), true);
+    scale_ = cfg::get_bool(c, "scale", describe(), true);
+  }
+
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+    expect_inputs(inputs, 1);
+    if (!built()) throw ShapeError(describe() + " must be built before it is called");
+    const Tensor x = ops::as_float32(inputs[0]);
+    const std::size_t ch_axis = channel_axis(x.shape());
+    const std::int64_t channels = x.dim(ch_axis);
+    if (channels != build_input_shapes()[0][ch_axis] || x.rank() != build_input_shapes()[0].size()) {
+      throw ShapeError(describe() + ": input shape " + shape_to_string(x.shape()) +
+                       " is incompatible with the build shape " +
+                       shape_to_string(build_input_shapes()[0]));
+    }
+    const std::int64_t per_group = channels / groups_;
+    const float* gamma = scale_ ? weight(0).f32() : nullptr;
+    const float* beta = center_ ? weight(scale_ ? 1 : 0).f32() : nullptr;
+    // Rows are samples laid out as (positions..., channels).
+    std::vector<std::size_t> axes;
+    for (std::size_t d = 1; d < x.rank(); ++d) {
+      if (d != ch_axis) axes.push_back(d);
+    }
+    axes.push_back(ch_axis);
+    const std::int64_t groups = groups_;
+    const double eps = epsilon_;
+    ctx.output_masks = ctx.input_masks;
+    return {detail::map_rows(x, axes, [&](float* row, std::int64_t len) {
+      const std::int64_t positions = len / channels;
+      for (std::int64_t g = 0; g < groups; ++g) {
+        const std::int64_t c0 = g * per_group;
+        double mean = 0.0;
+        for (std::int64_t p = 0; p < positions; ++p) {
+          for (std::int64_t c = c0; c < c0 + per_group; ++c) mean += row[p * channels + c];
+        }
+        const auto count = static_cast<double>(positions * per_group);
+        mean /= count;
+        double var = 0.0;
+        for (std::int64_t p = 0; p < positions; ++p) {
+          for (std::int64_t c = c0; c < c0 + per_group; ++c) {
+            const double dv = row[p * channels + c] - mean;
+            var += dv * dv;
+          }
+        }
+        var /= count;
+        const auto inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+        const auto m = static_cast<float>(mean);
+        for (std::int64_t p = 0; p < positions; ++p) {
+          for (std::int64_t c = c0; c < c0 + per_group; ++c) {
+            float v = (row[p * channels + c] - m) * inv;
+            if (gamma != nullptr) v *= gamma[c];
+            if (beta != nullptr) v += beta[c];
+            row[p * channels + c] = v;
+          }
+        }
+      }
+    })};
+  }
+
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
+    channel_axis(in.at(0));
+    return {in.at(0)};
+  }
+
+ protected:
+  void build_impl(const std::vector<Shape>& in) override {
+    if (in.size() != 1) throw ShapeError(describe() + " expects one input");
+    const std::size_t a = channel_axis(in[0]);
+    const std::int64_t dim = in[0][a];
+    if (dim < 0) {
+      throw ShapeError(describe() + ": axis " + std::to_string(axis_) + " of input shape " +
+                       shape_to_string(in[0]) + " must be known");
+    }
+    if (groups_ == -1) {
+      groups_ = dim;
+      cfg::set(object_dict()["config"], "groups", JsonValue(dim), object_dict().GetAllocator());
+    }
+    if (dim < groups_ || dim % groups_ != 0) {
+      throw ShapeError(describe() + ": the number of groups (" + std::to_string(groups_) +
+                       ") must divide the number of channels (" + std::to_string(dim) + ")");
+    }
+    if (scale_) add_weight("gamma", {dim}, true);
+    if (center_) add_weight("beta", {dim}, true);
+  }
+
+ private:
+  std::size_t channel_axis(const Shape& s) const {
+    const std::size_t a = detail::canonical_axis(axis_, s.size(), describe());
+    if (a == 0) throw ShapeError(describe() + ": axis must not be the batch axis");
+    return a;
+  }
+
+  std::int64_t groups_ = 32;
+  std::int64_t axis_ = -1;
+  double epsilon_ = 1e-3;
+  bool center_ = true;
+  bool scale_ = true;
+};
+
+}  // namespace
+
+KSERDE_REGISTER_LAYER(GroupNormalization);
+
+}  // namespace kserde

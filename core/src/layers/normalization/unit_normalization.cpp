@@ -1,0 +1,56 @@
+// keras.layers.UnitNormalization: scales each sample to unit L2 norm over `axis` (int or list),
+//   y = x / sqrt(max(sum(x^2), 1e-24))   (keras.ops.normalize with epsilon=1e-12)
+// No variables. The input mask passes through.
+#include <algorithm>
+#include <cmath>
+
+#include "layers/common.hpp"
+#include "layers/merging/tensor_algebra.hpp"
+
+namespace kserde {
+
+namespace {
+
+class UnitNormalization final : public Layer {
+ public:
+  UnitNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
+    config_default("trainable", "true");
+    config_default("dtype", detail::kDefaultDTypePolicy);
+    config_default("axis", "-1");
+    axes_ = detail::axis_values(config(), "axis", describe(), -1);
+  }
+
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+    expect_inputs(inputs, 1);
+    const Tensor x = ops::as_float32(inputs[0]);
+    ctx.output_masks = ctx.input_masks;
+    return {detail::map_rows(x, resolve(x.shape()), [](float* row, std::int64_t len) {
+      float sq = 0.0f;
+      for (std::int64_t j = 0; j < len; ++j) sq += row[j] * row[j];
+      const float inv = 1.0f / std::sqrt(std::max(sq, 1e-24f));
+      for (std::int64_t j = 0; j < len; ++j) row[j] *= inv;
+    })};
+  }
+
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
+    resolve(in.at(0));
+    return {in.at(0)};
+  }
+
+ private:
+  std::vector<std::size_t> resolve(const Shape& s) const {
+    std::vector<std::size_t> axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), describe()));
+    std::sort(axes.begin(), axes.end());
+    axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+    return axes;
+  }
+
+  std::vector<std::int64_t> axes_;
+};
+
+}  // namespace
+
+KSERDE_REGISTER_LAYER(UnitNormalization);
+
+}  // namespace kserde

@@ -1,0 +1,96 @@
+#include "layers/pooling/pool_kernels.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace kserde::pool {
+
+namespace {
+
+using spatial::Dims;
+using Range = std::pair<std::int64_t, std::int64_t>;  // [begin, end) of input positions
+
+// Pools, for every output position, the box of input positions given per dimension by
+// ranges[d][o_d] (already clipped to the input). Both pooling flavours reduce to this.
+Tensor box_pool(const Tensor& x, const std::vector<std::vector<Range>>& ranges, Mode mode) {
+  const std::size_t r = ranges.size();
+  const std::int64_t n = x.dim(0);
+  const std::int64_t c = x.dim(r + 1);
+  Dims in(r), out(r), in_strides(r, 1);
+  for (std::size_t d = 0; d < r; ++d) {
+    in[d] = x.dim(d + 1);
+    out[d] = static_cast<std::int64_t>(ranges[d].size());
+  }
+  for (std::size_t d = r; d-- > 1;) in_strides[d - 1] = in_strides[d] * in[d];
+  const std::int64_t p_in = spatial::product(in);
+  const std::int64_t p_out = spatial::product(out);
+
+  Tensor y(spatial::make_shape(n, out, c, false), DType::Float32);
+  if (n == 0 || p_out == 0 || c == 0) return y;
+  const float* xd = x.f32();
+  float* yd = y.f32_mut();
+  Dims o(r, 0), lo(r), len(r), w(r);
+  std::int64_t p = 0;
+  do {
+    std::int64_t count = 1;
+    for (std::size_t d = 0; d < r; ++d) {
+      lo[d] = ranges[d][static_cast<std::size_t>(o[d])].first;
+      len[d] = ranges[d][static_cast<std::size_t>(o[d])].second - lo[d];
+      count *= len[d];
+    }
+    for (std::int64_t b = 0; b < n; ++b) {
+      float* dst = yd + (b * p_out + p) * c;
+      std::fill(dst, dst + c, mode == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f);
+      if (count <= 0) continue;
+      std::fill(w.begin(), w.end(), 0);
+      do {
+        std::int64_t pos = 0;
+        for (std::size_t d = 0; d < r; ++d) pos += (lo[d] + w[d]) * in_strides[d];
+        const float* src = xd + (b * p_in + pos) * c;
+        if (mode == Mode::Max) {
+          for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] = std::max(dst[ch], src[ch]);
+        } else {
+          for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] += src[ch];
+        }
+      } while (spatial::next_index(w, len));
+      if (mode == Mode::Average) {
+        const float inv = 1.0f / static_cast<float>(count);
+        for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] *= inv;
+      }
+    }
+    ++p;
+  } while (spatial::next_index(o, out));
+  return y;
+}
+
+}  // namespace
+
+Tensor window_pool(const Tensor& x, const Dims& out, const Dims& window, const Dims& stride,
+                   const Dims& pad, Mode mode) {
+  std::vector<std::vector<Range>> ranges(out.size());
+  for (std::size_t d = 0; d < out.size(); ++d) {
+    const std::int64_t in = x.dim(d + 1);
+    for (std::int64_t o = 0; o < out[d]; ++o) {
+      const std::int64_t start = o * stride[d] - pad[d];
+      ranges[d].emplace_back(std::max<std::int64_t>(start, 0),
+                             std::min<std::int64_t>(start + window[d], in));
+    }
+  }
+  return box_pool(x, ranges, mode);
+}
+
+Tensor adaptive_pool(const Tensor& x, const Dims& out, Mode mode) {
+  std::vector<std::vector<Range>> ranges(out.size());
+  for (std::size_t d = 0; d < out.size(); ++d) {
+    const std::int64_t in = x.dim(d + 1);
+    for (std::int64_t i = 0; i < out[d]; ++i) {
+      const std::int64_t begin = (i * in) / out[d];                  // floor
+      const std::int64_t end = ((i + 1) * in + out[d] - 1) / out[d];  // ceil
+      ranges[d].emplace_back(begin, end);
+    }
+  }
+  return box_pool(x, ranges, mode);
+}
+
+}  // namespace kserde::pool

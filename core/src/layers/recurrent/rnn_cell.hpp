@@ -1,0 +1,64 @@
+// Internal: the recurrent cells (SimpleRNNCell, LSTMCell, GRUCell) as the RNN layers drive them.
+//
+// A cell owns kernel (input_dim, gates*units), recurrent_kernel (units, gates*units) and bias.
+// The RNN layers split a step in two so the input half runs as one GEMM over all time steps:
+// project_inputs() computes x @ kernel (+ the input part of the bias) for every (sample, step)
+// row, then step() adds the recurrent half for one time step and advances the states.
+#pragma once
+
+#include <span>
+
+#include "layers/common.hpp"
+#include "ops/eigen.hpp"
+
+namespace kserde::detail {
+
+using ops::RowMatrix;
+
+// Applies an activation to every element of `m` (the last axis is the row).
+inline void apply_activation(const Activation& a, RowMatrix& m) {
+  if (a.fn != nullptr) {
+    a.fn(std::span<float>(m.data(), static_cast<std::size_t>(m.size())), m.cols());
+  }
+}
+
+class RecurrentCell : public Layer {
+ public:
+  RecurrentCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx, int gates,
+                bool has_recurrent_activation);
+
+  std::int64_t units() const { return units_; }
+  int gates() const { return gates_; }
+  // Number of state tensors (LSTM: h and c), each (batch, units). The output is state 0.
+  virtual std::size_t num_states() const { return 1; }
+
+  // rows: (N, input_dim) -> (N, gates*units), input bias included.
+  RowMatrix project_inputs(const float* rows, std::int64_t n) const;
+  // One step for the whole batch: `xp` is (batch, gates*units) from project_inputs; `states`
+  // are replaced by the new states.
+  virtual void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const = 0;
+
+  // Keras's cell call: inputs {x, state...}; outputs {output, new state...}.
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
+
+ protected:
+  void build_impl(const std::vector<Shape>& in) override;
+  // Shape of the bias variable (GRU with reset_after has (2, 3u)).
+  virtual Shape bias_shape() const { return {gates_ * units_}; }
+  // The part of the bias added to the projected inputs (row 0 of GRU's (2, 3u) bias).
+  const float* input_bias() const { return use_bias_ ? weight(2).f32() : nullptr; }
+  const Tensor& kernel() const { return weight(0); }
+  const Tensor& recurrent_kernel() const { return weight(1); }
+
+  std::int64_t units_ = 0;
+  int gates_ = 1;
+  bool use_bias_ = true;
+  Activation activation_;
+  Activation recurrent_activation_;
+};
+
+// Config keys of an RNN layer that its cell does not take (RNN.get_config minus the cell).
+bool is_rnn_only_key(std::string_view key);
+
+}  // namespace kserde::detail
