@@ -12,3 +12,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/kserdeConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/kserdeConfig.cmake ${PROJECT_BINARY_DIR}/kserdeConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kserde)
+# Plugin authors: find_package(kserde CONFIG) brings kserde_add_plugin (see docs/plugins.md).
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/KserdePlugin.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/kserde)

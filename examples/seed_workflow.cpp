@@ -75,7 +75,7 @@ int seed_workflow(const fs::path& out_dir) {
   print_rows("reloaded", after, 2);
   const bool same_predictions = before.bitwise_equal(after);
   std::cout << "  predictions bitwise equal: " << (same_predictions ? "yes" : "NO")
-            << " (max abs diff " << max_abs_diff(before, after) << ")\n";
+            << " (max abs diff " << std::defaultfloat << max_abs_diff(before, after) << ")\n";
   bool same_weights = true;
   const auto a = model.layers();
   const auto b = reloaded->layers();
@@ -107,7 +107,7 @@ int keras_file(const fs::path& golden) {
   print_rows("keras ", expected, 2);
   const double diff = max_abs_diff(y, expected);
   const bool ok = diff <= 1e-5;
-  std::cout << "  max abs diff vs Keras's own predictions: " << diff << (ok ? " (<= 1e-5: match)" : " (MISMATCH)")
+  std::cout << "  max abs diff vs Keras's own predictions: " << std::defaultfloat << diff << (ok ? " (<= 1e-5: match)" : " (MISMATCH)")
             << "\n";
   return ok ? 0 : 1;
 }

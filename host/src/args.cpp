@@ -1,6 +1,7 @@
 #include <cstdlib>
 
 #include "cli.hpp"
+#include "kserde/plugin.hpp"
 
 namespace kserde::cli {
 
@@ -45,6 +46,11 @@ LoadOptions load_options(const Args& args, bool pass_through_unknown) {
   LoadOptions o;
   o.safe_mode = !args.unsafe;
   o.unknown_layers = pass_through_unknown ? UnknownLayers::PassThrough : UnknownLayers::Error;
+  // Plugins the user named are loaded before the command runs (an error names the file); the
+  // directories also stay available for on-demand loading, as KSERDE_PLUGIN_PATH is.
+  for (const std::filesystem::path& p : args.plugins) load_plugin(p);
+  for (const std::filesystem::path& d : args.plugin_dirs) load_plugins_in(d);
+  o.plugin_dirs = args.plugin_dirs;
   return o;
 }
 

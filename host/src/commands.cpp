@@ -1,8 +1,12 @@
 #include <iostream>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "cli.hpp"
 #include "kserde/error.hpp"
 #include "kserde/io/npy.hpp"
+#include "kserde/plugin.hpp"
 #include "kserde/saving.hpp"
 #include "kserde/serializer.hpp"
 #include "kserde/summary.hpp"
@@ -59,8 +63,97 @@ int run_convert(const Args& a) {
   return 0;
 }
 
-int run_plugins(const Args&) {
-  throw UnsupportedError("plugin support is not built into this kserde yet");
+int run_plugins(const Args& a) {
+  if (!a.positional.empty()) throw UsageError{"plugins takes no positional arguments"};
+  // --plugin files are reported like the others instead of failing the listing.
+  std::vector<AvailablePlugin> explicit_failures;
+  for (const std::filesystem::path& p : a.plugins) {
+    try {
+      load_plugin(p);
+    } catch (const std::exception& e) {
+      AvailablePlugin f;
+      f.library = p;
+      f.problem = e.what();
+      explicit_failures.push_back(std::move(f));
+    }
+  }
+  std::vector<AvailablePlugin> found = available_plugins(a.plugin_dirs, true, true);
+  found.insert(found.end(), explicit_failures.begin(), explicit_failures.end());
+  auto one_line = [](std::string s) {
+    for (char& c : s) {
+      if (c == '\n') c = ' ';
+    }
+    return s;
+  };
+  if (a.json) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    auto list = [&](const std::vector<std::string>& v) {
+      w.StartArray();
+      for (const std::string& s : v) w.String(s);
+      w.EndArray();
+    };
+    w.StartArray();
+    for (const AvailablePlugin& p : found) {
+      w.StartObject();
+      w.Key("path");
+      w.String(p.library.string());
+      w.Key("name");
+      p.info ? w.String(p.info->name) : w.Null();
+      w.Key("version");
+      p.info ? w.String(p.info->version) : w.Null();
+      w.Key("layers");
+      list(p.info ? p.info->layers : std::vector<std::string>{});
+      w.Key("functions");
+      list(p.info ? p.info->functions : std::vector<std::string>{});
+      w.Key("formats");
+      w.StartArray();
+      if (p.info) {
+        for (const auto& f : p.info->formats) {
+          w.StartObject();
+          w.Key("name");
+          w.String(f.name);
+          w.Key("extensions");
+          list(f.extensions);
+          w.Key("magic");
+          w.String(f.magic_hex);
+          w.EndObject();
+        }
+      }
+      w.EndArray();
+      w.Key("loads");
+      w.Bool(p.loadable);
+      w.Key("error");
+      p.problem.empty() ? w.Null() : w.String(one_line(p.problem));
+      w.EndObject();
+    }
+    w.EndArray();
+    std::cout << sb.GetString() << "\n";
+    return 0;
+  }
+  if (found.empty()) {
+    std::cout << "no plugins found (use --plugin FILE, --plugin-dir DIR or KSERDE_PLUGIN_PATH)\n";
+    return 0;
+  }
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s.empty() ? std::string("-") : s;
+  };
+  for (const AvailablePlugin& p : found) {
+    std::cout << p.library.string() << "\n";
+    if (p.info) {
+      std::cout << "  name:      " << p.info->name << " " << p.info->version << "\n";
+      std::cout << "  layers:    " << joined(p.info->layers) << "\n";
+      std::cout << "  functions: " << joined(p.info->functions) << "\n";
+      std::vector<std::string> fmts;
+      for (const auto& f : p.info->formats) fmts.push_back(f.name + " (" + joined(f.extensions) + ")");
+      std::cout << "  formats:   " << joined(fmts) << "\n";
+    }
+    std::cout << "  status:    "
+              << (p.loadable ? std::string("loads") : "does not load: " + one_line(p.problem)) << "\n";
+  }
+  return 0;
 }
 
 }  // namespace kserde::cli

@@ -45,8 +45,8 @@ class Deserializer {
   bool from_file_ = true;
 };
 
-// Refuses Python lambdas in safe mode (SafeModeError), and always refuses to run them
-// (UnsupportedError): a C++ process cannot execute CPython bytecode.
+// Refuses Python lambdas in safe mode (SafeModeError). Outside safe mode they are carried through
+// as data (a Lambda layer then passes through uncomputed): kserde never executes Python bytecode.
 void check_no_lambda(const JsonValue& value, const std::string& where, bool safe_mode);
 
 }  // namespace kserde

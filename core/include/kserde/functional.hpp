@@ -26,6 +26,9 @@ class Functional final : public Model {
     std::size_t call_index = 0;             // which call of `layer` (node_index in the file)
     std::vector<TensorRef> inputs;          // positional tensors, flattened in order
     std::map<std::string, TensorRef> kwargs;  // keyword tensors ("mask", "value", ...)
+    // Keyword arguments that are plain values (use_causal_mask=True, training=False), passed to
+    // the layer as scalar tensors (bool, int64 or float32).
+    std::map<std::string, Tensor> constant_kwargs;
     std::vector<Shape> output_shapes;       // -1 for unknown dims; empty when unknown
     std::size_t num_outputs = 1;
   };
@@ -34,6 +37,11 @@ class Functional final : public Model {
   const std::vector<Node>& nodes() const { return nodes_; }
   // Layer names feeding each node's call (for `inspect`'s "Connected to" column).
   std::vector<std::string> inbound_layer_names(const Layer& layer) const;
+
+  // Keras's order of model.layers (spec §5.4: depth descending, then first-reached order walking
+  // back from the outputs) as indices into layers(); save writes the config in this order so that
+  // Keras assigns weights to the same layers when it reloads the file.
+  std::vector<std::size_t> keras_layer_order() const;
 
   std::vector<Shape> input_shapes() const override;
   std::vector<DType> input_dtypes() const override;

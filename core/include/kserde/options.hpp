@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kserde/activations.hpp"
 #include "kserde/hdf5/reader.hpp"
@@ -57,6 +59,12 @@ struct LoadOptions {
   JsonLimits json_limits;
   io::ArchiveLimits archive_limits;
   hdf5::ReadLimits hdf5_limits;
+  // Directories (besides KSERDE_PLUGIN_PATH) from which a plugin declaring a name the model needs
+  // and nothing provides may be loaded on demand. Never a location taken from the model file.
+  std::vector<std::filesystem::path> plugin_dirs;
+  // Let a plugin loaded on demand replace names another provider registered (default: error
+  // naming both providers).
+  bool plugin_override = false;
 };
 
 struct SaveOptions {

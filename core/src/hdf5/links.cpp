@@ -219,7 +219,7 @@ Attribute decode_attribute(const FileState& fs, const RawAttribute& raw, std::st
       }
       strings.push_back(std::move(v));
     }
-  } else if (t.pub.dtype && t.pub.cls != Datatype::Class::Opaque) {
+  } else if (t.pub.dtype && t.pub.cls != Datatype::Class::Opaque && n > 0) {
     std::vector<std::byte> tmp(data.begin(), data.end());
     if (t.pub.big_endian) swap_bytes(tmp.data(), t.pub.size, n);
     numbers.resize(n);

@@ -298,6 +298,7 @@ void Dataset::read(std::span<std::byte> out, DType target) const {
                                                      std::to_string(n) + " elements of " + std::string(dtype_name(target))));
   }
   const DType src = dtype();
+  if (n == 0) return;
   const std::size_t es = info.type.pub.size;
   if (src == target && (!info.type.pub.big_endian || es == 1)) {
     detail::read_raw(*impl_->fs, info, out);

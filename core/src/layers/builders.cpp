@@ -97,7 +97,9 @@ std::shared_ptr<Layer> Flatten(const std::string& name) {
 
 std::shared_ptr<Layer> Reshape(const Shape& target_shape, const std::string& name) {
   JsonDocument d = object_with_name(name.empty() ? "reshape" : name);
-  d.AddMember("target_shape", cfg::from_shape(target_shape, d.GetAllocator()), d.GetAllocator());
+  JsonValue target(rapidjson::kArrayType);
+  for (std::int64_t t : target_shape) target.PushBack(JsonValue(t), d.GetAllocator());
+  d.AddMember("target_shape", target, d.GetAllocator());
   return make("Reshape", std::move(d));
 }
 

@@ -22,6 +22,15 @@ struct RawRef {
   std::size_t tensor = 0;
 };
 
+const bool kTrue = true;
+const bool kFalse = false;
+
+Tensor scalar_int(std::int64_t v) {
+  Tensor t({}, DType::Int64);
+  t.mutable_values<std::int64_t>()[0] = v;
+  return t;
+}
+
 bool is_keras_tensor(const JsonValue& v) {
   const JsonValue* cn = v.IsObject() ? cfg::find(v, "class_name") : nullptr;
   return cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__keras_tensor__";
@@ -159,13 +168,22 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
                                        std::to_string(processed[i]);
         std::vector<RawRef> args;
         std::map<std::string, RawRef> kwargs;
+        std::map<std::string, Tensor> constants;
         if (node_json.IsObject()) {
           if (const JsonValue* a = cfg::find(node_json, "args")) collect_refs(*a, node_where, args);
           if (const JsonValue* k = cfg::find(node_json, "kwargs"); k != nullptr && k->IsObject()) {
             for (const auto& m : k->GetObject()) {
               std::vector<RawRef> refs;
               collect_refs(m.value, node_where, refs);
-              if (refs.size() == 1) {
+              if (refs.empty() && (m.value.IsBool() || m.value.IsNumber())) {
+                constants[m.name.GetString()] = m.value.IsBool()
+                    ? Tensor::from_bytes({}, DType::Bool,
+                                         std::as_bytes(std::span<const bool>(
+                                             m.value.GetBool() ? &kTrue : &kFalse, 1)))
+                    : m.value.IsInt64()
+                          ? scalar_int(m.value.GetInt64())
+                          : Tensor::from_floats({}, std::vector<float>{static_cast<float>(m.value.GetDouble())});
+              } else if (refs.size() == 1) {
                 kwargs[m.name.GetString()] = refs[0];
               } else if (refs.size() > 1) {
                 // A list of tensors by keyword (e.g. initial_state): passed positionally after.
@@ -189,6 +207,7 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
         Node n;
         n.layer = e.layer.get();
         n.call_index = processed[i];
+        n.constant_kwargs = std::move(constants);
         bool ready = true;
         for (const RawRef& r : args) {
           auto t = resolve(r, node_where);
@@ -249,6 +268,11 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   std::vector<std::string> input_keys;
   io("input_layers", inputs_, input_keys);
   io("output_layers", outputs_, output_keys_);
+  // model.layers in Keras's order (identical to the config order of files Keras 3 wrote; Keras 2
+  // files may differ), so weights and saved configs line up with what Keras computes.
+  std::vector<Entry> ordered;
+  for (std::size_t i : keras_layer_order()) ordered.push_back(std::move(entries_[i]));
+  entries_ = std::move(ordered);
   std::vector<Shape> in_shapes;
   for (const TensorRef& t : inputs_) {
     const Node& n = nodes_[t.node];
@@ -261,6 +285,75 @@ std::vector<std::shared_ptr<Layer>> Functional::layers() const {
   std::vector<std::shared_ptr<Layer>> out;
   for (const Entry& e : entries_) out.push_back(e.layer);
   return out;
+}
+
+std::vector<std::size_t> Functional::keras_layer_order() const {
+  std::map<const Layer*, std::size_t> entry_of;
+  for (std::size_t i = 0; i < entries_.size(); ++i) entry_of[entries_[i].layer.get()] = i;
+  auto all_inputs = [&](const Node& n) {
+    std::vector<TensorRef> refs = n.inputs;
+    for (const auto& [k, t] : n.kwargs) refs.push_back(t);
+    return refs;
+  };
+  auto is_model_input = [&](const TensorRef& t) {
+    for (const TensorRef& in : inputs_) {
+      if (in.node == t.node && in.tensor == t.tensor) return true;
+    }
+    return false;
+  };
+  // 1. Post-order of nodes reached from the outputs; operations numbered when first reached.
+  std::vector<std::size_t> post_order;
+  std::vector<char> finished(nodes_.size(), 0);
+  std::map<const Layer*, long> op_index;
+  std::function<void(const TensorRef&)> visit = [&](const TensorRef& t) {
+    const Node& n = nodes_[t.node];
+    if (finished[t.node]) return;
+    op_index.try_emplace(n.layer, static_cast<long>(op_index.size()));
+    const bool is_input = dynamic_cast<const InputLayer*>(n.layer) != nullptr;
+    if (!is_input && !is_model_input(t)) {
+      for (const TensorRef& in : all_inputs(n)) visit(in);
+    }
+    finished[t.node] = 1;
+    post_order.push_back(t.node);
+  };
+  for (const TensorRef& out : outputs_) visit(out);
+  // 2. Depths, visiting nodes from the outputs back.
+  std::map<std::size_t, long> node_depth;
+  std::map<const Layer*, long> op_depth;
+  for (auto it = post_order.rbegin(); it != post_order.rend(); ++it) {
+    long depth = node_depth.try_emplace(*it, 0).first->second;
+    const Layer* op = nodes_[*it].layer;
+    depth = std::max(depth, op_depth.count(op) ? op_depth[op] : 0L);
+    op_depth[op] = depth;
+    node_depth[*it] = depth;
+    for (const TensorRef& in : all_inputs(nodes_[*it])) {
+      long& parent = node_depth.try_emplace(in.node, 0).first->second;
+      parent = std::max(parent, depth + 1);
+    }
+  }
+  for (const TensorRef& in : inputs_) {
+    const Layer* op = nodes_[in.node].layer;
+    if (!op_depth.count(op)) {
+      op_depth[op] = 0;
+      op_index[op] = -1;
+    }
+  }
+  // 3. Depth descending, ties by first-reached index.
+  std::vector<std::size_t> order;
+  for (const auto& [op, depth] : op_depth) order.push_back(entry_of.at(op));
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const Layer* la = entries_[a].layer.get();
+    const Layer* lb = entries_[b].layer.get();
+    if (op_depth[la] != op_depth[lb]) return op_depth[la] > op_depth[lb];
+    return op_index[la] < op_index[lb];
+  });
+  // Layers the outputs do not reach keep their place at the end (Keras would drop them).
+  std::vector<char> seen(entries_.size(), 0);
+  for (std::size_t i : order) seen[i] = 1;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!seen[i]) order.push_back(i);
+  }
+  return order;
 }
 
 std::vector<std::string> Functional::inbound_layer_names(const Layer& layer) const {
@@ -355,6 +448,7 @@ std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallC
     }
     if (!any_mask) ctx.input_masks.clear();
     for (const auto& [k, t] : n.kwargs) ctx.kwargs[k] = values[t.node].at(t.tensor);
+    for (const auto& [k, t] : n.constant_kwargs) ctx.kwargs[k] = t;
     values[id] = n.layer->call(args, ctx);
     if (!ctx.output_masks.empty()) {
       masks[id] = ctx.output_masks;

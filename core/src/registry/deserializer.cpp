@@ -4,6 +4,7 @@
 #include "kserde/error.hpp"
 #include "kserde/layer.hpp"
 #include "kserde/object_registry.hpp"
+#include "kserde/plugin.hpp"
 #include "layers/opaque_layer.hpp"
 
 namespace kserde {
@@ -65,6 +66,7 @@ std::string how_to_provide(const std::string& key, const std::string& kind) {
 }  // namespace
 
 void check_no_lambda(const JsonValue& value, const std::string& where, bool safe_mode) {
+  if (!safe_mode) return;  // carried through as data; kserde never executes Python bytecode
   std::vector<const JsonValue*> stack{&value};
   std::size_t budget = 1'000'000;
   while (!stack.empty() && budget-- > 0) {
@@ -73,15 +75,11 @@ void check_no_lambda(const JsonValue& value, const std::string& where, bool safe
     if (v->IsObject()) {
       const JsonValue* cn = cfg::find(*v, "class_name");
       if (cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__lambda__") {
-        if (safe_mode) {
-          throw SafeModeError(where +
-                              ": Requested the deserialization of a Python lambda. Its bytecode "
-                              "would run code chosen by the file; kserde refuses it in safe mode "
-                              "(and cannot run Python bytecode at all). Replace the lambda with a "
-                              "registered layer or function.");
-        }
-        throw UnsupportedError(where + ": a Python lambda cannot be executed by kserde; replace it "
-                                       "with a registered layer or function");
+        throw SafeModeError(where +
+                            ": Requested the deserialization of a Python lambda. Its bytecode "
+                            "would run code chosen by the file; kserde refuses it in safe mode "
+                            "(and cannot run Python bytecode at all). Replace the lambda with a "
+                            "registered layer or function.");
       }
       for (const auto& m : v->GetObject()) stack.push_back(&m.value);
     } else if (v->IsArray()) {
@@ -117,6 +115,17 @@ LayerFactory Deserializer::resolve_layer(const JsonValue& dict, const std::strin
     if (class_name == "Model") {
       if (auto f = builtin_layers().find("Functional")) return *f;
     }
+  }
+  // On demand: a plugin in KSERDE_PLUGIN_PATH or LoadOptions::plugin_dirs that declares the name
+  // (in its manifest) is loaded, and the lookup repeated. Never a location named by the file.
+  if (key && load_plugin_providing(PluginObjectKind::Layer, *key, options_)) {
+    if (auto f = find_custom(*key, &CustomObjects::layers, registered_layers(),
+                             options_.custom_objects)) {
+      return *f;
+    }
+  }
+  if (keras_builtin && load_plugin_providing(PluginObjectKind::Layer, class_name, options_)) {
+    if (auto f = builtin_layers().find(class_name)) return *f;
   }
   const std::string wanted = key.value_or(class_name);
   if (keras_builtin && options_.unknown_layers == UnknownLayers::Error) {
@@ -154,7 +163,7 @@ std::shared_ptr<Layer> Deserializer::layer(const JsonValue& dict) {
   }
   if (class_name == "Lambda" || class_name == "TFSMLayer" || class_name == "TorchModuleWrapper") {
     check_no_lambda(dict, where, options_.safe_mode);
-    if (options_.safe_mode && class_name != "Lambda") {
+    if (options_.safe_mode) {
       throw SafeModeError(where + ": " + class_name +
                           " loads code or files outside the model; refused in safe mode");
     }
@@ -172,9 +181,8 @@ std::shared_ptr<Layer> Deserializer::layer(const JsonValue& dict) {
   try {
     layer = factory(doc, *this);
   } catch (const Error& e) {
-    const std::string msg = e.what();
-    if (msg.find(source_) != std::string::npos) throw;
-    throw ConfigError(where + ": could not be deserialized: " + msg);
+    if (std::string(e.what()).find(source_) != std::string::npos) throw;
+    rethrow_with_context(where + ": ");
   }
   if (from_file_) layer->mark_loaded();
   if (const JsonValue* bc = cfg::find(dict, "build_config");
@@ -212,6 +220,12 @@ Activation Deserializer::activation(const JsonValue* value, const std::string& w
   if (auto b = builtin_activation(key)) return *b;
   if (key.find('>') == std::string::npos) {
     if (auto f = find_function_by_suffix(key, options_.custom_objects)) return *f;
+  }
+  if (load_plugin_providing(PluginObjectKind::Function, key, options_)) {  // on demand
+    if (auto f = registered_functions().find(key)) return *f;
+    if (key.find('>') == std::string::npos) {
+      if (auto f = find_function_by_suffix(key, options_.custom_objects)) return *f;
+    }
   }
   (void)from_function_dict;
   throw UnknownObjectError(where + ": Could not locate function '" + key + "'. " +

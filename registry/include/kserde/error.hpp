@@ -67,4 +67,8 @@ class PluginError : public Error {
   using Error::Error;
 };
 
+// Inside a catch block: rethrows the exception being handled as the same kserde error type with
+// `prefix` put in front of its message (adds context at a boundary without losing the type).
+[[noreturn]] void rethrow_with_context(const std::string& prefix);
+
 }  // namespace kserde

@@ -89,7 +89,7 @@ struct Fixture {
       const DType target = kserde::is_floating(dt) ? DType::Float64 : (dt == DType::Int8 || dt == DType::Int16 || dt == DType::Int32 || dt == DType::Int64) ? DType::Int64 : DType::UInt64;
       m.dtype = target == DType::Float64 ? "f64" : target == DType::Int64 ? "i64" : "u64";
       m.values.resize(static_cast<std::size_t>(n * 8));
-      kserde::convert_elements(data.data(), dt, m.values.data(), target, static_cast<std::size_t>(n));
+      if (n) kserde::convert_elements(data.data(), dt, m.values.data(), target, static_cast<std::size_t>(n));
     }
     if (dt == DType::BFloat16) m.attrs["dtype"] = AttrModel{"string", {}, {"bfloat16"}, {}};
   }

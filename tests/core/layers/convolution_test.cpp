@@ -57,7 +57,9 @@ Floats random_values(std::int64_t n, std::uint32_t seed) {
   return v;
 }
 
-Tensor tensor(const Shape& shape, const Floats& v) { return Tensor::from_floats(shape, v); }
+Tensor tensor(const Shape& shape, const Floats& v) {
+  return Tensor::from_floats(shape, v);
+}
 
 Shape cat(std::int64_t a, const Dims& mid, std::int64_t b) {
   Shape s{a};
@@ -73,7 +75,8 @@ Floats last_to_first(const Floats& x, std::int64_t n, const Dims& sp, std::int64
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t i = 0; i < p; ++i)
       for (std::int64_t ch = 0; ch < c; ++ch)
-        y[static_cast<std::size_t>((b * c + ch) * p + i)] = x[static_cast<std::size_t>((b * p + i) * c + ch)];
+        y[static_cast<std::size_t>((b * c + ch) * p + i)] =
+            x[static_cast<std::size_t>((b * p + i) * c + ch)];
   return y;
 }
 Floats first_to_last(const Floats& x, std::int64_t n, const Dims& sp, std::int64_t c) {
@@ -82,7 +85,8 @@ Floats first_to_last(const Floats& x, std::int64_t n, const Dims& sp, std::int64
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t i = 0; i < p; ++i)
       for (std::int64_t ch = 0; ch < c; ++ch)
-        y[static_cast<std::size_t>((b * p + i) * c + ch)] = x[static_cast<std::size_t>((b * c + ch) * p + i)];
+        y[static_cast<std::size_t>((b * p + i) * c + ch)] =
+            x[static_cast<std::size_t>((b * c + ch) * p + i)];
   return y;
 }
 
@@ -154,12 +158,14 @@ Floats ref_conv(const Floats& x, std::int64_t n, const Dims& in, std::int64_t ci
           }
           if (!inside) continue;
           for (std::int64_t ci = 0; ci < cg; ++ci) {
-            const float xv = x[static_cast<std::size_t>((b * prod(in) + flat(in, pos)) * cin + grp * cg + ci)];
+            const float xv =
+                x[static_cast<std::size_t>((b * prod(in) + flat(in, pos)) * cin + grp * cg + ci)];
             const float wv = w[static_cast<std::size_t>((flat(k, kk) * cg + ci) * f + fo)];
             acc += static_cast<double>(xv) * wv;
           }
         } while (next(kk, k));
-        y[static_cast<std::size_t>((b * prod(out) + flat(out, o)) * f + fo)] = static_cast<float>(acc);
+        y[static_cast<std::size_t>((b * prod(out) + flat(out, o)) * f + fo)] =
+            static_cast<float>(acc);
       }
     } while (next(o, out));
   }
@@ -168,8 +174,8 @@ Floats ref_conv(const Floats& x, std::int64_t n, const Dims& in, std::int64_t ci
 
 // Depthwise: output channel c*dm + m from input channel c and kernel[..., c, m].
 Floats ref_depthwise(const Floats& x, std::int64_t n, const Dims& in, std::int64_t c,
-                     const Floats& w, const Dims& k, std::int64_t dm, const Dims& s,
-                     const Dims& d, const Dims& pad, const Dims& out) {
+                     const Floats& w, const Dims& k, std::int64_t dm, const Dims& s, const Dims& d,
+                     const Dims& pad, const Dims& out) {
   Floats y(static_cast<std::size_t>(n * prod(out) * c * dm), 0.0f);
   const std::size_t r = in.size();
   for (std::int64_t b = 0; b < n; ++b) {
@@ -187,7 +193,8 @@ Floats ref_depthwise(const Floats& x, std::int64_t n, const Dims& in, std::int64
               inside = inside && pos[i] >= 0 && pos[i] < in[i];
             }
             if (!inside) continue;
-            acc += static_cast<double>(x[static_cast<std::size_t>((b * prod(in) + flat(in, pos)) * c + ch)]) *
+            acc += static_cast<double>(
+                       x[static_cast<std::size_t>((b * prod(in) + flat(in, pos)) * c + ch)]) *
                    w[static_cast<std::size_t>((flat(k, kk) * c + ch) * dm + m)];
           } while (next(kk, k));
           y[static_cast<std::size_t>((b * prod(out) + flat(out, o)) * c * dm + ch * dm + m)] =
@@ -218,8 +225,8 @@ std::pair<std::int64_t, std::int64_t> jax_transpose_padding(std::int64_t k, std:
 // Transposed convolution the JAX way; kernel (*k, f, cin). Returns y and its spatial dims.
 Floats ref_conv_transpose(const Floats& x, std::int64_t n, const Dims& in, std::int64_t cin,
                           const Floats& w, const Dims& k, std::int64_t f, const Dims& s,
-                          const Dims& d, const std::string& padding,
-                          const std::optional<Dims>& op, Dims& out) {
+                          const Dims& d, const std::string& padding, const std::optional<Dims>& op,
+                          Dims& out) {
   const std::size_t r = in.size();
   Dims zdims(r), left(r), ke(r);
   out.assign(r, 0);
@@ -258,10 +265,12 @@ Floats ref_conv_transpose(const Floats& x, std::int64_t n, const Dims& in, std::
             flipped[i] = k[i] - 1 - kk[i];
           }
           for (std::int64_t c = 0; c < cin; ++c)
-            acc += static_cast<double>(z[static_cast<std::size_t>((b * prod(zdims) + flat(zdims, zi)) * cin + c)]) *
+            acc += static_cast<double>(
+                       z[static_cast<std::size_t>((b * prod(zdims) + flat(zdims, zi)) * cin + c)]) *
                    w[static_cast<std::size_t>((flat(k, flipped) * f + fo) * cin + c)];
         } while (next(kk, k));
-        y[static_cast<std::size_t>((b * prod(out) + flat(out, o)) * f + fo)] = static_cast<float>(acc);
+        y[static_cast<std::size_t>((b * prod(out) + flat(out, o)) * f + fo)] =
+            static_cast<float>(acc);
       }
     } while (next(o, out));
   }
@@ -508,7 +517,8 @@ BOOST_AUTO_TEST_CASE(conv1d_padding_strides_dilation_sweep) {
   for (const std::string padding : {"valid", "same", "causal"}) {
     for (std::int64_t in : {7, 8}) {
       for (std::int64_t k : {1, 2, 3}) {
-        for (auto [s, d] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {2, 1}, {3, 1}, {1, 2}, {1, 3}}) {
+        for (auto [s, d] :
+             {std::pair<std::int64_t, std::int64_t>{1, 1}, {2, 1}, {3, 1}, {1, 2}, {1, 3}}) {
           if (padding == "valid" && (k - 1) * d + 1 > in) continue;
           run_case(conv("Conv1D", {in}, {k}, {s}, {d}, padding));
         }
@@ -621,8 +631,8 @@ BOOST_AUTO_TEST_CASE(conv2d_and_3d_transpose_options) {
                      "Conv2DTranspose");
   d.use_bias = false;
   run_case(d);
-  Case e = with_kind(conv("", {3, 2, 3}, {2, 3, 2}, {2, 1, 2}, {1, 1, 1}, "valid"),
-                     Kind::Transpose, "Conv3DTranspose");
+  Case e = with_kind(conv("", {3, 2, 3}, {2, 3, 2}, {2, 1, 2}, {1, 1, 1}, "valid"), Kind::Transpose,
+                     "Conv3DTranspose");
   e.output_padding = Dims{1, 0, 0};
   run_case(e);
   e.padding = "same";
@@ -703,16 +713,16 @@ BOOST_AUTO_TEST_CASE(variables_in_keras_order_and_shapes) {
   BOOST_CHECK(sep->variables()[1].value.shape() == (Shape{1, 6, 4}));
   BOOST_CHECK_EQUAL(sep->variables()[2].name, "bias");
 
-  auto nobias = kserde::layers::from_config("Conv1D",
-                                            R"({"filters": 2, "kernel_size": 1, "use_bias": false})");
+  auto nobias = kserde::layers::from_config(
+      "Conv1D", R"({"filters": 2, "kernel_size": 1, "use_bias": false})");
   nobias->build({{-1, 4, 3}});
   BOOST_CHECK_EQUAL(nobias->variables().size(), 1u);
   BOOST_CHECK_EQUAL(nobias->count_params(), 6);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_spatial_dims_in_output_shape) {
-  auto l = kserde::layers::from_config("Conv2D",
-                                       R"({"filters": 4, "kernel_size": 3, "strides": 2})");
+  auto l =
+      kserde::layers::from_config("Conv2D", R"({"filters": 4, "kernel_size": 3, "strides": 2})");
   l->build({{-1, -1, 9, 3}});
   BOOST_CHECK(l->compute_output_shape({{-1, -1, 9, 3}}).at(0) == (Shape{-1, -1, 4, 4}));
   auto t = kserde::layers::from_config("Conv2DTranspose",
@@ -725,11 +735,11 @@ BOOST_AUTO_TEST_CASE(unknown_spatial_dims_in_output_shape) {
 BOOST_AUTO_TEST_CASE(config_defaults_and_standardized_values) {
   auto l = kserde::layers::from_config("Conv2D", R"({"filters": 4, "kernel_size": 3,
                                                      "padding": "SAME"})");
-  for (const char* key : {"name", "trainable", "dtype", "filters", "kernel_size", "strides",
-                          "padding", "data_format", "dilation_rate", "groups", "activation",
-                          "use_bias", "kernel_initializer", "bias_initializer",
-                          "kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint"}) {
+  for (const char* key :
+       {"name", "trainable", "dtype", "filters", "kernel_size", "strides", "padding", "data_format",
+        "dilation_rate", "groups", "activation", "use_bias", "kernel_initializer",
+        "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+        "kernel_constraint", "bias_constraint"}) {
     BOOST_CHECK_MESSAGE(config_key(*l, key) != nullptr, "Conv2D config lacks " << key);
   }
   BOOST_CHECK_EQUAL(kserde::to_json(*config_key(*l, "kernel_size")), "[3, 3]");
@@ -751,9 +761,9 @@ BOOST_AUTO_TEST_CASE(config_defaults_and_standardized_values) {
     BOOST_CHECK_MESSAGE(config_key(*d, key) != nullptr, "DepthwiseConv1D config lacks " << key);
   }
   auto s = kserde::layers::from_config("SeparableConv2D", R"({"filters": 3, "kernel_size": 3})");
-  for (const char* key : {"depth_multiplier", "filters", "depthwise_initializer",
-                          "pointwise_initializer", "pointwise_regularizer",
-                          "pointwise_constraint"}) {
+  for (const char* key :
+       {"depth_multiplier", "filters", "depthwise_initializer", "pointwise_initializer",
+        "pointwise_regularizer", "pointwise_constraint"}) {
     BOOST_CHECK_MESSAGE(config_key(*s, key) != nullptr, "SeparableConv2D config lacks " << key);
   }
 }

@@ -55,7 +55,9 @@ Floats random_values(std::int64_t n, std::uint32_t seed) {
   return v;
 }
 
-Tensor tensor(const Shape& shape, const Floats& v) { return Tensor::from_floats(shape, v); }
+Tensor tensor(const Shape& shape, const Floats& v) {
+  return Tensor::from_floats(shape, v);
+}
 
 Floats values_of(const Tensor& t) {
   auto v = t.values<float>();
@@ -66,7 +68,8 @@ void expect_close(const Floats& got, const Floats& want, double rtol = 1e-5, dou
   BOOST_REQUIRE_EQUAL(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     if (std::isnan(want[i])) {
-      BOOST_CHECK_MESSAGE(std::isnan(got[i]), "element " << i << ": got " << got[i] << ", want nan");
+      BOOST_CHECK_MESSAGE(std::isnan(got[i]),
+                          "element " << i << ": got " << got[i] << ", want nan");
       continue;
     }
     const double tol = atol + rtol * std::fabs(want[i]);
@@ -83,7 +86,8 @@ Floats last_to_first(const Floats& x, std::int64_t n, const Dims& sp, std::int64
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t i = 0; i < p; ++i)
       for (std::int64_t ch = 0; ch < c; ++ch)
-        y[static_cast<std::size_t>((b * c + ch) * p + i)] = x[static_cast<std::size_t>((b * p + i) * c + ch)];
+        y[static_cast<std::size_t>((b * c + ch) * p + i)] =
+            x[static_cast<std::size_t>((b * p + i) * c + ch)];
   return y;
 }
 Floats first_to_last(const Floats& x, std::int64_t n, const Dims& sp, std::int64_t c) {
@@ -92,7 +96,8 @@ Floats first_to_last(const Floats& x, std::int64_t n, const Dims& sp, std::int64
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t i = 0; i < p; ++i)
       for (std::int64_t ch = 0; ch < c; ++ch)
-        y[static_cast<std::size_t>((b * p + i) * c + ch)] = x[static_cast<std::size_t>((b * c + ch) * p + i)];
+        y[static_cast<std::size_t>((b * p + i) * c + ch)] =
+            x[static_cast<std::size_t>((b * c + ch) * p + i)];
   return y;
 }
 
@@ -183,8 +188,8 @@ Floats ref_pool(const Floats& x, std::int64_t n, const Dims& in, std::int64_t c,
 
 void run_pool(const std::string& cls, const Dims& in, const Dims& k, const Dims& s,
               const std::string& padding, bool channels_first) {
-  BOOST_TEST_CONTEXT(cls << " in=" << tuple_json(in) << " k=" << tuple_json(k) << " s="
-                         << tuple_json(s) << " " << padding
+  BOOST_TEST_CONTEXT(cls << " in=" << tuple_json(in) << " k=" << tuple_json(k)
+                         << " s=" << tuple_json(s) << " " << padding
                          << (channels_first ? " channels_first" : "")) {
     const bool max = cls.rfind("Max", 0) == 0;
     const std::int64_t n = 2, c = 3;
@@ -238,8 +243,8 @@ BOOST_AUTO_TEST_CASE(max_pooling2d_hand_worked) {
 BOOST_AUTO_TEST_CASE(average_pooling1d_same_counts_only_real_elements) {
   // x = [1..5], pool 2, stride 2, same: 3 outputs, one padding element after the input; the
   // last window holds only x[4] and divides by 1.
-  auto l = kserde::layers::from_config("AveragePooling1D",
-                                       R"({"pool_size": 2, "padding": "same"})");
+  auto l =
+      kserde::layers::from_config("AveragePooling1D", R"({"pool_size": 2, "padding": "same"})");
   Tensor y = (*l)(tensor({1, 5, 1}, {1, 2, 3, 4, 5}));
   expect_close(values_of(y), {1.5f, 3.5f, 5.0f});
   // pool 3, stride 1, same on 4 elements: padding 1 before, 1 after.
@@ -259,7 +264,8 @@ BOOST_AUTO_TEST_CASE(window_pooling_sweep_against_reference) {
     for (const std::string padding : {"valid", "same"}) {
       for (bool cf : {false, true}) {
         for (std::int64_t in : {5, 6, 7}) {
-          for (auto [k, s] : {std::pair<std::int64_t, std::int64_t>{2, 2}, {3, 1}, {3, 2}, {2, 3}, {1, 2}}) {
+          for (auto [k, s] :
+               {std::pair<std::int64_t, std::int64_t>{2, 2}, {3, 1}, {3, 2}, {2, 3}, {1, 2}}) {
             run_pool(cls + "1D", {in}, {k}, {s}, padding, cf);
           }
         }
@@ -280,8 +286,8 @@ BOOST_AUTO_TEST_CASE(strides_default_to_pool_size) {
   auto m = kserde::layers::from_config("MaxPooling3D", R"({"strides": null})");
   BOOST_CHECK_EQUAL(config_json(*m, "pool_size"), "[2, 2, 2]");
   BOOST_CHECK_EQUAL(config_json(*m, "strides"), "[2, 2, 2]");
-  for (const char* key : {"name", "trainable", "dtype", "pool_size", "padding", "strides",
-                          "data_format"}) {
+  for (const char* key :
+       {"name", "trainable", "dtype", "pool_size", "padding", "strides", "data_format"}) {
     BOOST_CHECK_MESSAGE(config_json(*m, key) != "<absent>", "MaxPooling3D config lacks " << key);
   }
   BOOST_CHECK_EQUAL(config_json(*m, "data_format"), "\"channels_last\"");
@@ -300,7 +306,8 @@ BOOST_AUTO_TEST_CASE(global_pooling_all_ranks_keepdims_and_formats) {
         for (bool keepdims : {false, true}) {
           const std::string cls = std::string(max ? "GlobalMaxPooling" : "GlobalAveragePooling") +
                                   std::to_string(rank) + "D";
-          BOOST_TEST_CONTEXT(cls << (cf ? " channels_first" : "") << (keepdims ? " keepdims" : "")) {
+          BOOST_TEST_CONTEXT(cls << (cf ? " channels_first" : "")
+                                 << (keepdims ? " keepdims" : "")) {
             const Dims sp = rank == 1 ? Dims{5} : rank == 2 ? Dims{3, 4} : Dims{2, 3, 2};
             const std::int64_t n = 2, c = 3;
             auto l = kserde::layers::from_config(

@@ -22,8 +22,10 @@ class Conv : public conv::ConvLayerBase {
     const JsonValue& c = config();
     filters_ = cfg::get_int(c, "filters", describe());
     groups_ = cfg::get_int(c, "groups", describe(), 1);
-    if (filters_ <= 0) cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
-    if (groups_ <= 0) cfg::fail(describe(), "groups must be positive, got " + std::to_string(groups_));
+    if (filters_ <= 0)
+      cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
+    if (groups_ <= 0)
+      cfg::fail(describe(), "groups must be positive, got " + std::to_string(groups_));
     if (filters_ % groups_ != 0) {
       cfg::fail(describe(), "filters (" + std::to_string(filters_) +
                                 ") must be divisible by groups (" + std::to_string(groups_) + ")");

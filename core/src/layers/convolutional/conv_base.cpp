@@ -79,8 +79,7 @@ Geometry ConvLayerBase::forward_geometry(const Dims& in) const {
     if (in[d] >= 0 && out <= 0) {
       throw ShapeError(describe() + ": input spatial size " + std::to_string(in[d]) +
                        " is too small for a window of " + std::to_string(k_eff) +
-                       " with padding 'valid' (output size would be " + std::to_string(out) +
-                       ")");
+                       " with padding 'valid' (output size would be " + std::to_string(out) + ")");
     }
     g.out.push_back(out);
     g.pad.push_back(in[d] < 0 ? 0 : spatial::pad_before(in[d], k_eff, strides_[d], padding_));

@@ -99,8 +99,8 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
         for (std::size_t d = 0; d < r; ++d) base[d] = o[d] * g.stride[d] - g.pad[d];
         float* dst = cols.data() + i * k;
         for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
-          const std::int64_t pos = source_position(base, offs.data() + t * static_cast<std::int64_t>(r),
-                                                   g.in, in_strides);
+          const std::int64_t pos = source_position(
+              base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
           if (pos < 0) {
             std::fill(dst, dst + cg, 0.0f);
           } else {
@@ -138,8 +138,8 @@ Tensor depthwise(const Tensor& x, const Tensor& kernel, const Geometry& g) {
       for (std::size_t d = 0; d < r; ++d) base[d] = o[d] * g.stride[d] - g.pad[d];
       float* dst = yd + (b * p_out + p) * c * dm;
       for (std::int64_t t = 0; t < taps; ++t) {
-        const std::int64_t pos = source_position(base, offs.data() + t * static_cast<std::int64_t>(r),
-                                                 g.in, in_strides);
+        const std::int64_t pos =
+            source_position(base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
         if (pos < 0) continue;
         const float* src = xd + (b * p_in + pos) * c;
         const float* wt = wd + t * c * dm;  // kernel[tap] is (C, dm), laid out like the output row
@@ -188,8 +188,8 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
       for (std::size_t d = 0; d < r; ++d) base[d] = i_idx[d] * g.stride[d] - g.pad[d];
       const float* src = cols.data() + i * k;
       for (std::int64_t t = 0; t < taps; ++t) {
-        const std::int64_t pos = source_position(base, offs.data() + t * static_cast<std::int64_t>(r),
-                                                 g.out, out_strides);
+        const std::int64_t pos = source_position(
+            base, offs.data() + t * static_cast<std::int64_t>(r), g.out, out_strides);
         if (pos < 0) continue;
         float* dst = yd + (b * p_out + pos) * f;
         const float* v = src + t * f;

@@ -29,14 +29,16 @@ class ConvTranspose : public conv::ConvLayerBase {
     parse_common(ctx, /*allow_causal=*/false, /*forbid_stride_with_dilation=*/true);
     const JsonValue& c = config();
     filters_ = cfg::get_int(c, "filters", describe());
-    if (filters_ <= 0) cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
+    if (filters_ <= 0)
+      cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
     if (cfg::has_non_null(c, "output_padding")) {
       output_padding_ = spatial::parse_tuple(c, "output_padding", describe(), rank_, 0, true);
       for (std::size_t i = 0; i < rank_; ++i) {
         if (output_padding_[i] >= strides_[i]) {
-          cfg::fail(describe(), "output_padding must be smaller than strides in every dimension, "
-                                "got " + std::to_string(output_padding_[i]) + " >= " +
-                                    std::to_string(strides_[i]));
+          cfg::fail(describe(),
+                    "output_padding must be smaller than strides in every dimension, "
+                    "got " +
+                        std::to_string(output_padding_[i]) + " >= " + std::to_string(strides_[i]));
         }
       }
       spatial::write_tuple(object_dict(), "output_padding", output_padding_);

@@ -21,8 +21,8 @@ class DepthwiseConv : public conv::ConvLayerBase {
     parse_common(ctx, /*allow_causal=*/false, /*forbid_stride_with_dilation=*/false);
     depth_multiplier_ = cfg::get_int(config(), "depth_multiplier", describe(), 1);
     if (depth_multiplier_ <= 0) {
-      cfg::fail(describe(), "depth_multiplier must be positive, got " +
-                                std::to_string(depth_multiplier_));
+      cfg::fail(describe(),
+                "depth_multiplier must be positive, got " + std::to_string(depth_multiplier_));
     }
   }
 

@@ -27,10 +27,11 @@ class SeparableConv : public conv::ConvLayerBase {
     depth_multiplier_ = cfg::get_int(c, "depth_multiplier", describe(), 1);
     filters_ = cfg::get_int(c, "filters", describe());
     if (depth_multiplier_ <= 0) {
-      cfg::fail(describe(), "depth_multiplier must be positive, got " +
-                                std::to_string(depth_multiplier_));
+      cfg::fail(describe(),
+                "depth_multiplier must be positive, got " + std::to_string(depth_multiplier_));
     }
-    if (filters_ <= 0) cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
+    if (filters_ <= 0)
+      cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
   }
 
   std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {

@@ -43,9 +43,12 @@ Padding parse_padding(const JsonValue& config, const std::string& where, bool al
 
 const char* padding_name(Padding p) {
   switch (p) {
-    case Padding::Valid: return "valid";
-    case Padding::Same: return "same";
-    case Padding::Causal: return "causal";
+    case Padding::Valid:
+      return "valid";
+    case Padding::Same:
+      return "same";
+    case Padding::Causal:
+      return "causal";
   }
   return "valid";
 }
@@ -75,7 +78,9 @@ void write_string(JsonDocument& object_dict, std::string_view key, std::string_v
   cfg::set(object_dict["config"], key, cfg::str(value, a), a);
 }
 
-std::int64_t effective_size(std::int64_t k, std::int64_t dilation) { return (k - 1) * dilation + 1; }
+std::int64_t effective_size(std::int64_t k, std::int64_t dilation) {
+  return (k - 1) * dilation + 1;
+}
 
 std::int64_t output_length(std::int64_t in, std::int64_t k_eff, std::int64_t stride, Padding p) {
   if (in < 0) return -1;
@@ -90,8 +95,10 @@ std::int64_t output_length(std::int64_t in, std::int64_t k_eff, std::int64_t str
 
 std::int64_t pad_before(std::int64_t in, std::int64_t k_eff, std::int64_t stride, Padding p) {
   switch (p) {
-    case Padding::Valid: return 0;
-    case Padding::Causal: return k_eff - 1;
+    case Padding::Valid:
+      return 0;
+    case Padding::Causal:
+      return k_eff - 1;
     case Padding::Same: {
       const std::int64_t out = output_length(in, k_eff, stride, p);
       return std::max<std::int64_t>((out - 1) * stride + k_eff - in, 0) / 2;

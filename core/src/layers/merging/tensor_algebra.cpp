@@ -257,15 +257,4 @@ std::vector<std::pair<std::int64_t, std::int64_t>> border_pairs(JsonDocument& ob
   return out;
 }
 
-bool is_list_entry(const JsonValue& config, const char* key) {
-  const JsonValue* v = cfg::find(config, key);
-  return v != nullptr && v->IsArray();
-}
-
-std::vector<bool> mask_flags(const Tensor& mask) {
-  const Tensor m = mask.dtype() == DType::Bool ? mask : mask.to(DType::Bool);
-  const auto v = m.values<bool>();
-  return {v.begin(), v.end()};
-}
-
 }  // namespace kserde::detail

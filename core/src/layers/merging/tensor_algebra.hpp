@@ -122,10 +122,4 @@ std::vector<std::pair<std::int64_t, std::int64_t>> border_pairs(JsonDocument& ob
                                                                 const char* key, std::size_t n,
                                                                 const std::string& where);
 
-// True when the config entry `key` is a list (as opposed to a single int).
-bool is_list_entry(const JsonValue& config, const char* key);
-
-// A mask tensor (Bool, or any dtype where nonzero means kept) as flags.
-std::vector<bool> mask_flags(const Tensor& mask);
-
 }  // namespace kserde::detail

@@ -18,7 +18,8 @@ class AdaptivePooling : public Layer {
     config_default("dtype", detail::kDefaultDTypePolicy);
     config_default("data_format", "\"channels_last\"");
     const std::string where = describe();
-    if (!cfg::has_non_null(config(), "output_size")) cfg::fail(where, "config has no 'output_size'");
+    if (!cfg::has_non_null(config(), "output_size"))
+      cfg::fail(where, "config has no 'output_size'");
     output_size_ = spatial::parse_tuple(config(), "output_size", where, rank_, 1);
     channels_first_ = spatial::parse_channels_first(config(), where);
     spatial::write_tuple(object_dict(), "output_size", output_size_);
@@ -37,8 +38,8 @@ class AdaptivePooling : public Layer {
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     check_input(in.at(0));
-    return {spatial::make_shape(in[0][0], output_size_, spatial::channels_of(in[0], channels_first_),
-                                channels_first_)};
+    return {spatial::make_shape(in[0][0], output_size_,
+                                spatial::channels_of(in[0], channels_first_), channels_first_)};
   }
 
  protected:
@@ -64,11 +65,11 @@ class AdaptivePooling : public Layer {
   bool channels_first_ = false;
 };
 
-#define KSERDE_ADAPTIVE_POOLING_CLASS(NAME, RANK, MODE)                      \
-  class NAME final : public AdaptivePooling {                               \
-   public:                                                                  \
-    NAME(std::shared_ptr<JsonDocument> d, Deserializer&)                    \
-        : AdaptivePooling(std::move(d), RANK, pool::Mode::MODE) {}          \
+#define KSERDE_ADAPTIVE_POOLING_CLASS(NAME, RANK, MODE)            \
+  class NAME final : public AdaptivePooling {                      \
+   public:                                                         \
+    NAME(std::shared_ptr<JsonDocument> d, Deserializer&)           \
+        : AdaptivePooling(std::move(d), RANK, pool::Mode::MODE) {} \
   }
 
 KSERDE_ADAPTIVE_POOLING_CLASS(AdaptiveMaxPooling1D, 1, Max);

@@ -103,9 +103,9 @@ class GlobalPooling : public Layer {
     }
     if (mask == nullptr) return Tensor();
     if (mask->shape() != Shape{n, steps}) {
-      throw ShapeError(describe() + ": mask shape " + shape_to_string(mask->shape()) +
-                       " does not match the input's (batch, steps) = " +
-                       shape_to_string({n, steps}));
+      throw ShapeError(
+          describe() + ": mask shape " + shape_to_string(mask->shape()) +
+          " does not match the input's (batch, steps) = " + shape_to_string({n, steps}));
     }
     return mask->to(DType::Float32);
   }
@@ -116,11 +116,11 @@ class GlobalPooling : public Layer {
   bool keepdims_ = false;
 };
 
-#define KSERDE_GLOBAL_POOLING_CLASS(NAME, RANK, MAX)                          \
-  class NAME final : public GlobalPooling {                                   \
-   public:                                                                    \
-    NAME(std::shared_ptr<JsonDocument> d, Deserializer&)                      \
-        : GlobalPooling(std::move(d), RANK, MAX) {}                           \
+#define KSERDE_GLOBAL_POOLING_CLASS(NAME, RANK, MAX)     \
+  class NAME final : public GlobalPooling {              \
+   public:                                               \
+    NAME(std::shared_ptr<JsonDocument> d, Deserializer&) \
+        : GlobalPooling(std::move(d), RANK, MAX) {}      \
   }
 
 KSERDE_GLOBAL_POOLING_CLASS(GlobalMaxPooling1D, 1, true);

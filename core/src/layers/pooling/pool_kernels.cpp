@@ -85,7 +85,7 @@ Tensor adaptive_pool(const Tensor& x, const Dims& out, Mode mode) {
   for (std::size_t d = 0; d < out.size(); ++d) {
     const std::int64_t in = x.dim(d + 1);
     for (std::int64_t i = 0; i < out[d]; ++i) {
-      const std::int64_t begin = (i * in) / out[d];                  // floor
+      const std::int64_t begin = (i * in) / out[d];                   // floor
       const std::int64_t end = ((i + 1) * in + out[d] - 1) / out[d];  // ceil
       ranges[d].emplace_back(begin, end);
     }

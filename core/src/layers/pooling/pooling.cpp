@@ -93,11 +93,11 @@ class Pooling : public Layer {
   bool channels_first_ = false;
 };
 
-#define KSERDE_POOLING_CLASS(NAME, RANK, MODE)                              \
-  class NAME final : public Pooling {                                       \
-   public:                                                                  \
-    NAME(std::shared_ptr<JsonDocument> d, Deserializer&)                    \
-        : Pooling(std::move(d), RANK, pool::Mode::MODE) {}                  \
+#define KSERDE_POOLING_CLASS(NAME, RANK, MODE)             \
+  class NAME final : public Pooling {                      \
+   public:                                                 \
+    NAME(std::shared_ptr<JsonDocument> d, Deserializer&)   \
+        : Pooling(std::move(d), RANK, pool::Mode::MODE) {} \
   }
 
 KSERDE_POOLING_CLASS(MaxPooling1D, 1, Max);

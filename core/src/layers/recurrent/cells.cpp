@@ -61,10 +61,9 @@ RecurrentCell::RecurrentCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx,
   if (has_recurrent_activation) {
     recurrent_activation_ = ctx.activation(cfg::find(c, "recurrent_activation"), describe());
   }
-  for (const char* key : {"dropout", "recurrent_dropout"}) {
-    const double rate = cfg::get_float(c, key, describe(), 0.0);
-    if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), std::string(key) + " must lie in [0, 1]");
-  }
+  // dropout / recurrent_dropout are training-only; Keras clamps them to [0, 1] without complaint.
+  (void)cfg::get_float(c, "dropout", describe(), 0.0);
+  (void)cfg::get_float(c, "recurrent_dropout", describe(), 0.0);
 }
 
 void RecurrentCell::build_impl(const std::vector<Shape>& in) {

@@ -1,0 +1,163 @@
+// The `kserde` command as scripts use it: exit status, stdout, one-line errors, files written.
+#include <rapidjson/document.h>
+#include <sys/wait.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "kserde/io/mapped_file.hpp"
+#include "kserde/io/npy.hpp"
+#include "kserde/json.hpp"
+#include "kserde/saving.hpp"
+#include "test_support.hpp"
+
+using namespace kserde;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+Run run(const std::string& args, const test::TempDir& tmp) {
+  const fs::path out = tmp / "stdout.txt";
+  const fs::path err = tmp / "stderr.txt";
+  const std::string cmd = std::string(KSERDE_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int raw = std::system(cmd.c_str());
+  Run r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = io::read_text_file(out, 64 << 20);
+  r.err = io::read_text_file(err, 64 << 20);
+  return r;
+}
+
+std::size_t lines(const std::string& s) {
+  std::size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+std::string golden(const std::string& rel) { return (test::golden_dir() / rel).string(); }
+
+void expect_close(const fs::path& actual, const fs::path& expected) {
+  std::string detail;
+  BOOST_TEST(test::allclose(io::read_npy(actual), io::read_npy(expected), 1e-5, 1e-6, &detail),
+             actual << ": " << detail);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(version_and_help_exit_zero) {
+  test::TempDir tmp;
+  Run v = run("--version", tmp);
+  BOOST_TEST(v.status == 0);
+  BOOST_TEST(v.out.rfind("kserde ", 0) == 0u);
+  Run h = run("--help", tmp);
+  BOOST_TEST(h.status == 0);
+  BOOST_TEST(h.out.find("inspect") != std::string::npos);
+  Run bad = run("frobnicate", tmp);
+  BOOST_TEST(bad.status == 2);
+}
+
+BOOST_AUTO_TEST_CASE(inspect_prints_layers_and_hand_counted_parameters) {
+  test::TempDir tmp;
+  Run r = run("inspect " + golden("mlp/model.keras"), tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  BOOST_TEST(r.out.find("dense (Dense)") != std::string::npos);
+  BOOST_TEST(r.out.find("dense_1 (Dense)") != std::string::npos);
+  BOOST_TEST(r.out.find("(None, 32)") != std::string::npos);
+  // 784*32+32 = 25,120 and 32*10+10 = 330; total 25,450.
+  BOOST_TEST(r.out.find("25,120") != std::string::npos);
+  BOOST_TEST(r.out.find("Total params: 25,450") != std::string::npos);
+  BOOST_TEST(r.out.find("3.16.0") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(inspect_json_is_machine_readable) {
+  test::TempDir tmp;
+  Run r = run("inspect --json " + golden("trained_adam/model.keras"), tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  auto doc = parse_json(r.out, "inspect --json");
+  // 8*16+16 + 16*3+3 = 195 (hand-counted from case.json shapes).
+  BOOST_TEST((*doc)["total_params"].GetInt64() == 195);
+  BOOST_TEST(std::string((*doc)["optimizer"]["class_name"].GetString()) == "Adam");
+  BOOST_TEST((*doc)["layers"].Size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(inspect_shows_functional_connections) {
+  test::TempDir tmp;
+  Run r = run("inspect " + golden("functional/model.keras"), tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  BOOST_TEST(r.out.find("Connected to") != std::string::npos);
+  BOOST_TEST(r.out.find("branch_a") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(predict_writes_keras_numbers) {
+  test::TempDir tmp;
+  Run r = run("predict " + golden("mlp/model.keras") + " --input " + golden("mlp/input.npy") +
+                  " --output " + (tmp / "y.npy").string() + " --batch-size 3",
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  expect_close(tmp / "y.npy", test::golden_dir() / "mlp/expected.npy");
+}
+
+BOOST_AUTO_TEST_CASE(predict_with_two_inputs_writes_one_file_per_output) {
+  test::TempDir tmp;
+  Run r = run("predict " + golden("functional/model.keras") + " --input " +
+                  golden("functional/input_0.npy") + " --input " + golden("functional/input_1.npy") +
+                  " --output " + (tmp / "y.npy").string(),
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  expect_close(tmp / "y_0.npy", test::golden_dir() / "functional/expected_0.npy");
+  expect_close(tmp / "y_1.npy", test::golden_dir() / "functional/expected_1.npy");
+}
+
+BOOST_AUTO_TEST_CASE(convert_writes_every_format_and_each_reloads) {
+  test::TempDir tmp;
+  for (const char* target : {"copy.keras", "copy_dir", "arch.json", "w.weights.h5"}) {
+    Run r = run("convert " + golden("mlp/model.keras") + " " + (tmp / target).string(), tmp);
+    BOOST_TEST(r.status == 0, target << ": " << r.err);
+  }
+  for (const char* model : {"copy.keras", "copy_dir"}) {
+    Run r = run(std::string("predict ") + (tmp / model).string() + " --input " +
+                    golden("mlp/input.npy") + " --output " + (tmp / "y.npy").string(),
+                tmp);
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    expect_close(tmp / "y.npy", test::golden_dir() / "mlp/expected.npy");
+  }
+  auto model = load_model(tmp / "arch.json");
+  load_weights(*model, tmp / "w.weights.h5");
+  std::string detail;
+  BOOST_TEST(test::allclose(model->predict(io::read_npy(test::golden_dir() / "mlp/input.npy")),
+                            io::read_npy(test::golden_dir() / "mlp/expected.npy"), 1e-5, 1e-6, &detail),
+             detail);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_exits_one_with_one_line_and_writes_nothing) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "junk.keras") << "not a zip";
+  const std::vector<std::string> commands{
+      "inspect " + (tmp / "junk.keras").string(),
+      "inspect " + (tmp / "missing.keras").string(),
+      "predict " + (tmp / "junk.keras").string() + " --input " + golden("mlp/input.npy") +
+          " --output " + (tmp / "y.npy").string(),
+      "predict " + golden("mlp/model.keras") + " --input " + golden("cnn/input.npy") +
+          " --output " + (tmp / "y.npy").string(),
+      "convert " + (tmp / "junk.keras").string() + " " + (tmp / "out.keras").string(),
+  };
+  for (const std::string& c : commands) {
+    Run r = run(c, tmp);
+    BOOST_TEST(r.status == 1, c);
+    BOOST_TEST(lines(r.err) == 1u, c << " -> " << r.err);
+    BOOST_TEST(r.err.rfind("kserde: error: ", 0) == 0u, r.err);
+  }
+  BOOST_TEST(!fs::exists(tmp / "y.npy"));
+  BOOST_TEST(!fs::exists(tmp / "out.keras"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
