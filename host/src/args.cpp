@@ -15,6 +15,8 @@ Args parse(const std::vector<std::string>& argv) {
     };
     if (s == "--input" || s == "-i") {
       a.inputs.push_back(value());
+    } else if (s == "--target" || s == "-t") {
+      a.targets.push_back(value());
     } else if (s == "--output" || s == "-o") {
       a.output = value();
     } else if (s == "--batch-size") {

@@ -16,7 +16,8 @@ struct UsageError {
 
 struct Args {
   std::vector<std::string> positional;
-  std::vector<std::string> inputs;  // --input (repeatable)
+  std::vector<std::string> inputs;   // --input (repeatable)
+  std::vector<std::string> targets;  // --target (repeatable)
   std::string output;               // --output
   std::int64_t batch_size = 32;
   bool json = false;
@@ -32,6 +33,7 @@ LoadOptions load_options(const Args& args, bool pass_through_unknown);
 int run_inspect(const Args& args);
 int run_predict(const Args& args);
 int run_convert(const Args& args);
+int run_evaluate(const Args& args);
 int run_plugins(const Args& args);
 
 }  // namespace kserde::cli

@@ -1,3 +1,4 @@
+#include <iomanip>
 #include <iostream>
 
 #include <rapidjson/stringbuffer.h>
@@ -5,6 +6,7 @@
 
 #include "cli.hpp"
 #include "kserde/error.hpp"
+#include "kserde/evaluate.hpp"
 #include "kserde/io/npy.hpp"
 #include "kserde/plugin.hpp"
 #include "kserde/saving.hpp"
@@ -44,6 +46,23 @@ int run_predict(const Args& a) {
     io::write_npy(a.output, outputs[0]);
   } else {
     for (std::size_t i = 0; i < outputs.size(); ++i) io::write_npy(indexed_output(a.output, i), outputs[i]);
+  }
+  return 0;
+}
+
+int run_evaluate(const Args& a) {
+  expect_positional(a, 1, "evaluate MODEL --input X.npy --target Y.npy");
+  if (a.inputs.empty() || a.targets.empty()) {
+    throw UsageError{"evaluate needs --input and --target"};
+  }
+  auto model = load_model(a.positional[0], load_options(a, false));
+  std::vector<Tensor> inputs;
+  for (const std::string& in : a.inputs) inputs.push_back(io::read_npy(in));
+  std::vector<Tensor> targets;
+  for (const std::string& t : a.targets) targets.push_back(io::read_npy(t));
+  const auto result = evaluate(*model, inputs, targets, a.batch_size);
+  for (const auto& [name, value] : result) {
+    std::cout << name << ": " << std::setprecision(10) << value << "\n";
   }
   return 0;
 }

@@ -16,6 +16,8 @@ commands:
   inspect MODEL [--json]                 print the model summary (layers, shapes, parameters)
   predict MODEL --input X.npy [--input X2.npy ...] --output Y.npy [--batch-size N]
                                          run inference; several outputs go to Y_0.npy, Y_1.npy, ...
+  evaluate MODEL --input X.npy --target Y.npy [--batch-size N]
+                                         loss and metrics of a compiled model, as Keras evaluates
   convert IN OUT                         load IN in whatever format reads it, save OUT in the format
                                          its name asks for (.keras, .weights.h5, .json, a directory)
   plugins [--json]                       list the plugins found and whether they load
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "inspect") return kserde::cli::run_inspect(parsed);
     if (command == "predict") return kserde::cli::run_predict(parsed);
     if (command == "convert") return kserde::cli::run_convert(parsed);
+    if (command == "evaluate") return kserde::cli::run_evaluate(parsed);
     if (command == "plugins") return kserde::cli::run_plugins(parsed);
     throw kserde::cli::UsageError{"unknown command '" + command + "'"};
   } catch (const kserde::cli::UsageError& e) {

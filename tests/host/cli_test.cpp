@@ -161,3 +161,18 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_one_with_one_line_and_writes_nothing) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_evaluate)
+
+BOOST_AUTO_TEST_CASE(evaluate_prints_the_loss_and_metrics_keras_reported) {
+  test::TempDir tmp;
+  Run r = run("evaluate " + golden("cnn/model.keras") + " --input " + golden("cnn/x_eval.npy") +
+                  " --target " + golden("cnn/y_eval.npy"),
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  // case.json "evaluate": loss 2.096400260925293, accuracy 0.625 (Keras's evaluate()).
+  BOOST_TEST(r.out.find("loss: 2.0964") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("accuracy: 0.625") != std::string::npos, r.out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

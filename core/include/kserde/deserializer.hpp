@@ -10,6 +10,7 @@
 
 #include "kserde/activations.hpp"
 #include "kserde/json.hpp"
+#include "kserde/layer.hpp"
 #include "kserde/options.hpp"
 
 namespace kserde {
@@ -43,6 +44,8 @@ class Deserializer {
   std::map<std::int64_t, std::shared_ptr<Layer>> shared_objects_;
   std::vector<std::string> passthrough_;
   bool from_file_ = true;
+  // Charges every variable the layers built during this load create (LoadOptions::max_weight_bytes).
+  WeightBudget weight_budget_;
 };
 
 // Refuses Python lambdas in safe mode (SafeModeError). Outside safe mode they are carried through

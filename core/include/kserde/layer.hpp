@@ -136,6 +136,30 @@ class Layer {
   std::vector<Variable> variables_;
 };
 
+// A per-load budget for variable bytes: while alive, every Layer::add_weight on this thread is
+// charged against it and throws LimitError (naming `source`, the layer and the limit) when the
+// total would exceed `max_bytes` or a shape's rank exceeds `max_rank`, before allocating. Scopes
+// nest (the innermost is charged); create and destroy them on the same thread, in LIFO order.
+class WeightBudget {
+ public:
+  WeightBudget(std::uint64_t max_bytes, std::uint32_t max_rank, std::string source);
+  ~WeightBudget();
+  WeightBudget(const WeightBudget&) = delete;
+  WeightBudget& operator=(const WeightBudget&) = delete;
+  // Charges `bytes` for a variable of `shape` (`what` names it); LimitError when over.
+  void charge(std::uint64_t bytes, const Shape& shape, const std::string& what);
+  std::uint64_t used() const { return used_; }
+  // The innermost budget on this thread, or nullptr.
+  static WeightBudget* current();
+
+ private:
+  std::uint64_t max_bytes_;
+  std::uint32_t max_rank_;
+  std::uint64_t used_ = 0;
+  std::string source_;
+  WeightBudget* previous_;
+};
+
 // The dtype policy name of a config "dtype" entry (a string or a DTypePolicy dict); "float32" if
 // absent.
 std::string dtype_policy_name(const JsonValue& config);

@@ -56,9 +56,17 @@ struct LoadOptions {
   UnknownLayers unknown_layers = UnknownLayers::Error;
   // Let weights borrow the memory-mapped file instead of copying (STORED, contiguous datasets).
   bool mmap_weights = false;
+  // Inference threads of the process-wide pool, applied by load_model when > 0 (0 = leave it:
+  // KSERDE_NUM_THREADS, else all cores). Results are bitwise the same for any thread count.
+  unsigned num_threads = 0;
   JsonLimits json_limits;
   io::ArchiveLimits archive_limits;
   hdf5::ReadLimits hdf5_limits;
+  // Total bytes of all variables one load may create (layers' build() from the config, and the
+  // weight files read into them). LimitError naming the file, the layer and this limit.
+  std::uint64_t max_weight_bytes = 64ULL << 30;
+  // Largest rank of one variable (config-built or stored in a weights file).
+  std::uint32_t max_tensor_rank = 64;
   // Directories (besides KSERDE_PLUGIN_PATH) from which a plugin declaring a name the model needs
   // and nothing provides may be loaded on demand. Never a location taken from the model file.
   std::vector<std::filesystem::path> plugin_dirs;

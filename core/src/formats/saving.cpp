@@ -3,10 +3,12 @@
 #include "formats/model_io.hpp"
 #include "kserde/error.hpp"
 #include "kserde/serializer.hpp"
+#include "ops/thread_pool.hpp"
 
 namespace kserde {
 
 std::shared_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
+  if (options.num_threads > 0) ops::set_num_threads(options.num_threads);
   SerializerPtr format = serializer_for_load(path);
   if (format->weights_only()) {
     throw UnsupportedError(path.string() + ": holds weights only (" + format->name() +
@@ -27,7 +29,14 @@ void save_model(const Model& model, const std::filesystem::path& path, const Sav
   format->save(model, path, options);
 }
 
-void save_weights(const Model& model, const std::filesystem::path& path, const SaveOptions& options) {
+void save_weights(const Model& model, const std::filesystem::path& path_in,
+                  const SaveOptions& options) {
+  // Keras: with max_shard_size, a ".weights.h5" name becomes the ".weights.json" index name.
+  std::filesystem::path path = path_in;
+  const std::string n = path.filename().string();
+  if (options.max_shard_size > 0 && n.size() > 11 && n.compare(n.size() - 11, 11, ".weights.h5") == 0) {
+    path.replace_filename(n.substr(0, n.size() - 3) + ".json");
+  }
   SerializerPtr format = serializer_for_save(path);
   if (!format->weights_only()) {
     throw ConfigError("The filename must end in `.weights.h5`. Received: filepath=" + path.string());

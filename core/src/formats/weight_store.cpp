@@ -66,15 +66,48 @@ bool is_index_name(const std::string& s) {
   return s == "0" || s[0] != '0';
 }
 
-Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
-                    const io::ByteSource& source) {
-  Shape shape;
-  for (std::uint64_t d : ds.shape()) {
-    if (d > static_cast<std::uint64_t>(INT64_MAX)) {
-      throw FormatError(source.file_name + ": " + ds.path() + ": dimension too large");
+// Bytes of weights one weight source may read (LoadOptions::max_weight_bytes, max_tensor_rank),
+// checked before a dataset is allocated or read.
+class ReadBudget {
+ public:
+  explicit ReadBudget(const LoadOptions& options)
+      : max_bytes_(options.max_weight_bytes), max_rank_(options.max_tensor_rank) {}
+  Shape charge(const hdf5::Dataset& ds, const std::string& file) {
+    const auto& dims = ds.shape();
+    if (dims.size() > max_rank_) {
+      throw LimitError(file + ": " + ds.path() + " has rank " + std::to_string(dims.size()) +
+                       ", over the limit of " + std::to_string(max_rank_) +
+                       " (LoadOptions::max_tensor_rank)");
     }
-    shape.push_back(static_cast<std::int64_t>(d));
+    Shape shape;
+    for (std::uint64_t d : dims) {
+      if (d > static_cast<std::uint64_t>(INT64_MAX)) {
+        throw FormatError(file + ": " + ds.path() + ": dimension too large");
+      }
+      shape.push_back(static_cast<std::int64_t>(d));
+    }
+    const auto n = static_cast<std::uint64_t>(shape_num_elements(shape));
+    const std::uint64_t elem = dtype_size(ds.dtype());
+    const std::uint64_t bytes = elem != 0 && n > UINT64_MAX / elem ? UINT64_MAX : n * elem;
+    if (bytes > max_bytes_ || used_ > max_bytes_ - bytes) {
+      throw LimitError(file + ": " + ds.path() + " of shape " + shape_to_string(shape) +
+                       " holds " + std::to_string(bytes) + " bytes; with the " +
+                       std::to_string(used_) + " bytes already read this is over the limit of " +
+                       std::to_string(max_bytes_) + " bytes (LoadOptions::max_weight_bytes)");
+    }
+    used_ += bytes;
+    return shape;
   }
+
+ private:
+  std::uint64_t max_bytes_;
+  std::uint32_t max_rank_;
+  std::uint64_t used_ = 0;
+};
+
+Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
+                    const io::ByteSource& source, ReadBudget& budget) {
+  const Shape shape = budget.charge(ds, source.file_name);
   const DType stored = ds.dtype();
   if (allow_borrow && stored == want && ds.is_little_endian()) {
     if (auto e = ds.extent()) {
@@ -96,7 +129,8 @@ class H5Source final : public WeightSource {
   H5Source(io::ByteSource source, const LoadOptions& options)
       : file_(hdf5::File::open(source, options.hdf5_limits)),
         source_(std::move(source)),
-        borrow_(options.mmap_weights) {}
+        borrow_(options.mmap_weights),
+        budget_(options) {}
 
   std::optional<std::vector<Tensor>> read_vars(const std::string& inner_path,
                                                const std::vector<DType>& want) override {
@@ -129,18 +163,20 @@ class H5Source final : public WeightSource {
                           std::to_string(i) + "'");
       }
       const DType w = i < want.size() ? want[i] : ds->dtype();
-      out.push_back(read_dataset(*ds, w, borrow_, source_));
+      out.push_back(read_dataset(*ds, w, borrow_, source_, budget_));
     }
     return out;
   }
 
   std::string describe() const override { return source_.file_name; }
   hdf5::File& file() { return file_; }
+  const io::ByteSource& source() const { return source_; }
 
  private:
   hdf5::File file_;
   io::ByteSource source_;
   bool borrow_;
+  ReadBudget budget_;
 };
 
 // Sharded weights (spec §5.9): the index maps "/<path>/vars" to the shards holding its datasets;
@@ -148,7 +184,7 @@ class H5Source final : public WeightSource {
 class ShardedSource final : public WeightSource {
  public:
   ShardedSource(const std::filesystem::path& index, const LoadOptions& options)
-      : index_(index), options_(options) {
+      : index_(index), options_(options), budget_(options) {
     const std::string text = io::read_text_file(index, 64u << 20);
     doc_ = parse_json(text, index.string(), options.json_limits);
     const JsonValue* map = cfg::find(*doc_, "weight_map");
@@ -199,12 +235,8 @@ class ShardedSource final : public WeightSource {
                           std::to_string(i) + " in every listed shard");
       }
       const DType w = i < want.size() ? want[i] : f->second.second.dtype();
-      (void)w;
-      Shape shape;
-      for (std::uint64_t d : f->second.second.shape()) shape.push_back(static_cast<std::int64_t>(d));
-      Tensor value(shape, f->second.second.dtype());
-      f->second.second.read(value.mutable_bytes(), f->second.second.dtype());
-      out.push_back(value);
+      out.push_back(read_dataset(f->second.second, w, options_.mmap_weights,
+                                 f->second.first->source(), budget_));
     }
     return out;
   }
@@ -235,6 +267,7 @@ class ShardedSource final : public WeightSource {
   std::shared_ptr<JsonDocument> doc_;
   std::map<std::string, std::vector<std::string>> map_;
   std::map<std::string, std::unique_ptr<H5Source>> shards_;
+  ReadBudget budget_;
 };
 
 }  // namespace

@@ -58,4 +58,11 @@ void load_into(Model& model, WeightSource& source, bool include_optimizer);
 // writer borrows the variables' bytes: keep `model` alive until writer.write() returns.
 void describe_into(const Model& model, hdf5::Writer& writer, bool include_optimizer);
 
+// Sharded weights (spec §5.9, sharded_writer.cpp): writes the shards `<base>_00000.weights.h5`, …
+// beside `index` and then the index. ConfigError when options.max_shard_size is 0 or a single
+// variable is larger than it.
+void save_sharded(const Model& model, const std::filesystem::path& index, const SaveOptions& options);
+// "dir/model.weights.json" -> "dir/model".
+std::filesystem::path shard_base(const std::filesystem::path& index);
+
 }  // namespace kserde::weights

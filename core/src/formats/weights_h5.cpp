@@ -63,7 +63,6 @@ class ShardedWeightsFormat final : public Serializer {
   std::string name() const override { return "weights-json"; }
   std::vector<std::string> extensions() const override { return {".weights.json"}; }
   bool weights_only() const override { return true; }
-  bool can_save() const override { return false; }
   bool sniff(const std::filesystem::path& path, std::span<const std::byte>,
              bool is_directory) const override {
     const std::string n = path.filename().string();
@@ -73,6 +72,10 @@ class ShardedWeightsFormat final : public Serializer {
                     const LoadOptions& options) const override {
     auto store = weights::open_sharded(path, options);
     weights::load_into(model, *store, options.compile);
+  }
+  void save(const Model& model, const std::filesystem::path& path,
+            const SaveOptions& options) const override {
+    weights::save_sharded(model, path, options);
   }
 };
 

@@ -8,7 +8,8 @@
 //     symbol table nodes (328 bytes each: up to 8 entries, sorted by name)
 //   per dataset: object header v1 (dataspace, datatype, fill value, layout v3, [dtype attribute])
 //   global heap collections (>= 4096 bytes each) holding the variable-length attribute strings
-//   dataset bytes, each run 8-aligned, straight from the caller's spans
+//   dataset bytes, each run 64-aligned (relative to the image start), straight from the caller's
+//   spans, so a mapped image can lend them to tensors (SIMD-friendly when the image itself is)
 // The layout pass serializes every metadata block once with placeholder addresses to learn its
 // size (sizes never depend on address values), assigns addresses, and the emit pass serializes
 // again with the real ones, checking each block against its planned size.
@@ -521,7 +522,7 @@ Plan make_plan(const Node& root) {
   }
   for (DsetL& d : p.dsets) {
     if (d.bytes == 0) continue;
-    pos = pad8(pos);
+    pos = (pos + 63) / 64 * 64;
     d.data = pos;
     pos += d.bytes;
   }

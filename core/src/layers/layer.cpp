@@ -1,6 +1,7 @@
 #include "kserde/layer.hpp"
 
 #include <cctype>
+#include <limits>
 #include <regex>
 
 #include "json/config_access.hpp"
@@ -148,9 +149,46 @@ Variable& Layer::add_weight(std::string name, Shape shape, bool trainable) {
                        shape_to_string(shape) + "; build the layer with known input dimensions");
     }
   }
+  if (WeightBudget* budget = WeightBudget::current()) {
+    const std::int64_t n = shape_num_elements(shape);  // ShapeError on int64 overflow
+    const std::uint64_t elem = dtype_size(variable_dtype_);
+    const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    const auto un = static_cast<std::uint64_t>(n);
+    const std::uint64_t bytes = un > max / elem ? max : un * elem;
+    budget->charge(bytes, shape, describe() + ": weight '" + name + "'");
+  }
   variables_.push_back(Variable{std::move(name), Tensor(std::move(shape), variable_dtype_),
                                 trainable});
   return variables_.back();
+}
+
+namespace {
+thread_local WeightBudget* t_weight_budget = nullptr;
+}  // namespace
+
+WeightBudget::WeightBudget(std::uint64_t max_bytes, std::uint32_t max_rank, std::string source)
+    : max_bytes_(max_bytes), max_rank_(max_rank), source_(std::move(source)),
+      previous_(t_weight_budget) {
+  t_weight_budget = this;
+}
+
+WeightBudget::~WeightBudget() { t_weight_budget = previous_; }
+
+WeightBudget* WeightBudget::current() { return t_weight_budget; }
+
+void WeightBudget::charge(std::uint64_t bytes, const Shape& shape, const std::string& what) {
+  if (shape.size() > max_rank_) {
+    throw LimitError(source_ + ": " + what + " has rank " + std::to_string(shape.size()) +
+                     ", over the limit of " + std::to_string(max_rank_) +
+                     " (LoadOptions::max_tensor_rank)");
+  }
+  if (bytes > max_bytes_ || used_ > max_bytes_ - bytes) {
+    throw LimitError(source_ + ": " + what + " of shape " + shape_to_string(shape) + " needs " +
+                     std::to_string(bytes) + " bytes; with the " + std::to_string(used_) +
+                     " bytes of variables already created this is over the limit of " +
+                     std::to_string(max_bytes_) + " bytes (LoadOptions::max_weight_bytes)");
+  }
+  used_ += bytes;
 }
 
 void Layer::set_weights(const std::vector<Tensor>& values) {

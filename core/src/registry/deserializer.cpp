@@ -89,7 +89,8 @@ void check_no_lambda(const JsonValue& value, const std::string& where, bool safe
 }
 
 Deserializer::Deserializer(const LoadOptions& options, std::string source, bool from_file)
-    : options_(options), source_(std::move(source)), from_file_(from_file) {}
+    : options_(options), source_(std::move(source)), from_file_(from_file),
+      weight_budget_(options.max_weight_bytes, options.max_tensor_rank, source_) {}
 
 LayerFactory Deserializer::resolve_layer(const JsonValue& dict, const std::string& where) {
   const std::string class_name = string_or(dict, "class_name", "");
@@ -108,7 +109,14 @@ LayerFactory Deserializer::resolve_layer(const JsonValue& dict, const std::strin
       return *f;
     }
   }
-  const bool keras_builtin = is_keras_module(module) || cfg::find(dict, "module") == nullptr;
+  // Raw operations in a Functional graph (keras.ops.add(...) saved with module
+  // "keras.src.ops.numpy") share class names with layers (Add) but not call signatures.
+  const bool keras_op = module.rfind("keras.src.ops", 0) == 0;
+  const bool keras_builtin =
+      !keras_op && (is_keras_module(module) || cfg::find(dict, "module") == nullptr);
+  if (keras_op) {
+    if (auto f = builtin_layers().find("ops." + class_name)) return *f;
+  }
   if (keras_builtin) {
     if (auto f = builtin_layers().find(class_name)) return *f;
     // Legacy Keras 2 names.
@@ -128,6 +136,10 @@ LayerFactory Deserializer::resolve_layer(const JsonValue& dict, const std::strin
     if (auto f = builtin_layers().find(class_name)) return *f;
   }
   const std::string wanted = key.value_or(class_name);
+  if (keras_op && options_.unknown_layers == UnknownLayers::Error) {
+    throw UnknownObjectError(where + ": kserde has no implementation of the Keras operation '" +
+                             class_name + "' (module " + module + ")");
+  }
   if (keras_builtin && options_.unknown_layers == UnknownLayers::Error) {
     throw UnknownObjectError(where + ": kserde has no implementation of the Keras layer '" +
                              class_name + "' (module " + (module.empty() ? "keras.layers" : module) +

@@ -1,5 +1,8 @@
 #include "kserde/tensor.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -11,9 +14,34 @@ namespace kserde {
 
 namespace {
 
+// Large tensors (weights, big activations) come straight from the kernel: anonymous memory is
+// already zero (no memset pass touching every page before the real data is written), starts on a
+// 2 MiB boundary and is advised MADV_HUGEPAGE, so filling it takes one page fault per 2 MiB
+// instead of one per 4 KiB where transparent huge pages are enabled ("madvise" or "always").
+constexpr std::size_t kHuge = std::size_t{2} << 20;
+constexpr std::size_t kMapThreshold = std::size_t{4} << 20;
+
+std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
+  const std::size_t size = (nbytes + kHuge - 1) / kHuge * kHuge;
+  void* raw = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t start = (base + kHuge - 1) / kHuge * kHuge;
+  if (start > base) ::munmap(raw, start - base);
+  const std::uintptr_t tail = base + size + kHuge - (start + size);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(start + size), tail);
+  auto* p = reinterpret_cast<std::byte*>(start);
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, size, MADV_HUGEPAGE);  // advisory; ignored where THP is off
+#endif
+  return {p, [size](std::byte* q) { ::munmap(q, size); }};
+}
+
 // 64-byte aligned, so that Eigen and SIMD loops see aligned rows and mapped/borrowed data keeps the
 // same alignment guarantees as owned data.
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
+  if (nbytes >= kMapThreshold) return allocate_mapped(nbytes);
   const std::size_t rounded = (nbytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (p == nullptr) throw std::bad_alloc();

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ops/eigen.hpp"
+#include "ops/thread_pool.hpp"
 
 namespace kserde::conv {
 
@@ -13,6 +15,8 @@ using spatial::Dims;
 
 // im2col/col2im work in row chunks so the column buffer stays around this many floats.
 constexpr std::int64_t kColumnBudget = std::int64_t{1} << 22;
+// convolve(): floats per im2col chunk (cache-sized; also the unit of work given to a thread).
+constexpr std::int64_t kGemmBudget = std::int64_t{1} << 17;
 
 std::int64_t rows_per_chunk(std::int64_t total_rows, std::int64_t cols) {
   return std::clamp<std::int64_t>(kColumnBudget / std::max<std::int64_t>(cols, 1), 1,
@@ -86,33 +90,48 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   auto w = ops::as_matrix(kernel, k, f);
   auto out = ops::as_matrix(y, total, f);
 
-  const std::int64_t chunk = rows_per_chunk(total, k);
-  ops::RowMatrix cols(chunk, k);
-  Dims o(r), base(r);
-  for (std::int64_t row0 = 0; row0 < total; row0 += chunk) {
-    const std::int64_t rows = std::min(chunk, total - row0);
-    for (std::int64_t grp = 0; grp < groups; ++grp) {
-      for (std::int64_t i = 0; i < rows; ++i) {
-        const std::int64_t row = row0 + i;
-        const std::int64_t b = row / p_out;
-        unravel(row % p_out, g.out, o);
-        for (std::size_t d = 0; d < r; ++d) base[d] = o[d] * g.stride[d] - g.pad[d];
-        float* dst = cols.data() + i * k;
-        for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
-          const std::int64_t pos = source_position(
-              base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
-          if (pos < 0) {
-            std::fill(dst, dst + cg, 0.0f);
-          } else {
-            std::memcpy(dst, xd + ((b * p_in + pos) * c + grp * cg),
-                        static_cast<std::size_t>(cg) * sizeof(float));
+  // Rows go to the inference pool in parts; each part builds its im2col rows in chunks of about
+  // kGemmBudget floats (a multiple of kRowGrain rows; a short tail joins the chunk before it), so
+  // every GEMM starts on a multiple of kRowGrain and holds at least kRowGrain rows: the result is
+  // bitwise the same for any thread count.
+  const std::int64_t g48 = ops::kRowGrain;
+  const std::int64_t chunk =
+      std::max<std::int64_t>(kGemmBudget / std::max<std::int64_t>(k, 1) / g48, 1) * g48;
+  const double work = static_cast<double>(total) * static_cast<double>(k) * static_cast<double>(f);
+  ops::parallel_rows(total, work, [&](std::int64_t begin, std::int64_t end) {
+    thread_local std::vector<float> buffer;
+    const std::int64_t cap = std::min(end - begin, chunk + g48 - 1);
+    if (buffer.size() < static_cast<std::size_t>(cap * k)) buffer.resize(static_cast<std::size_t>(cap * k));
+    ops::MatrixMap cols(buffer.data(), cap, k);
+    Dims o(r), base(r);
+    for (std::int64_t row0 = begin; row0 < end;) {
+      std::int64_t row1 = std::min(row0 + chunk, end);
+      if (end - row1 < g48) row1 = end;
+      const std::int64_t rows = row1 - row0;
+      for (std::int64_t grp = 0; grp < groups; ++grp) {
+        for (std::int64_t i = 0; i < rows; ++i) {
+          const std::int64_t row = row0 + i;
+          const std::int64_t b = row / p_out;
+          unravel(row % p_out, g.out, o);
+          for (std::size_t d = 0; d < r; ++d) base[d] = o[d] * g.stride[d] - g.pad[d];
+          float* dst = cols.data() + i * k;
+          for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
+            const std::int64_t pos = source_position(
+                base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
+            if (pos < 0) {
+              std::fill(dst, dst + cg, 0.0f);
+            } else {
+              std::memcpy(dst, xd + ((b * p_in + pos) * c + grp * cg),
+                          static_cast<std::size_t>(cg) * sizeof(float));
+            }
           }
         }
+        out.block(row0, grp * fg, rows, fg).noalias() =
+            cols.topRows(rows) * w.middleCols(grp * fg, fg);
       }
-      out.block(row0, grp * fg, rows, fg).noalias() =
-          cols.topRows(rows) * w.middleCols(grp * fg, fg);
+      row0 = row1;
     }
-  }
+  });
   return y;
 }
 

@@ -1,0 +1,492 @@
+// kserde's benchmark suite (driven by bench/run.sh, which writes bench/RESULTS.md). Every section
+// prints rows "ROW<TAB>work<TAB>kserde<TAB>reference<TAB>ratio<TAB>goal" and free-form notes
+// "NOTE<TAB>text". Benchmarks are never tests: nothing fails on time.
+//   kserde_bench load  <tmpdir>            load a ~256 MB .keras / .weights.h5 (copying, mapped)
+//   kserde_bench save  <tmpdir>            save it vs write+fsync of the same bytes
+//   kserde_bench rss   <mode> <file>       (child) peak RSS of one load-copy|load-mapped|save|idle
+//   kserde_bench infer <golden dir>        predict: golden mlp/cnn, 3xConv2D CNN; 1 and all threads
+//   kserde_bench plugin <library>          (child) time of load_plugin
+//   kserde_bench spawn <runs> <cmd...>     median wall time of a command, start to exit
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kserde/initializers.hpp"
+#include "kserde/io/npy.hpp"
+#include "kserde/layers.hpp"
+#include "kserde/model.hpp"
+#include "kserde/plugin.hpp"
+#include "kserde/saving.hpp"
+#include "ops/thread_pool.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median of `runs` timings of fn (after one untimed warm-up when warm).
+double time_median(int runs, const std::function<void()>& fn, bool warm = true) {
+  if (warm) fn();
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(since(t0));
+  }
+  return median(t);
+}
+
+// Median per-call time, repeating until ~0.5 s have passed (at least 3 calls).
+double time_adaptive(const std::function<void()>& fn) {
+  fn();
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 3 || (since(start) < 0.5 && t.size() < 200)) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(since(t0));
+  }
+  return median(t);
+}
+
+std::string fmt_time(double s) {
+  char b[32];
+  if (s >= 1) std::snprintf(b, sizeof b, "%.2f s", s);
+  else if (s >= 1e-3) std::snprintf(b, sizeof b, "%.2f ms", s * 1e3);
+  else std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
+  return b;
+}
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+void row(const std::string& work, const std::string& ks, const std::string& ref, double ratio,
+         const std::string& goal) {
+  std::printf("ROW\t%s\t%s\t%s\t%s\t%s\n", work.c_str(), ks.c_str(), ref.c_str(),
+              std::isfinite(ratio) ? fmt("%.2fx", ratio).c_str() : "-", goal.c_str());
+  std::fflush(stdout);
+}
+
+void note(const std::string& text) {
+  std::printf("NOTE\t%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
+std::uint64_t file_size(const fs::path& p) { return fs::file_size(p); }
+
+void pread_into(const fs::path& p, std::byte* buf, std::size_t n) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + p.string());
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(done));
+    if (r <= 0) throw std::runtime_error("pread " + p.string());
+    done += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+}
+
+// 4 Dense(4096) layers on a 4096-wide input: 4 * (4096*4096 + 4096) float32 = 268.5 MB.
+std::shared_ptr<kserde::Sequential> big_mlp() {
+  auto m = std::make_shared<kserde::Sequential>("big_mlp");
+  m->add(kserde::layers::Input({4096}));
+  for (int i = 0; i < 4; ++i) m->add(kserde::layers::Dense(4096, i < 3 ? "relu" : "linear"));
+  kserde::initialize_weights(*m, 7);
+  return m;
+}
+
+std::uint64_t weight_bytes(kserde::Model& m) {
+  std::uint64_t n = 0;
+  for (const auto& l : m.layers())
+    for (const auto& v : l->variables()) n += v.value.nbytes();
+  return n;
+}
+
+void ensure_big_files(const fs::path& dir) {
+  if (fs::exists(dir / "big.keras") && fs::exists(dir / "big.weights.h5")) return;
+  auto m = big_mlp();
+  kserde::save_model(*m, dir / "big.keras");
+  kserde::save_weights(*m, dir / "big.weights.h5");
+}
+
+// Reads the whole file once so that it is in the page cache.
+void warm(const fs::path& p) {
+  std::vector<std::byte> b(file_size(p));
+  pread_into(p, b.data(), b.size());
+}
+
+std::string python_h5py_median(const fs::path& file) {
+  const std::string script =
+      "import h5py, time, sys\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "names = []\n"
+      "f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)\n"
+      "ts = []\n"
+      "for _ in range(6):\n"
+      "    t0 = time.perf_counter()\n"
+      "    arrs = [f[n][()] for n in names]\n"
+      "    ts.append(time.perf_counter() - t0)\n"
+      "    del arrs\n"
+      "print(sorted(ts[1:])[len(ts[1:]) // 2])\n";
+  const fs::path py = file.parent_path() / "h5py_read.py";
+  if (FILE* f = std::fopen(py.c_str(), "w")) {
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+  }
+  const std::string cmd = "/usr/bin/python3 " + py.string() + " " + file.string() + " 2>/dev/null";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  return out;
+}
+
+int cmd_load(const fs::path& dir) {
+  ensure_big_files(dir);
+  const fs::path keras = dir / "big.keras", h5 = dir / "big.weights.h5";
+  warm(keras);
+  warm(h5);
+  const std::size_t n = file_size(keras);
+  note("load: " + keras.filename().string() + " " + fmt("%.1f MB", static_cast<double>(n) / 1e6) +
+       " (4 x Dense(4096) float32), from the page cache; medians of 5");
+
+  const double fresh = time_median(5, [&] {
+    std::unique_ptr<std::byte[]> b(new std::byte[n]);  // untouched: pread takes the page faults
+    pread_into(keras, b.get(), n);
+  });
+  std::unique_ptr<std::byte[]> touched(new std::byte[n]);
+  std::memset(touched.get(), 1, n);
+  const double hot = time_median(5, [&] { pread_into(keras, touched.get(), n); });
+
+  kserde::LoadOptions copy_opts, map_opts;
+  map_opts.mmap_weights = true;
+  const double copy = time_median(5, [&] { auto m = kserde::load_model(keras, copy_opts); });
+  std::uint64_t wbytes = 0;
+  const double mapped = time_median(5, [&] {
+    auto m = kserde::load_model(keras, map_opts);
+    wbytes = weight_bytes(*m);
+  });
+  int borrowed = 0, total = 0;
+  {
+    auto m = kserde::load_model(keras, map_opts);
+    for (const auto& l : m->layers())
+      for (const auto& v : l->variables()) {
+        ++total;
+        borrowed += v.value.is_borrowed() ? 1 : 0;
+      }
+  }
+  row("load .keras, copying (fresh pread of the file = reference)", fmt_time(copy), fmt_time(fresh),
+      copy / fresh, "<= 1.2x");
+  row("load .keras, copying (pread into a touched buffer = reference)", fmt_time(copy),
+      fmt_time(hot), copy / hot, "(floor; page faults excluded)");
+  row("load .keras, mapped (mmap_weights; fresh pread = reference)", fmt_time(mapped),
+      fmt_time(fresh), mapped / fresh, "<= 0.05x");
+  note("mapped load borrowed " + std::to_string(borrowed) + "/" + std::to_string(total) +
+       " weight tensors (" + fmt("%.1f MB", static_cast<double>(wbytes) / 1e6) + ")");
+
+  // Weights file: kserde load_weights vs h5py reading every dataset.
+  auto model = big_mlp();
+  const double lw = time_median(5, [&] { kserde::load_weights(*model, h5); });
+  const std::string py = python_h5py_median(h5);
+  const double h5py_s = py.empty() ? NAN : std::atof(py.c_str());
+  row("load_weights .weights.h5, copying (h5py reading every dataset = reference)", fmt_time(lw),
+      py.empty() ? "h5py unavailable" : fmt_time(h5py_s), lw / h5py_s, "<= 1.0x");
+  return 0;
+}
+
+void write_fsync(const fs::path& p, const std::byte* data, std::size_t n) {
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + p.string());
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, data + done, std::min<std::size_t>(n - done, 8u << 20));
+    if (w <= 0) throw std::runtime_error("write " + p.string());
+    done += static_cast<std::size_t>(w);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+int cmd_save(const fs::path& dir) {
+  ensure_big_files(dir);
+  auto m = kserde::load_model(dir / "big.keras");
+  const std::size_t n = file_size(dir / "big.keras");
+  std::unique_ptr<std::byte[]> data(new std::byte[n]);
+  std::memset(data.get(), 3, n);
+  const fs::path out = dir / "saved.keras", raw = dir / "raw.bin";
+  const double ks = time_median(3, [&] { kserde::save_model(*m, out); });
+  const double ref = time_median(3, [&] { write_fsync(raw, data.get(), n); });
+  fs::remove(raw);
+  fs::remove(out);
+  row("save .keras (write+fsync of the same bytes = reference)", fmt_time(ks), fmt_time(ref),
+      ks / ref, "<= 1.2x");
+  return 0;
+}
+
+long rss_now_kb() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long peak_kb() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+int cmd_rss(const std::string& mode, const fs::path& file) {
+  long before = rss_now_kb();
+  if (mode == "load-copy" || mode == "load-mapped") {
+    kserde::LoadOptions o;
+    o.mmap_weights = mode == "load-mapped";
+    auto m = kserde::load_model(file, o);
+    std::printf("%ld %ld\n", peak_kb(), before);
+  } else if (mode == "save") {
+    kserde::LoadOptions o;
+    o.mmap_weights = true;  // the model's weights stay file-backed; the save itself is measured
+    auto m = kserde::load_model(file, o);
+    for (const auto& l : m->layers())  // touch them, as a model in use would have
+      for (const auto& v : l->variables()) {
+        volatile float s = 0;
+        for (float x : v.value.values<float>()) s = s + x;
+      }
+    before = rss_now_kb();
+    kserde::save_model(*m, file.parent_path() / "rss_saved.keras");
+    std::printf("%ld %ld\n", peak_kb(), before);
+    fs::remove(file.parent_path() / "rss_saved.keras");
+  } else {
+    std::printf("%ld %ld\n", peak_kb(), before);
+  }
+  return 0;
+}
+
+// ---- inference ---------------------------------------------------------------------------------
+
+kserde::Tensor random_input(kserde::Shape shape, unsigned seed) {
+  kserde::Tensor t(std::move(shape), kserde::DType::Float32);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(0.0f, 1.0f);
+  for (float& v : t.mutable_values<float>()) v = d(rng);
+  return t;
+}
+
+// Naive reference for the 3xConv2D CNN: direct 3x3 'same' convolution + bias + relu loops,
+// then flatten + dense, one thread.
+struct NaiveCnn {
+  struct Conv {
+    std::int64_t cin, cout;
+    const float* w;  // (3, 3, cin, cout)
+    const float* b;
+  };
+  std::vector<Conv> convs;
+  const float* dw = nullptr;
+  const float* db = nullptr;
+  std::int64_t units = 0;
+
+  std::vector<float> run(const float* x, std::int64_t n, std::int64_t h, std::int64_t wd,
+                         std::int64_t c) const {
+    std::vector<float> cur(x, x + n * h * wd * c), next;
+    for (const Conv& cv : convs) {
+      next.assign(static_cast<std::size_t>(n * h * wd * cv.cout), 0.0f);
+      for (std::int64_t b = 0; b < n; ++b)
+        for (std::int64_t i = 0; i < h; ++i)
+          for (std::int64_t j = 0; j < wd; ++j) {
+            float* o = next.data() + ((b * h + i) * wd + j) * cv.cout;
+            for (std::int64_t f = 0; f < cv.cout; ++f) o[f] = cv.b[f];
+            for (std::int64_t di = 0; di < 3; ++di)
+              for (std::int64_t dj = 0; dj < 3; ++dj) {
+                const std::int64_t y = i + di - 1, z = j + dj - 1;
+                if (y < 0 || y >= h || z < 0 || z >= wd) continue;
+                const float* in = cur.data() + ((b * h + y) * wd + z) * cv.cin;
+                const float* k = cv.w + (di * 3 + dj) * cv.cin * cv.cout;
+                for (std::int64_t ch = 0; ch < cv.cin; ++ch)
+                  for (std::int64_t f = 0; f < cv.cout; ++f) o[f] += in[ch] * k[ch * cv.cout + f];
+              }
+            for (std::int64_t f = 0; f < cv.cout; ++f) o[f] = std::max(o[f], 0.0f);
+          }
+      cur.swap(next);
+    }
+    const std::int64_t feat = static_cast<std::int64_t>(cur.size()) / n;
+    std::vector<float> out(static_cast<std::size_t>(n * units));
+    for (std::int64_t b = 0; b < n; ++b)
+      for (std::int64_t u = 0; u < units; ++u) {
+        float s = db[u];
+        for (std::int64_t i = 0; i < feat; ++i) s += cur[static_cast<std::size_t>(b * feat + i)] * dw[i * units + u];
+        out[static_cast<std::size_t>(b * units + u)] = s;
+      }
+    return out;
+  }
+};
+
+std::shared_ptr<kserde::Sequential> conv_cnn() {
+  auto m = std::make_shared<kserde::Sequential>("conv_cnn");
+  m->add(kserde::layers::Input({64, 64, 3}));
+  for (int f : {64, 128, 128}) {
+    m->add(kserde::layers::from_config(
+        "Conv2D", "{\"filters\": " + std::to_string(f) +
+                      ", \"kernel_size\": [3, 3], \"padding\": \"same\", \"activation\": \"relu\"}"));
+  }
+  m->add(kserde::layers::Flatten());
+  m->add(kserde::layers::Dense(10));
+  kserde::initialize_weights(*m, 5);
+  return m;
+}
+
+int cmd_infer(const fs::path& golden) {
+  const std::size_t all = std::max(1u, std::thread::hardware_concurrency());
+  struct Case {
+    std::string name;
+    std::shared_ptr<kserde::Model> model;
+    kserde::Shape sample;  // input shape without the batch axis
+  };
+  std::vector<Case> cases;
+  for (const char* g : {"mlp", "cnn"}) {
+    auto m = kserde::load_model(golden / g / "model.keras");
+    kserde::Shape s = kserde::io::read_npy(golden / g / "input.npy").shape();
+    s.erase(s.begin());
+    cases.push_back({std::string("golden ") + g, m, s});
+  }
+  auto cnn = conv_cnn();
+  cases.push_back({"3xConv2D(64,128,128) 64x64x3 + Dense(10)", cnn, {64, 64, 3}});
+
+  NaiveCnn ref;
+  {
+    const auto ls = cnn->layers();
+    for (int i = 0; i < 3; ++i) {
+      const auto& v = ls[static_cast<std::size_t>(i)]->variables();
+      ref.convs.push_back({v[0].value.dim(2), v[0].value.dim(3), v[0].value.f32(), v[1].value.f32()});
+    }
+    const auto& dv = ls[4]->variables();
+    ref.dw = dv[0].value.f32();
+    ref.db = dv[1].value.f32();
+    ref.units = dv[0].value.dim(1);
+  }
+
+  bool identical = true;
+  double worst_ref_diff = 0;
+  for (const Case& c : cases) {
+    for (std::int64_t batch : {1, 64}) {
+      kserde::Shape shape = c.sample;
+      shape.insert(shape.begin(), batch);
+      const kserde::Tensor x = random_input(shape, 1);
+      kserde::ops::set_num_threads(1);
+      const kserde::Tensor y1 = c.model->predict(x, batch);
+      const double t1 = time_adaptive([&] { c.model->predict(x, batch); });
+      kserde::ops::set_num_threads(all);
+      const kserde::Tensor yn = c.model->predict(x, batch);
+      const double tn = time_adaptive([&] { c.model->predict(x, batch); });
+      identical = identical && y1.bitwise_equal(yn);
+      const std::string what = c.name + ", batch " + std::to_string(batch);
+      if (c.model == cnn) {
+        std::vector<float> r;
+        const double tr = time_median(batch == 1 ? 3 : 1, [&] { r = ref.run(x.f32(), batch, 64, 64, 3); },
+                                      false);
+        for (std::size_t i = 0; i < r.size(); ++i)
+          worst_ref_diff = std::max(worst_ref_diff, static_cast<double>(std::abs(r[i] - y1.f32()[i])));
+        row(what + ", 1 thread (naive loops = reference)", fmt_time(t1), fmt_time(tr), t1 / tr, "<= 0.25x");
+        row(what + ", " + std::to_string(all) + " threads (naive loops = reference)", fmt_time(tn),
+            fmt_time(tr), tn / tr, "<= 0.25x");
+      } else {
+        row(what + ", 1 thread", fmt_time(t1), "-", NAN, "-");
+        row(what + ", " + std::to_string(all) + " threads (1 thread = reference)", fmt_time(tn),
+            fmt_time(t1), tn / t1, fmt("<= %.2fx", 1.0 / static_cast<double>(all) * 1.25));
+      }
+    }
+  }
+  note(std::string("predictions with 1 and ") + std::to_string(all) + " threads are " +
+       (identical ? "bitwise identical" : "NOT bitwise identical") + " in every case");
+  note("3xConv2D CNN vs the naive loops: max abs diff " + fmt("%.3g", worst_ref_diff));
+  return 0;
+}
+
+int cmd_plugin(const fs::path& lib) {
+  const auto t0 = Clock::now();
+  kserde::load_plugin(lib);
+  std::printf("%.9f\n", since(t0));
+  return 0;
+}
+
+double spawn_once(std::vector<char*> argv) {
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  const auto t0 = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error(std::string("cannot spawn ") + argv[0]);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const double t = since(t0);
+  posix_spawn_file_actions_destroy(&fa);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error(std::string(argv[0]) + " failed");
+  }
+  return t;
+}
+
+int cmd_spawn(int runs, int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  spawn_once(args);  // warm
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) t.push_back(spawn_once(args));
+  std::printf("%.9f\n", median(t));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd == "load" && argc == 3) return cmd_load(argv[2]);
+    if (cmd == "save" && argc == 3) return cmd_save(argv[2]);
+    if (cmd == "rss" && argc == 4) return cmd_rss(argv[2], argv[3]);
+    if (cmd == "infer" && argc == 3) return cmd_infer(argv[2]);
+    if (cmd == "plugin" && argc == 3) return cmd_plugin(argv[2]);
+    if (cmd == "spawn" && argc >= 4) return cmd_spawn(std::atoi(argv[2]), argc - 3, argv + 3);
+    std::fprintf(stderr, "usage: kserde_bench load|save <dir> | rss <mode> <file> | infer <golden> | "
+                         "plugin <lib> | spawn <runs> <cmd...>\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kserde_bench: %s\n", e.what());
+    return 1;
+  }
+}

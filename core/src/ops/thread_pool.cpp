@@ -1,0 +1,158 @@
+#include "ops/thread_pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kserde::ops {
+
+namespace {
+
+thread_local bool t_in_pool = false;
+
+std::size_t default_threads() {
+  if (const char* env = std::getenv("KSERDE_NUM_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0) return static_cast<std::size_t>(std::min(v, 1024L));
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class Pool {
+ public:
+  explicit Pool(std::size_t threads) : threads_(threads) {
+    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_work_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  std::size_t threads() const { return threads_; }
+
+  // False when the pool is busy (another caller) or this is a worker: run inline then.
+  bool run(std::int64_t total, std::int64_t parts, detail::RangeFn fn, void* ctx) {
+    if (t_in_pool || workers_.empty()) return false;
+    std::unique_lock<std::mutex> call(call_m_, std::try_to_lock);
+    if (!call.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = fn;
+      ctx_ = ctx;
+      total_ = total;
+      parts_ = parts;
+      next_.store(0, std::memory_order_relaxed);
+      pending_ = workers_.size();
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_work_.notify_all();
+    t_in_pool = true;
+    work();
+    t_in_pool = false;
+    std::unique_lock<std::mutex> lk(m_);
+    cv_done_.wait(lk, [this] { return pending_ == 0; });
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+ private:
+  void work() {
+    const std::int64_t units = total_ / kRowGrain;
+    for (;;) {
+      const std::int64_t p = next_.fetch_add(1, std::memory_order_relaxed);
+      if (p >= parts_) return;
+      const std::int64_t b = units * p / parts_ * kRowGrain;
+      const std::int64_t e = p + 1 == parts_ ? total_ : units * (p + 1) / parts_ * kRowGrain;
+      try {
+        fn_(ctx_, b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
+  }
+
+  void loop() {
+    t_in_pool = true;
+    std::uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        --pending_;
+      }
+      cv_done_.notify_one();
+    }
+  }
+
+  std::size_t threads_;
+  std::vector<std::thread> workers_;
+  std::mutex call_m_;
+  std::mutex m_;
+  std::condition_variable cv_work_, cv_done_;
+  bool stop_ = false;
+  std::uint64_t generation_ = 0;
+  std::size_t pending_ = 0;
+  detail::RangeFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  std::int64_t total_ = 0, parts_ = 0;
+  std::atomic<std::int64_t> next_{0};
+  std::exception_ptr error_;
+};
+
+std::mutex g_pool_m;
+std::shared_ptr<Pool> g_pool;
+
+std::shared_ptr<Pool> pool() {
+  std::lock_guard<std::mutex> lk(g_pool_m);
+  if (!g_pool) g_pool = std::make_shared<Pool>(default_threads());
+  return g_pool;
+}
+
+}  // namespace
+
+std::size_t num_threads() { return pool()->threads(); }
+
+void set_num_threads(std::size_t n) {
+  const std::size_t want = n == 0 ? default_threads() : std::min<std::size_t>(n, 1024);
+  std::shared_ptr<Pool> old;
+  {
+    std::lock_guard<std::mutex> lk(g_pool_m);
+    if (g_pool && g_pool->threads() == want) return;
+    old = std::move(g_pool);
+    g_pool = std::make_shared<Pool>(want);
+  }
+  // `old` joins its workers here (after any caller still holding it has finished).
+}
+
+namespace detail {
+
+void run_parallel(std::int64_t total, std::int64_t parts, RangeFn fn, void* ctx) {
+  const std::shared_ptr<Pool> p = pool();
+  if (!p->run(total, parts, fn, ctx)) fn(ctx, 0, total);
+}
+
+}  // namespace detail
+
+}  // namespace kserde::ops

@@ -1,0 +1,53 @@
+// Internal: the inference thread pool. One process-wide pool of persistent workers, sized by
+// set_num_threads() / LoadOptions::num_threads, else the KSERDE_NUM_THREADS environment variable,
+// else the number of cores. Hot loops split their rows across it with parallel_rows().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+namespace kserde::ops {
+
+// Threads used for inference (>= 1).
+std::size_t num_threads();
+// Resizes the pool (0 = KSERDE_NUM_THREADS or all cores). Not to be called while a prediction
+// runs on another thread.
+void set_num_threads(std::size_t n);
+
+namespace detail {
+using RangeFn = void (*)(void* ctx, std::int64_t begin, std::int64_t end);
+void run_parallel(std::int64_t total, std::int64_t parts, RangeFn fn, void* ctx);
+}  // namespace detail
+
+// Row granularity of every split: a multiple of every Eigen GEMM micro-panel width, so a GEMM over
+// a part of the rows computes each output element with exactly the same operations, in the same
+// order, as one GEMM over all rows (results are bitwise identical for any thread count).
+inline constexpr std::int64_t kRowGrain = 48;
+
+// Calls fn(begin, end) over [0, rows) in parts: every part but the last starts and ends on a
+// multiple of kRowGrain, every part holds at least kRowGrain rows, and no more parts than threads
+// and than `work` (an estimate of the multiply-adds) / kMinWorkPerThread. Runs inline when there
+// is one part (or when called from inside the pool or while the pool is busy). Blocks until done;
+// allocates nothing.
+inline constexpr double kMinWorkPerThread = 1 << 18;
+template <class Fn>
+void parallel_rows(std::int64_t rows, double work, Fn&& fn) {
+  std::int64_t parts = static_cast<std::int64_t>(num_threads());
+  if (rows / kRowGrain < parts) parts = rows / kRowGrain;
+  if (work / kMinWorkPerThread < static_cast<double>(parts)) {
+    parts = static_cast<std::int64_t>(work / kMinWorkPerThread);
+  }
+  if (parts <= 1) {
+    if (rows > 0) fn(std::int64_t{0}, rows);
+    return;
+  }
+  using F = std::remove_reference_t<Fn>;
+  detail::run_parallel(
+      rows, parts,
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
+
+}  // namespace kserde::ops

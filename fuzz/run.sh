@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds kserde's libFuzzer targets (clang, ASan+UBSan) in build-fuzz and runs each for SECONDS
+# (default 120) on a seed corpus made from tests/golden, then replays the checked-in regression
+# inputs (tests/hardening/regressions). Corpora grow in build-fuzz/corpus/<target>; crashes land
+# in build-fuzz/artifacts/<target>. Exit status 1 when any target found a crash.
+#   fuzz/run.sh [SECONDS]            JOBS=2 to build with two jobs
+set -euo pipefail
+seconds=${1:-120}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${KSERDE_FUZZ_BUILD_DIR:-$root/build-fuzz}
+golden=$root/tests/golden
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DKSERDE_BUILD_FUZZERS=ON -DKSERDE_BUILD_TESTS=OFF >/dev/null
+fi
+targets=(hdf5_reader_fuzz archive_reader_fuzz keras_load_fuzz config_json_fuzz npy_fuzz
+         sharded_index_fuzz weights_h5_fuzz)
+[ -f "$root/plugins/legacy_h5/src/legacy_h5.cpp" ] && targets+=(legacy_h5_fuzz)
+[ -f "$root/plugins/safetensors/src/safetensors.cpp" ] && targets+=(safetensors_fuzz)
+cmake --build "$build" -j "${JOBS:-2}" --target "${targets[@]}"
+
+seed() {  # seed TARGET FILES...
+  local dir=$build/corpus/$1; shift
+  mkdir -p "$dir"
+  for f in "$@"; do [ -f "$f" ] && cp -n "$f" "$dir/$(echo "$f" | sed "s|$root/||; s|/|_|g")" || true; done
+}
+seed hdf5_reader_fuzz "$golden"/*/*.h5 "$golden"/sharded_weights/sharded/*.h5 "$golden"/mlp/model_unzipped/*.h5
+seed archive_reader_fuzz "$golden"/*/model.keras
+seed keras_load_fuzz "$golden"/*/model.keras
+seed config_json_fuzz "$golden"/mlp/model_unzipped/config.json
+for k in "$golden"/*/model.keras; do  # every golden config.json
+  n=$(basename "$(dirname "$k")")
+  mkdir -p "$build/corpus/config_json_fuzz"
+  unzip -p "$k" config.json >"$build/corpus/config_json_fuzz/$n.config.json" 2>/dev/null || true
+done
+seed npy_fuzz "$golden"/*/*.npy
+seed sharded_index_fuzz "$golden"/sharded_weights/sharded/model.weights.json
+seed weights_h5_fuzz "$golden"/mlp/model.weights.h5 "$golden"/mlp/model_unzipped/model.weights.h5
+seed legacy_h5_fuzz "$golden"/mlp/model.h5
+seed safetensors_fuzz "$root"/tests/plugins/fixtures/*.safetensors
+
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "$build/artifacts/$t" "$build/corpus/$t"
+  regress=$root/tests/hardening/regressions/$t
+  if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
+    "$build/fuzz/$t" -runs=0 "$regress"/* >"$build/artifacts/$t/regressions.log" 2>&1 \
+      || { echo "$t: a regression input fails again (see $build/artifacts/$t/regressions.log)"; status=1; }
+  fi
+  echo "== $t (${seconds}s)"
+  if ! "$build/fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
+       -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
+       "$build/corpus/$t" >"$build/artifacts/$t/fuzz.log" 2>&1; then
+    echo "$t: FOUND A CRASH (see $build/artifacts/$t/)"; status=1
+  fi
+  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$build/artifacts/$t/fuzz.log" | tail -3
+done
+exit $status
