@@ -101,7 +101,7 @@ void note(const std::string& text) {
   std::fflush(stdout);
 }
 
-std::uint64_t file_size(const fs::path& p) { return fs::file_size(p); }
+std::size_t size_of(const fs::path& p) { return static_cast<std::size_t>(fs::file_size(p)); }
 
 void pread_into(const fs::path& p, std::byte* buf, std::size_t n) {
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -140,7 +140,7 @@ void ensure_big_files(const fs::path& dir) {
 
 // Reads the whole file once so that it is in the page cache.
 void warm(const fs::path& p) {
-  std::vector<std::byte> b(file_size(p));
+  std::vector<std::byte> b(size_of(p));
   pread_into(p, b.data(), b.size());
 }
 
@@ -177,7 +177,7 @@ int cmd_load(const fs::path& dir) {
   const fs::path keras = dir / "big.keras", h5 = dir / "big.weights.h5";
   warm(keras);
   warm(h5);
-  const std::size_t n = file_size(keras);
+  const std::size_t n = size_of(keras);
   note("load: " + keras.filename().string() + " " + fmt("%.1f MB", static_cast<double>(n) / 1e6) +
        " (4 x Dense(4096) float32), from the page cache; medians of 5");
 
@@ -241,7 +241,7 @@ void write_fsync(const fs::path& p, const std::byte* data, std::size_t n) {
 int cmd_save(const fs::path& dir) {
   ensure_big_files(dir);
   auto m = kserde::load_model(dir / "big.keras");
-  const std::size_t n = file_size(dir / "big.keras");
+  const std::size_t n = size_of(dir / "big.keras");
   std::unique_ptr<std::byte[]> data(new std::byte[n]);
   std::memset(data.get(), 3, n);
   const fs::path out = dir / "saved.keras", raw = dir / "raw.bin";

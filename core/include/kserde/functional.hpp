@@ -29,6 +29,7 @@ class Functional final : public Model {
     // Keyword arguments that are plain values (use_causal_mask=True, training=False), passed to
     // the layer as scalar tensors (bool, int64 or float32).
     std::map<std::string, Tensor> constant_kwargs;
+    std::shared_ptr<JsonDocument> call_args;  // the node's "args" as saved (may be null)
     std::vector<Shape> output_shapes;       // -1 for unknown dims; empty when unknown
     std::size_t num_outputs = 1;
   };

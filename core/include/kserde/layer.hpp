@@ -41,6 +41,10 @@ struct CallContext {
   std::vector<std::optional<Tensor>> input_masks;
   // Masks of the outputs, set by layers that produce or propagate one.
   std::vector<std::optional<Tensor>> output_masks;
+  // The call's positional arguments as saved in the graph (tensors appear as __keras_tensor__
+  // dicts, in the order of the positional tensors above), for operations whose arguments mix
+  // tensors and constants (keras.ops.add(x, 1.0)). Null outside a Functional graph.
+  const JsonValue* call_args = nullptr;
 };
 
 // A sub-layer as the saving traversal sees it (spec §5.2): an attribute holding one layer

@@ -14,6 +14,7 @@ namespace kserde {
 namespace {
 
 constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseFullPrecisionFlag |
                                  rapidjson::kParseValidateEncodingFlag;
 
 // Iterative, so a hostile file's nesting cannot exhaust the stack here either.

@@ -208,6 +208,12 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
         n.layer = e.layer.get();
         n.call_index = processed[i];
         n.constant_kwargs = std::move(constants);
+        if (node_json.IsObject()) {
+          if (const JsonValue* a = cfg::find(node_json, "args")) {
+            n.call_args = std::make_shared<JsonDocument>();
+            n.call_args->CopyFrom(*a, n.call_args->GetAllocator());
+          }
+        }
         bool ready = true;
         for (const RawRef& r : args) {
           auto t = resolve(r, node_where);
@@ -281,9 +287,19 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   build(in_shapes);
 }
 
+namespace {
+
+// Raw operations (keras.ops.*) are graph entries but not layers: Keras leaves them out of
+// model.layers, so they own no weights group.
+bool is_operation(const Layer& l) { return l.module().rfind("keras.src.ops", 0) == 0; }
+
+}  // namespace
+
 std::vector<std::shared_ptr<Layer>> Functional::layers() const {
   std::vector<std::shared_ptr<Layer>> out;
-  for (const Entry& e : entries_) out.push_back(e.layer);
+  for (const Entry& e : entries_) {
+    if (!is_operation(*e.layer)) out.push_back(e.layer);
+  }
   return out;
 }
 
@@ -413,7 +429,9 @@ std::vector<Shape> Functional::compute_output_shape(const std::vector<Shape>& in
 
 std::vector<TrackedChild> Functional::tracked_children() const {
   TrackedChild c{"layers", {}, true};
-  for (const Entry& e : entries_) c.layers.push_back(e.layer.get());
+  for (const Entry& e : entries_) {
+    if (!is_operation(*e.layer)) c.layers.push_back(e.layer.get());
+  }
   return {c};
 }
 
@@ -449,6 +467,7 @@ std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallC
     if (!any_mask) ctx.input_masks.clear();
     for (const auto& [k, t] : n.kwargs) ctx.kwargs[k] = values[t.node].at(t.tensor);
     for (const auto& [k, t] : n.constant_kwargs) ctx.kwargs[k] = t;
+    ctx.call_args = n.call_args.get();
     values[id] = n.layer->call(args, ctx);
     if (!ctx.output_masks.empty()) {
       masks[id] = ctx.output_masks;

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 
 #include "kserde/error.hpp"
 #include "kserde/json.hpp"
@@ -109,6 +110,15 @@ BOOST_AUTO_TEST_CASE(json_accepts_python_dialect_and_writes_it_back) {
   BOOST_TEST(to_json(*doc) ==
              R"({"a": NaN, "b": Infinity, "c": -Infinity, "d": "\u00E9", "e": 140708184542160})");
   BOOST_CHECK_THROW(parse_json("{\"a\": ", "t"), ConfigError);
+  // Python's float reprs survive parse -> write -> parse bit for bit.
+  for (const char* text : {"[0.0010000000474974513]", "[0.16666666666666666]", "[1e-07]",
+                           "[0.009999999776482582]", "[2.2250738585072014e-308]"}) {
+    auto once = parse_json(text, "t");
+    auto twice = parse_json(to_json(*once), "t");
+    const double a = (*once)[0].GetDouble();
+    const double b = (*twice)[0].GetDouble();
+    BOOST_TEST(std::memcmp(&a, &b, sizeof a) == 0, text);
+  }
   JsonLimits shallow;
   shallow.max_depth = 3;
   BOOST_CHECK_THROW(parse_json("[[[[1]]]]", "t", shallow), LimitError);
