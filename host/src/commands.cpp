@@ -71,13 +71,15 @@ int run_convert(const Args& a) {
   expect_positional(a, 2, "convert IN OUT");
   const std::filesystem::path in = a.positional[0];
   const std::filesystem::path out = a.positional[1];
+  // Plugins first: they may provide the formats of IN and OUT.
+  const LoadOptions options = load_options(a, true);
   SerializerPtr target = serializer_for_save(out);
   SerializerPtr source = serializer_for_load(in);
   if (source->weights_only()) {
     throw UnsupportedError(in.string() + ": holds weights only; convert from a file that holds "
                                          "the architecture (.keras, a model directory, .h5)");
   }
-  auto model = source->load(in, load_options(a, true));
+  auto model = source->load(in, options);
   save_model(*model, out);
   return 0;
 }

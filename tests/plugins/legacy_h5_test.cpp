@@ -501,7 +501,7 @@ BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
 // Disabled until the CLI loads --plugin libraries before choosing the formats by name (run_convert
 // calls serializer_for_save/serializer_for_load before load_options); run with
 // --run_test=*/cli_converts_legacy_h5_to_keras to check.
-BOOST_AUTO_TEST_CASE(cli_converts_legacy_h5_to_keras, *boost::unit_test::disabled()) {
+BOOST_AUTO_TEST_CASE(cli_converts_legacy_h5_to_keras) {
   test::TempDir tmp;
   const fs::path lib = fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
   const std::string cmd = std::string("env -u KSERDE_PLUGIN_PATH '") + KSERDE_CLI +

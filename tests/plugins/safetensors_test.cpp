@@ -342,7 +342,7 @@ BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
 // Disabled until the CLI loads --plugin libraries before choosing the formats by name (run_convert
 // calls serializer_for_save/serializer_for_load before load_options); run with
 // --run_test=*/cli_converts_keras_to_safetensors to check.
-BOOST_AUTO_TEST_CASE(cli_converts_keras_to_safetensors, *boost::unit_test::disabled()) {
+BOOST_AUTO_TEST_CASE(cli_converts_keras_to_safetensors) {
   test::TempDir tmp;
   const fs::path lib =
       fs::path(KSERDE_BINARY_DIR) / "plugins" / "safetensors" / "libkserde_safetensors.so";
