@@ -55,6 +55,16 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::in
     throw UnsupportedError(describe() + ": cannot predict: kserde has no implementation of " +
                            list + " (load a plugin that provides them)");
   }
+  if (!built()) {
+    // Like Keras, a model without an Input builds on its first call.
+    std::vector<Shape> first;
+    for (const Tensor& x : inputs_in) {
+      Shape s = x.shape();
+      if (!s.empty()) s[0] = -1;
+      first.push_back(s);
+    }
+    build(first);
+  }
   const auto shapes = input_shapes();
   const auto dtypes = input_dtypes();
   const auto names = input_names();

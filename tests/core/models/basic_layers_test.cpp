@@ -137,3 +137,17 @@ BOOST_AUTO_TEST_CASE(snake_case_matches_keras_examples) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(sequential_build)
+
+BOOST_AUTO_TEST_CASE(sequential_without_input_builds_on_first_predict) {
+  Sequential m("lazy");
+  m.add(layers::Dense(2));
+  BOOST_TEST(!m.built());
+  const Tensor y = m.predict(Tensor({3, 5}, DType::Float32));
+  BOOST_TEST((y.shape() == Shape{3, 2}));
+  BOOST_TEST(m.built());
+  BOOST_TEST((m.layers()[0]->variables()[0].value.shape() == Shape{5, 2}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
