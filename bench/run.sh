@@ -37,12 +37,19 @@ run save "$TMP"
 echo "== (c) peak RSS" >&2
 WMB=$(awk 'BEGIN { printf "%.1f", 4 * (4096 * 4096 + 4096) * 4 / 1048576 }')
 read -r IDLE _ < <("$KB" rss idle "$TMP/big.keras")
-for mode in load-copy load-mapped save; do
-  read -r PEAK BEFORE < <("$KB" rss "$mode" "$TMP/big.keras")
-  if [ "$mode" = save ]; then
+for mode in load-copy load-mapped weights-copy weights-mapped save; do
+  FILE="$TMP/big.keras"
+  case "$mode" in weights-*) FILE="$TMP/big.weights.h5" ;; esac
+  read -r PEAK BEFORE < <("$KB" rss "$mode" "$FILE")
+  if [ "$mode" = save ] || [ "${mode#weights-}" != "$mode" ]; then
     EXTRA=$((PEAK - BEFORE))
-    WORK="save .keras: peak RSS growth during the save (weights = reference)"
-    GOAL="<= 0.10x (streamed)"
+    if [ "$mode" = save ]; then
+      WORK="save .keras: peak RSS growth during the save (weights = reference)"
+      GOAL="<= 0.10x (streamed)"
+    else
+      WORK="load_weights .weights.h5 (${mode#weights-}) into a built model: peak RSS growth (weights = reference)"
+      if [ "$mode" = weights-copy ]; then GOAL="<= 1.10x"; else GOAL="<= 0.05x"; fi
+    fi
   else
     EXTRA=$((PEAK - IDLE))
     WORK="$mode .keras: peak RSS over an idle process (weights = reference)"
@@ -98,7 +105,17 @@ THP=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/
   split across the pool at multiples of 48, so results are bitwise identical for any count.
 - Mapped loading (`LoadOptions::mmap_weights`) borrows the page-cache pages: its cost moves to the
   first prediction, which touches them (no copy, no anonymous memory).
-- Peak RSS: `getrusage(RUSAGE_SELF).ru_maxrss` of a child process that does only that operation.
+- Peak RSS: VmHWM of a child process that does only that operation (reset through
+  /proc/self/clear_refs before it where a model is built first).
+- `load_model` of a .keras builds the model from config.json first, and the layers' initializers
+  fill every variable before the file's weights replace them: that is why copying load_model peaks
+  near 2x the weights (the mapped load_model of this .keras copies too, 0/8 borrowed: see below). Skipping initializers when
+  weights follow is the fix (model building code, not part of this change).
+- Mapped .keras: kserde's HDF5 writer puts dataset data at 64-byte offsets inside the image, but the
+  zip member starts wherever libarchive's local header ends (e.g. offset 2327): float32 data is
+  then not 4-aligned in the mapped file and is copied. Padding config.json with trailing spaces so
+  the weights member starts on a 64-byte boundary makes every tensor borrowed (proved in
+  tests/core/formats/mapped_loading_test.cpp); `KerasArchiveFormat::save` does not do that yet.
 EOF
 } >"$OUT"
 echo "wrote $OUT" >&2

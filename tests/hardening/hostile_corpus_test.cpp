@@ -117,8 +117,13 @@ std::vector<std::pair<std::string, std::string>> hostile_models() {
   v.push_back({"inf_shape.keras",
                keras_with_config(replace(cfg, "\"batch_shape\": [null, 784]", "\"batch_shape\": [null, -Infinity]"))});
   v.push_back({"negative_shape.keras", keras_with_config(replace(cfg, "\"batch_shape\": [null, 784]", "\"batch_shape\": [null, -784]"))});
-  v.push_back({"huge_shape.keras",
-               keras_with_config(replace(cfg, "\"batch_shape\": [null, 784]", "\"batch_shape\": [null, 9223372036854775807]"))});
+  v.push_back({"huge_shape.keras", [&] {  // the input layer and every build_config
+                 std::string s = cfg;
+                 for (std::size_t at; (at = s.find("[null, 784]")) != std::string::npos;) {
+                   s.replace(at, 11, "[null, 9223372036854775807]");
+                 }
+                 return keras_with_config(s);
+               }()});
   v.push_back({"layers_not_list.keras", keras_with_config(replace(cfg, "\"layers\": [", "\"layers\": 5, \"x\": ["))});
   v.push_back({"config_is_list.keras", keras_with_config(R"({"module": "keras", "class_name": "Sequential", "config": []})")});
   v.push_back({"class_is_number.keras", keras_with_config(R"({"module": "keras", "class_name": 7, "config": {}})")});

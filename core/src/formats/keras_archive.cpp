@@ -61,13 +61,27 @@ class KerasArchiveFormat final : public Serializer {
   void save(const Model& model, const std::filesystem::path& path,
             const SaveOptions&) const override {
     // Everything that can fail on the model is computed before the target is touched.
-    const std::string config = model_io::config_json(model);
+    std::string config = model_io::config_json(model);
     hdf5::Writer h5;
     weights::describe_into(model, h5, true);
+    const std::string metadata = model_io::metadata_json();
     io::AtomicFile out(path);
+    // Dataset data is 64-byte aligned inside the HDF5 image; padding config.json with trailing
+    // spaces (valid JSON) puts the weights member itself on a 64-byte boundary of the file, so
+    // a mapped load can borrow every tensor. A dry run with an empty member finds the offset.
+    {
+      io::ArchiveWriter probe(out.temp_path());
+      probe.add("metadata.json", metadata);
+      probe.add("config.json", config);
+      probe.add(kWeightsMember, std::string_view());
+      probe.finish();
+    }
+    const std::uint64_t offset =
+        io::ArchiveReader::open(out.temp_path()).member(kWeightsMember).file_offset;
+    config.append(static_cast<std::size_t>((64 - offset % 64) % 64), ' ');
     {
       io::ArchiveWriter zip(out.temp_path());
-      zip.add("metadata.json", model_io::metadata_json());
+      zip.add("metadata.json", metadata);
       zip.add("config.json", config);
       zip.add_streamed(kWeightsMember, h5.file_size(), [&](io::ByteSink& sink) { h5.write(sink); });
       zip.finish();

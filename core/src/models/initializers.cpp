@@ -59,7 +59,10 @@ void fill(Tensor& t, const std::string& cls, const JsonValue* cfgv, std::mt19937
   const JsonValue& c = cfgv != nullptr && cfgv->IsObject() ? *cfgv : empty;
   Tensor f(t.shape(), DType::Float32);
   auto v = f.mutable_values<float>();
-  auto [fan_in, fan_out] = fans(t.shape());
+  // Not a structured binding: clang 14 cannot capture those in lambdas.
+  const std::pair<double, double> fan = fans(t.shape());
+  const double fan_in = fan.first;
+  const double fan_out = fan.second;
   auto uniform = [&](double lo, double hi) {
     std::uniform_real_distribution<double> d(lo, hi);
     for (float& x : v) x = static_cast<float>(d(rng));

@@ -244,7 +244,10 @@ class EinsumDense final : public Layer {
 
   // Keras's _analyze_split_string: kernel, bias and full output shapes for an input shape.
   Analysis analyze(const Shape& in) const {
-    const auto [lx, lo] = full_labels(in.size());
+    // Not a structured binding: clang 14 cannot capture those in the lambdas below.
+    const auto labels = full_labels(in.size());
+    const std::string& lx = labels.first;
+    const std::string& lo = labels.second;
     const std::size_t e = in.size() - eq_.in.size();
     // Output: batch, then (left elision) the elided non-batch dims, the given dims, then
     // (right elision) the elided trailing dims.
