@@ -176,3 +176,43 @@ BOOST_AUTO_TEST_CASE(evaluate_prints_the_loss_and_metrics_keras_reported) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_golden)
+
+// Every golden case through `kserde predict` (custom_layer through the my_layers plugin).
+BOOST_AUTO_TEST_CASE(every_golden_case_predicts_keras_numbers_through_the_cli) {
+  std::size_t cases = 0;
+  for (const auto& entry : fs::directory_iterator(test::golden_dir())) {
+    const fs::path dir = entry.path();
+    if (!fs::exists(dir / "model.keras")) continue;
+    ++cases;
+    test::TempDir tmp;
+    std::string inputs;
+    std::vector<fs::path> expected;
+    if (fs::exists(dir / "input.npy")) {
+      inputs = " --input " + (dir / "input.npy").string();
+      expected.push_back(dir / "expected.npy");
+    } else {
+      for (int i = 0; fs::exists(dir / ("input_" + std::to_string(i) + ".npy")); ++i) {
+        inputs += " --input " + (dir / ("input_" + std::to_string(i) + ".npy")).string();
+      }
+      for (int i = 0; fs::exists(dir / ("expected_" + std::to_string(i) + ".npy")); ++i) {
+        expected.push_back(dir / ("expected_" + std::to_string(i) + ".npy"));
+      }
+    }
+    Run r = run("predict " + (dir / "model.keras").string() + inputs + " --output " +
+                    (tmp / "y.npy").string() + " --plugin-dir " + KSERDE_MY_LAYERS_DIR,
+                tmp);
+    BOOST_TEST_REQUIRE(r.status == 0, dir.filename() << ": " << r.err);
+    if (expected.size() == 1) {
+      expect_close(tmp / "y.npy", expected[0]);
+    } else {
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        expect_close(tmp / ("y_" + std::to_string(i) + ".npy"), expected[i]);
+      }
+    }
+  }
+  BOOST_TEST(cases == 9u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
