@@ -4,11 +4,13 @@
 #include "kserde/io/atomic_file.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +50,23 @@ void fsync_path(const std::filesystem::path& path, int flags, const char* what) 
   if (::fsync(fd.get()) != 0) throw_io(path, std::string("fsync of ") + what + " failed", errno);
 }
 
+// Temporary files of earlier saves of the same target that were killed: their lock is free (the
+// holder is gone) and they are old enough not to belong to a save that is just starting.
+void remove_stale_temps(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::error_code age_ec;
+    const auto mtime = std::filesystem::last_write_time(e.path(), age_ec);
+    if (age_ec || now - mtime < std::chrono::minutes(1)) continue;
+    UniqueFd fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) continue;
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(e.path().c_str());
+  }
+}
+
 }  // namespace
 
 AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
@@ -57,7 +76,9 @@ AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)
   // Keep the temp name within NAME_MAX (255) even for long target names.
   std::string stem = target_.filename().string();
   if (stem.size() > 200) stem.resize(200);
-  std::string templ = (parent_dir(target_) / ("." + stem + ".kserde-tmp-XXXXXX")).string();
+  const std::string prefix = "." + stem + ".kserde-tmp-";
+  remove_stale_temps(parent_dir(target_), prefix);
+  std::string templ = (parent_dir(target_) / (prefix + "XXXXXX")).string();
   UniqueFd fd(::mkostemp(templ.data(), O_CLOEXEC));
   if (!fd.valid()) {
     throw_io(target_, "cannot create a temporary file in its directory (is it writable?)", errno);
@@ -68,10 +89,13 @@ AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)
   const mode_t mode =
       ::stat(target_.c_str(), &st) == 0 ? (st.st_mode & 07777) : (0666 & ~current_umask());
   ::fchmod(fd.get(), mode);  // best effort: a failure leaves the safe 0600
+  ::flock(fd.get(), LOCK_EX | LOCK_NB);  // marks the temp file as in use (released on any exit)
+  lock_fd_ = fd.release();
 }
 
 AtomicFile::~AtomicFile() {
   if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void AtomicFile::commit() {

@@ -37,6 +37,12 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  // Gives up ownership without closing.
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   // Closes and reports the result (close can report deferred write errors on some filesystems).
   int release_and_close() noexcept {
     const int fd = fd_;

@@ -156,3 +156,32 @@ BOOST_AUTO_TEST_CASE(
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(atomic_file_stale_temps)
+
+// A save killed mid-way leaves its temp file; the next save of the same target removes it once
+// no process holds its lock and it is older than a minute — and never touches a live one.
+BOOST_AUTO_TEST_CASE(stale_temp_files_of_killed_saves_are_removed_by_the_next_save) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kserde-stale-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto target = dir / "model.keras";
+  const auto stale = dir / ".model.keras.kserde-tmp-AbC123";
+  const auto fresh = dir / ".model.keras.kserde-tmp-XyZ789";
+  const auto other = dir / ".other.keras.kserde-tmp-AbC123";
+  for (const auto& p : {stale, fresh, other}) std::ofstream(p) << "partial";
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5);
+  std::filesystem::last_write_time(stale, old);
+  std::filesystem::last_write_time(other, old);
+  {
+    kserde::io::AtomicFile live(target);  // holds its own temp's lock
+    kserde::io::write_file_atomic(target, "new");
+    BOOST_TEST(std::filesystem::exists(live.temp_path()));
+  }
+  BOOST_TEST(!std::filesystem::exists(stale));
+  BOOST_TEST(std::filesystem::exists(fresh));  // too young: may belong to a save starting now
+  BOOST_TEST(std::filesystem::exists(other));  // another target's
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

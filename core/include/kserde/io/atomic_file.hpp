@@ -1,6 +1,8 @@
 // Atomic, durable replacement of a file: write to a temporary file in the target's directory,
 // fsync it, rename it over the target, fsync the directory. Until commit() the target is untouched;
-// an AtomicFile destroyed without commit() removes its temporary file.
+// an AtomicFile destroyed without commit() removes its temporary file. A process killed mid-save
+// cannot clean up, so its temporary file holds an flock while alive; the next AtomicFile for the
+// same target removes temporary files whose lock is free and that are older than a minute.
 #pragma once
 
 #include <filesystem>
@@ -23,6 +25,7 @@ class AtomicFile {
  private:
   std::filesystem::path target_;
   std::filesystem::path temp_;
+  int lock_fd_ = -1;  // the temp file, flock'ed while this object lives
   bool committed_ = false;
 };
 
