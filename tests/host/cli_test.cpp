@@ -216,3 +216,25 @@ BOOST_AUTO_TEST_CASE(every_golden_case_predicts_keras_numbers_through_the_cli) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cli_format_plugins)
+
+// A format plugin in KSERDE_PLUGIN_PATH is loaded when a file needs it: the legacy Keras 2 .h5
+// migrates to .keras with no --plugin flag, and the result predicts Keras's numbers.
+BOOST_AUTO_TEST_CASE(legacy_h5_converts_through_the_plugin_path) {
+  test::TempDir tmp;
+  const std::string env = std::string("KSERDE_PLUGIN_PATH=") + KSERDE_LEGACY_H5_DIR + " ";
+  Run without = run("convert " + golden("mlp/model.h5") + " " + (tmp / "x.keras").string(), tmp);
+  BOOST_TEST(without.status == 1);
+  const std::string cmd = "convert " + golden("mlp/model.h5") + " " + (tmp / "new.keras").string();
+  const fs::path out = tmp / "stdout.txt";
+  const int raw = std::system((env + KSERDE_CLI + " " + cmd + " >" + out.string() + " 2>&1").c_str());
+  BOOST_TEST_REQUIRE(WEXITSTATUS(raw) == 0, io::read_text_file(out, 1 << 20));
+  Run r = run("predict " + (tmp / "new.keras").string() + " --input " + golden("mlp/input.npy") +
+                  " --output " + (tmp / "y.npy").string(),
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  expect_close(tmp / "y.npy", test::golden_dir() / "mlp/expected.npy");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

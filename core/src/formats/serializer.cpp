@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "kserde/error.hpp"
+#include "kserde/plugin.hpp"
 
 namespace kserde {
 
@@ -64,6 +65,32 @@ std::string known_formats() {
   return out;
 }
 
+// A format plugin in KSERDE_PLUGIN_PATH whose manifest claims the file (by name ending, or by
+// magic bytes when `head` is given) is loaded on demand; true when one was loaded.
+bool load_format_plugin_for(const std::filesystem::path& path, std::span<const std::byte> head,
+                            bool use_magic) {
+  const std::string name = lower(path.filename().string());
+  std::string head_hex;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::byte b : head) {
+    head_hex += kHex[std::to_integer<unsigned>(b) >> 4];
+    head_hex += kHex[std::to_integer<unsigned>(b) & 15];
+  }
+  for (const AvailablePlugin& p : available_plugins({}, true, false)) {
+    if (p.loaded || !p.info) continue;
+    for (const auto& f : p.info->formats) {
+      bool claims = false;
+      for (const std::string& ext : f.extensions) claims = claims || ends_with(name, lower(ext));
+      if (use_magic && !f.magic_hex.empty() && head_hex.rfind(f.magic_hex, 0) == 0) claims = true;
+      if (claims) {
+        load_plugin(p.library);
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 SerializerPtr serializer_for_load(const std::filesystem::path& path) {
@@ -89,6 +116,7 @@ SerializerPtr serializer_for_load(const std::filesystem::path& path) {
   }
   if (!is_dir) {
     if (auto s = by_extension(path)) return s;  // its loader gives the precise error
+    if (load_format_plugin_for(path, head, true)) return serializer_for_load(path);
   }
   throw UnsupportedError(path.string() + ": File format not supported (known formats: " +
                          known_formats() + "; a plugin may add more)");
@@ -96,6 +124,9 @@ SerializerPtr serializer_for_load(const std::filesystem::path& path) {
 
 SerializerPtr serializer_for_save(const std::filesystem::path& path) {
   if (auto s = by_extension(path)) return s;
+  if (load_format_plugin_for(path, {}, false)) {
+    if (auto s = by_extension(path)) return s;
+  }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec) || !path.has_extension()) {
     if (auto s = formats().find("keras-dir")) return *s;
