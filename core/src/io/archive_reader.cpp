@@ -40,6 +40,7 @@ namespace kserde::io {
 
 namespace {
 
+
 constexpr std::uint32_t kAllOnes32 = 0xFFFFFFFFu;
 constexpr std::uint16_t kAllOnes16 = 0xFFFFu;
 
