@@ -47,6 +47,12 @@ const JsonValue* find(const JsonValue& obj, std::string_view key) {
   return it == obj.MemberEnd() ? nullptr : &it->value;
 }
 
+bool is_marker(const JsonValue& v, std::string_view marker) {
+  const JsonValue* cn = find(v, "class_name");
+  return cn != nullptr && cn->IsString() &&
+         std::string_view(cn->GetString(), cn->GetStringLength()) == marker;
+}
+
 bool has_non_null(const JsonValue& obj, std::string_view key) {
   const JsonValue* v = find(obj, key);
   return v != nullptr && !v->IsNull();

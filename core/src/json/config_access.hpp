@@ -17,6 +17,9 @@ namespace kserde::cfg {
 
 const JsonValue* find(const JsonValue& obj, std::string_view key);
 bool has_non_null(const JsonValue& obj, std::string_view key);
+// True for Keras's special object dicts {"class_name": "<marker>", ...} (spec §3.3), e.g.
+// "__keras_tensor__", "__slice__", "__ellipsis__", "__lambda__".
+bool is_marker(const JsonValue& v, std::string_view marker);
 
 std::int64_t get_int(const JsonValue& obj, std::string_view key, const std::string& where);
 std::int64_t get_int(const JsonValue& obj, std::string_view key, const std::string& where,

@@ -31,10 +31,7 @@ Tensor scalar_int(std::int64_t v) {
   return t;
 }
 
-bool is_keras_tensor(const JsonValue& v) {
-  const JsonValue* cn = v.IsObject() ? cfg::find(v, "class_name") : nullptr;
-  return cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__keras_tensor__";
-}
+bool is_keras_tensor(const JsonValue& v) { return cfg::is_marker(v, "__keras_tensor__"); }
 
 RawRef history_of(const JsonValue& kt, const std::string& where) {
   const JsonValue* c = cfg::find(kt, "config");

@@ -73,8 +73,7 @@ void check_no_lambda(const JsonValue& value, const std::string& where, bool safe
     const JsonValue* v = stack.back();
     stack.pop_back();
     if (v->IsObject()) {
-      const JsonValue* cn = cfg::find(*v, "class_name");
-      if (cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__lambda__") {
+      if (cfg::is_marker(*v, "__lambda__")) {
         throw SafeModeError(where +
                             ": Requested the deserialization of a Python lambda. Its bytecode "
                             "would run code chosen by the file; kserde refuses it in safe mode "

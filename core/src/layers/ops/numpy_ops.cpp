@@ -11,10 +11,7 @@ namespace kserde {
 
 namespace {
 
-bool is_keras_tensor(const JsonValue& v) {
-  const JsonValue* cn = v.IsObject() ? cfg::find(v, "class_name") : nullptr;
-  return cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == "__keras_tensor__";
-}
+bool is_keras_tensor(const JsonValue& v) { return cfg::is_marker(v, "__keras_tensor__"); }
 
 // Operands in argument order: each positional argument is a tensor (taken from `inputs` in
 // order) or a number (a float32 scalar).

@@ -14,10 +14,7 @@ namespace kserde {
 
 namespace {
 
-bool is_marker(const JsonValue& v, std::string_view marker) {
-  const JsonValue* cn = v.IsObject() ? cfg::find(v, "class_name") : nullptr;
-  return cn != nullptr && cn->IsString() && std::string_view(cn->GetString()) == marker;
-}
+using cfg::is_marker;
 
 std::vector<std::int64_t> int_list(const JsonValue* v, const std::string& where) {
   std::vector<std::int64_t> out;
