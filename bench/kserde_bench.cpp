@@ -4,7 +4,9 @@
 //   kserde_bench load  <tmpdir>            load a ~256 MB .keras / .weights.h5 (copying, mapped)
 //   kserde_bench save  <tmpdir>            save it vs write+fsync of the same bytes
 //   kserde_bench rss   <mode> <file>       (child) peak RSS of one load-copy|load-mapped|save|idle
-//   kserde_bench infer <golden dir>        predict: golden mlp/cnn, 3xConv2D CNN; 1 and all threads
+//   kserde_bench infer <golden dir>        predict: golden mlp/cnn, 3xConv2D CNN, 256 MB MLP; 1 and
+//                                          all threads; also "KSERDE" lines for bench/run.sh
+//   kserde_bench export <golden dir> <out> the same cases for kserde_torch_bench (torch_bench.cpp)
 //   kserde_bench plugin <library>          (child) time of load_plugin
 //   kserde_bench spawn <runs> <cmd...>     median wall time of a command, start to exit
 #include <fcntl.h>
@@ -28,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "kserde/initializers.hpp"
 #include "kserde/io/npy.hpp"
 #include "kserde/layers.hpp"
@@ -43,7 +47,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -77,9 +83,12 @@ double time_adaptive(const std::function<void()>& fn) {
 
 std::string fmt_time(double s) {
   char b[32];
-  if (s >= 1) std::snprintf(b, sizeof b, "%.2f s", s);
-  else if (s >= 1e-3) std::snprintf(b, sizeof b, "%.2f ms", s * 1e3);
-  else std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
+  if (s >= 1)
+    std::snprintf(b, sizeof b, "%.2f s", s);
+  else if (s >= 1e-3)
+    std::snprintf(b, sizeof b, "%.2f ms", s * 1e3);
+  else
+    std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
   return b;
 }
 
@@ -101,7 +110,9 @@ void note(const std::string& text) {
   std::fflush(stdout);
 }
 
-std::size_t size_of(const fs::path& p) { return static_cast<std::size_t>(fs::file_size(p)); }
+std::size_t size_of(const fs::path& p) {
+  return static_cast<std::size_t>(fs::file_size(p));
+}
 
 void pread_into(const fs::path& p, std::byte* buf, std::size_t n) {
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -229,8 +240,9 @@ int cmd_load(const fs::path& dir) {
     for (const auto& v : l->variables()) wb += v.value.is_borrowed() ? 1 : 0;
   row("load_weights .weights.h5, mapped (fresh pread = reference)", fmt_time(lwm), fmt_time(fresh),
       lwm / fresh, "<= 0.05x");
-  note("mapped load_weights of the .weights.h5 borrowed " + std::to_string(wb) + "/8 tensors; the "
-       ".keras above borrowed " + std::to_string(borrowed) + "/" + std::to_string(total) +
+  note("mapped load_weights of the .weights.h5 borrowed " + std::to_string(wb) +
+       "/8 tensors; the .keras above borrowed " + std::to_string(borrowed) + "/" +
+       std::to_string(total) +
        " (its weights member starts at an offset libarchive chooses; see the notes below)");
   return 0;
 }
@@ -372,7 +384,8 @@ struct NaiveCnn {
     for (std::int64_t b = 0; b < n; ++b)
       for (std::int64_t u = 0; u < units; ++u) {
         float s = db[u];
-        for (std::int64_t i = 0; i < feat; ++i) s += cur[static_cast<std::size_t>(b * feat + i)] * dw[i * units + u];
+        for (std::int64_t i = 0; i < feat; ++i)
+          s += cur[static_cast<std::size_t>(b * feat + i)] * dw[i * units + u];
         out[static_cast<std::size_t>(b * units + u)] = s;
       }
     return out;
@@ -384,8 +397,9 @@ std::shared_ptr<kserde::Sequential> conv_cnn() {
   m->add(kserde::layers::Input({64, 64, 3}));
   for (int f : {64, 128, 128}) {
     m->add(kserde::layers::from_config(
-        "Conv2D", "{\"filters\": " + std::to_string(f) +
-                      ", \"kernel_size\": [3, 3], \"padding\": \"same\", \"activation\": \"relu\"}"));
+        "Conv2D",
+        "{\"filters\": " + std::to_string(f) +
+            ", \"kernel_size\": [3, 3], \"padding\": \"same\", \"activation\": \"relu\"}"));
   }
   m->add(kserde::layers::Flatten());
   m->add(kserde::layers::Dense(10));
@@ -393,28 +407,56 @@ std::shared_ptr<kserde::Sequential> conv_cnn() {
   return m;
 }
 
-int cmd_infer(const fs::path& golden) {
-  const std::size_t all = std::max(1u, std::thread::hardware_concurrency());
-  struct Case {
-    std::string name;
-    std::shared_ptr<kserde::Model> model;
-    kserde::Shape sample;  // input shape without the batch axis
-  };
-  std::vector<Case> cases;
+// The inference cases of `infer` and `export`. Inputs are random_input(seed 1) of each batch.
+struct InferCase {
+  std::string slug;  // directory name in `export`, key of the KSERDE/TORCH lines
+  std::string name;  // as the rows name it
+  std::shared_ptr<kserde::Model> model;
+  kserde::Shape sample;  // input shape without the batch axis
+  std::vector<std::int64_t> batches;
+};
+
+std::vector<InferCase> infer_cases(const fs::path& golden) {
+  std::vector<InferCase> cases;
   for (const char* g : {"mlp", "cnn"}) {
     auto m = kserde::load_model(golden / g / "model.keras");
     const kserde::Shape full = kserde::io::read_npy(golden / g / "input.npy").shape();
-    cases.push_back({std::string("golden ") + g, m, kserde::Shape(full.begin() + 1, full.end())});
+    cases.push_back({std::string("golden_") + g,
+                     std::string("golden ") + g,
+                     m,
+                     kserde::Shape(full.begin() + 1, full.end()),
+                     {1, 64}});
   }
-  auto cnn = conv_cnn();
-  cases.push_back({"3xConv2D(64,128,128) 64x64x3 + Dense(10)", cnn, {64, 64, 3}});
+  cases.push_back(
+      {"conv_cnn", "3xConv2D(64,128,128) 64x64x3 + Dense(10)", conv_cnn(), {64, 64, 3}, {1, 64}});
+  // Batch 16 is the reference point of the issue that asked for this comparison.
+  cases.push_back({"big_mlp", "256 MB MLP (4 x Dense(4096))", big_mlp(), {4096}, {1, 16, 64}});
+  return cases;
+}
+
+kserde::Tensor case_input(const InferCase& c, std::int64_t batch) {
+  kserde::Shape shape{batch};
+  shape.insert(shape.end(), c.sample.begin(), c.sample.end());
+  return random_input(std::move(shape), 1);
+}
+
+std::string threads_label(std::size_t n) {
+  return std::to_string(n) + (n == 1 ? " thread" : " threads");
+}
+
+int cmd_infer(const fs::path& golden) {
+  const std::size_t all = std::max(1u, std::thread::hardware_concurrency());
+  const std::vector<InferCase> cases = infer_cases(golden);
+  const InferCase& cnn = *std::find_if(cases.begin(), cases.end(),
+                                       [](const InferCase& c) { return c.slug == "conv_cnn"; });
 
   NaiveCnn ref;
   {
-    const auto ls = cnn->layers();
-    for (int i = 0; i < 3; ++i) {
-      const auto& v = ls[static_cast<std::size_t>(i)]->variables();
-      ref.convs.push_back({v[0].value.dim(2), v[0].value.dim(3), v[0].value.f32(), v[1].value.f32()});
+    const auto ls = cnn.model->layers();
+    for (std::size_t i = 0; i < 3; ++i) {
+      const auto& v = ls[i]->variables();
+      ref.convs.push_back(
+          {v[0].value.dim(2), v[0].value.dim(3), v[0].value.f32(), v[1].value.f32()});
     }
     const auto& dv = ls[4]->variables();
     ref.dw = dv[0].value.f32();
@@ -422,13 +464,19 @@ int cmd_infer(const fs::path& golden) {
     ref.units = dv[0].value.dim(1);
   }
 
+  // KSERDE lines: case slug, batch, threads, seconds, name (bench/run.sh joins them with
+  // kserde_torch_bench's TORCH lines). The ROW lines are the rows without LibTorch.
+  const auto times = [](const InferCase& c, std::int64_t batch, std::size_t threads, double s) {
+    std::printf("KSERDE\t%s\t%lld\t%zu\t%.9g\t%s\n", c.slug.c_str(), static_cast<long long>(batch),
+                threads, s, c.name.c_str());
+    std::fflush(stdout);
+  };
   bool identical = true;
   double worst_ref_diff = 0;
-  for (const Case& c : cases) {
-    for (std::int64_t batch : {1, 64}) {
-      kserde::Shape shape(c.sample.size() + 1, batch);
-      for (std::size_t i = 0; i < c.sample.size(); ++i) shape[i + 1] = c.sample[i];
-      const kserde::Tensor x = random_input(shape, 1);
+  std::string naive_times;
+  for (const InferCase& c : cases) {
+    for (const std::int64_t batch : c.batches) {
+      const kserde::Tensor x = case_input(c, batch);
       kserde::ops::set_num_threads(1);
       const kserde::Tensor y1 = c.model->predict(x, batch);
       const double t1 = time_adaptive([&] { c.model->predict(x, batch); });
@@ -436,26 +484,155 @@ int cmd_infer(const fs::path& golden) {
       const kserde::Tensor yn = c.model->predict(x, batch);
       const double tn = time_adaptive([&] { c.model->predict(x, batch); });
       identical = identical && y1.bitwise_equal(yn);
+      times(c, batch, 1, t1);
+      times(c, batch, all, tn);
       const std::string what = c.name + ", batch " + std::to_string(batch);
-      if (c.model == cnn) {
+      if (&c == &cnn) {
         std::vector<float> r;
-        const double tr = time_median(batch == 1 ? 3 : 1, [&] { r = ref.run(x.f32(), batch, 64, 64, 3); },
-                                      false);
-        for (std::size_t i = 0; i < r.size(); ++i)
-          worst_ref_diff = std::max(worst_ref_diff, static_cast<double>(std::abs(r[i] - y1.f32()[i])));
-        row(what + ", 1 thread (naive loops = reference)", fmt_time(t1), fmt_time(tr), t1 / tr, "<= 0.25x");
-        row(what + ", " + std::to_string(all) + " threads (naive loops = reference)", fmt_time(tn),
+        const double tr = time_median(
+            batch == 1 ? 3 : 1, [&] { r = ref.run(x.f32(), batch, 64, 64, 3); }, false);
+        for (std::size_t i = 0; i < r.size(); ++i) {
+          worst_ref_diff =
+              std::max(worst_ref_diff, static_cast<double>(std::abs(r[i] - y1.f32()[i])));
+        }
+        naive_times +=
+            (naive_times.empty() ? "" : ", ") + fmt_time(tr) + " at batch " + std::to_string(batch);
+        row(what + ", 1 thread (naive loops = reference)", fmt_time(t1), fmt_time(tr), t1 / tr,
+            "<= 0.25x");
+        row(what + ", " + threads_label(all) + " (naive loops = reference)", fmt_time(tn),
             fmt_time(tr), tn / tr, "<= 0.25x");
       } else {
         row(what + ", 1 thread", fmt_time(t1), "-", NAN, "-");
-        row(what + ", " + std::to_string(all) + " threads (1 thread = reference)", fmt_time(tn),
+        row(what + ", " + threads_label(all) + " (1 thread = reference)", fmt_time(tn),
             fmt_time(t1), tn / t1, fmt("<= %.2fx", 1.0 / static_cast<double>(all) * 1.25));
       }
     }
   }
-  note(std::string("predictions with 1 and ") + std::to_string(all) + " threads are " +
+  note(std::string("predictions with 1 and ") + threads_label(all) + " are " +
        (identical ? "bitwise identical" : "NOT bitwise identical") + " in every case");
-  note("3xConv2D CNN vs the naive loops: max abs diff " + fmt("%.3g", worst_ref_diff));
+  note("3xConv2D CNN vs naive one-thread direct-convolution loops, same weights: max abs diff " +
+       fmt("%.3g", worst_ref_diff) + "; the loops take " + naive_times);
+  return 0;
+}
+
+// ---- export for kserde_torch_bench -------------------------------------------------------------
+
+const rapidjson::Value& config_entry(const kserde::Layer& l, const char* key) {
+  const auto it = l.config().FindMember(key);
+  if (it == l.config().MemberEnd()) throw std::runtime_error(l.describe() + ": no '" + key + "'");
+  return it->value;
+}
+
+std::string config_string(const kserde::Layer& l, const char* key) {
+  const rapidjson::Value& v = config_entry(l, key);
+  if (!v.IsString()) throw std::runtime_error(l.describe() + ": '" + key + "' is not a string");
+  return v.GetString();
+}
+
+std::vector<std::int64_t> config_ints(const kserde::Layer& l, const char* key) {
+  const rapidjson::Value& v = config_entry(l, key);
+  std::vector<std::int64_t> out;
+  if (v.IsInt64()) out.push_back(v.GetInt64());
+  if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) {
+      if (!e.IsInt64()) throw std::runtime_error(l.describe() + ": '" + key + "' is not integral");
+      out.push_back(e.GetInt64());
+    }
+  }
+  if (out.empty()) throw std::runtime_error(l.describe() + ": '" + key + "' is not integral");
+  return out;
+}
+
+void expect(bool ok, const kserde::Layer& l, const std::string& what) {
+  if (!ok) throw std::runtime_error("export: " + l.describe() + ": unsupported " + what);
+}
+
+// The activations kserde_torch_bench implements exactly.
+std::string export_activation(const kserde::Layer& l) {
+  const std::string a = config_string(l, "activation");
+  expect(a == "relu" || a == "softmax" || a == "linear", l, "activation '" + a + "'");
+  return a;
+}
+
+// Writes kernel and bias of `l` as <prefix>_w.npy / <prefix>_b.npy; returns "w.npy b.npy".
+std::string export_weights(const kserde::Layer& l, const fs::path& dir, const std::string& prefix) {
+  expect(l.variables().size() == 2 && config_entry(l, "use_bias").IsTrue(), l,
+         "variables (kernel and bias expected)");
+  kserde::io::write_npy(dir / (prefix + "_w.npy"), l.variables()[0].value);
+  kserde::io::write_npy(dir / (prefix + "_b.npy"), l.variables()[1].value);
+  return prefix + "_w.npy " + prefix + "_b.npy";
+}
+
+// One line per layer of a Sequential model of Dense/Conv2D/MaxPooling2D/Flatten layers, channels
+// last; anything else throws.
+std::string export_model(const InferCase& c, const fs::path& dir) {
+  const auto* seq = dynamic_cast<const kserde::Sequential*>(c.model.get());
+  if (seq == nullptr) throw std::runtime_error("export: " + c.name + " is not a Sequential model");
+  std::string text = "name " + c.name + "\ninput";
+  for (const std::int64_t d : c.sample) text += " " + std::to_string(d);
+  text += "\n";
+  int index = 0;
+  for (const auto& lp : seq->layers()) {
+    const kserde::Layer& l = *lp;
+    const std::string cls = l.class_name(), prefix = "l" + std::to_string(index++);
+    if (cls == "Dense") {
+      text += "dense " + export_weights(l, dir, prefix) + " " + export_activation(l) + "\n";
+    } else if (cls == "Conv2D") {
+      expect(config_string(l, "data_format") == "channels_last", l, "data_format");
+      expect(config_ints(l, "dilation_rate") == std::vector<std::int64_t>{1, 1}, l,
+             "dilation_rate");
+      expect(config_ints(l, "groups") == std::vector<std::int64_t>{1}, l, "groups");
+      const std::string padding = config_string(l, "padding");
+      expect(padding == "same" || padding == "valid", l, "padding '" + padding + "'");
+      const std::vector<std::int64_t> s = config_ints(l, "strides");
+      expect(s.size() == 2, l, "strides");
+      text += "conv2d " + export_weights(l, dir, prefix) + " " + std::to_string(s[0]) + " " +
+              std::to_string(s[1]) + " " + padding + " " + export_activation(l) + "\n";
+    } else if (cls == "MaxPooling2D") {
+      const std::vector<std::int64_t> p = config_ints(l, "pool_size");
+      expect(config_string(l, "data_format") == "channels_last", l, "data_format");
+      expect(config_string(l, "padding") == "valid", l, "padding");
+      expect(p.size() == 2 && config_ints(l, "strides") == p, l, "strides (!= pool_size)");
+      text += "maxpool2d " + std::to_string(p[0]) + " " + std::to_string(p[1]) + "\n";
+    } else if (cls == "Flatten") {
+      const auto df = l.config().FindMember("data_format");
+      expect(df == l.config().MemberEnd() || df->value.IsNull() ||
+                 config_string(l, "data_format") == "channels_last",
+             l, "data_format");
+      text += "flatten\n";
+    } else {
+      expect(false, l, "layer class");
+    }
+  }
+  return text;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  FILE* f = std::fopen(p.c_str(), "w");
+  if (f == nullptr) throw std::runtime_error("cannot write " + p.string());
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) throw std::runtime_error("cannot write " + p.string());
+}
+
+// outdir/<slug>/: model.txt (layers), inputs.txt ("<batch> <input.npy> <prediction.npy>" lines),
+// the weights, the inputs and kserde's 1-thread predictions as .npy.
+int cmd_export(const fs::path& golden, const fs::path& outdir) {
+  kserde::ops::set_num_threads(1);
+  for (const InferCase& c : infer_cases(golden)) {
+    const fs::path dir = outdir / c.slug;
+    fs::create_directories(dir);
+    write_text(dir / "model.txt", export_model(c, dir));
+    std::string inputs;
+    for (const std::int64_t batch : c.batches) {
+      const std::string b = std::to_string(batch);
+      const kserde::Tensor x = case_input(c, batch);
+      kserde::io::write_npy(dir / ("input_b" + b + ".npy"), x);
+      kserde::io::write_npy(dir / ("kserde_b" + b + ".npy"), c.model->predict(x, batch));
+      inputs += b + " input_b" + b + ".npy kserde_b" + b + ".npy\n";
+    }
+    write_text(dir / "inputs.txt", inputs);
+    std::fprintf(stderr, "exported %s to %s\n", c.name.c_str(), dir.c_str());
+  }
   return 0;
 }
 
@@ -504,10 +681,12 @@ int main(int argc, char** argv) {
     if (cmd == "save" && argc == 3) return cmd_save(argv[2]);
     if (cmd == "rss" && argc == 4) return cmd_rss(argv[2], argv[3]);
     if (cmd == "infer" && argc == 3) return cmd_infer(argv[2]);
+    if (cmd == "export" && argc == 4) return cmd_export(argv[2], argv[3]);
     if (cmd == "plugin" && argc == 3) return cmd_plugin(argv[2]);
     if (cmd == "spawn" && argc >= 4) return cmd_spawn(std::atoi(argv[2]), argc - 3, argv + 3);
-    std::fprintf(stderr, "usage: kserde_bench load|save <dir> | rss <mode> <file> | infer <golden> | "
-                         "plugin <lib> | spawn <runs> <cmd...>\n");
+    std::fprintf(stderr,
+                 "usage: kserde_bench load|save <dir> | rss <mode> <file> | infer <golden> | "
+                 "export <golden> <outdir> | plugin <lib> | spawn <runs> <cmd...>\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kserde_bench: %s\n", e.what());

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # kserde's benchmark suite: builds build-perf (Release, KSERDE_BUILD_BENCH=ON), runs every section
-# and writes bench/RESULTS.md. Benchmarks are never tests: nothing here fails on time.
+# and writes bench/RESULTS.md. Benchmarks are never tests: nothing here fails on time. The
+# inference section compares with LibTorch (kserde_torch_bench), installing Debian's libtorch-dev
+# when run as root; without it, those rows fall back to kserde-only references.
 #   bench/run.sh            (env: BUILD_DIR, BENCH_TMP, JOBS)
 set -euo pipefail
 
@@ -16,9 +18,26 @@ if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import h5py' 2>/dev/null;
   echo "note: python3-h5py is missing (apt-get install python3-h5py); the h5py row is skipped" >&2
 fi
 
+# LibTorch, the inference reference (section d), with OpenBLAS for its GEMM: Debian packages.
+if ! dpkg -s libtorch-dev libopenblas-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    PKGS=(libtorch-dev libopenblas-dev)
+    apt-get install -y --no-install-recommends "${PKGS[@]}" >&2 ||
+      { apt-get update -qq && apt-get install -y --no-install-recommends "${PKGS[@]}" >&2; } ||
+      echo "note: installing libtorch-dev libopenblas-dev failed; the LibTorch rows are skipped" >&2
+  else
+    echo "note: libtorch-dev/libopenblas-dev are missing (apt-get install -y" \
+      "--no-install-recommends libtorch-dev libopenblas-dev, as root); the LibTorch rows are" \
+      "skipped" >&2
+  fi
+fi
+
 cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
   -DKSERDE_BUILD_BENCH=ON >/dev/null
-ninja -C "$B" -j"$JOBS" kserde_bench kserde kserde_my_layers >/dev/null
+TARGETS=(kserde_bench kserde kserde_my_layers)
+# Defined only when CMake found Torch.
+if ninja -C "$B" -t query kserde_torch_bench >/dev/null 2>&1; then TARGETS+=(kserde_torch_bench); fi
+ninja -C "$B" -j"$JOBS" "${TARGETS[@]}" >/dev/null
 
 KB="$B/bench/kserde_bench"
 G="$ROOT/tests/golden"
@@ -60,7 +79,60 @@ for mode in load-copy load-mapped weights-copy weights-mapped save; do
 done
 
 echo "== (d) inference" >&2
-run infer "$G"
+INFER="$TMP/infer.tsv" TORCH="$TMP/torch.tsv"
+"$KB" infer "$G" | tee "$INFER" >&2
+: >"$TORCH"
+TB="$B/bench/kserde_torch_bench"
+if [ -x "$TB" ]; then
+  # OpenBLAS 0.3.21 (Debian 12) does not know CPUs newer than itself and falls back to its
+  # generic SSE3 "Prescott" kernels on them (3x slower GEMM on an AVX-512 Xeon): choose the kernels
+  # the CPU can run, as a LibTorch user on that machine would.
+  CORE=""
+  if [ -z "${OPENBLAS_CORETYPE:-}" ] && [[ "$("$TB" --blas)" == *Prescott* ]]; then
+    FLAGS=" $(grep -m1 '^flags' /proc/cpuinfo) "
+    has() { for f in "$@"; do [[ "$FLAGS" == *" $f "* ]] || return 1; done; }
+    if has avx512f avx512bw avx512vl avx512dq; then
+      CORE=SkylakeX
+    elif has avx2 fma; then
+      CORE=Haswell
+    fi
+  fi
+  mapfile -t CASES < <(awk -F'\t' '$1 == "KSERDE" && !seen[$2]++ { print $2 }' "$INFER")
+  if "$KB" export "$G" "$TMP/export" &&
+    env ${CORE:+"OPENBLAS_CORETYPE=$CORE"} "$TB" "${CASES[@]/#/$TMP/export/}" >"$TORCH"; then
+    cat "$TORCH" >&2
+    if [ -n "$CORE" ]; then
+      printf 'NOTE\t%s\n' "LibTorch ran with OPENBLAS_CORETYPE=$CORE: OpenBLAS did not recognise \
+this CPU and would otherwise use its generic SSE3 (Prescott) kernels" >>"$TORCH"
+    fi
+  else
+    echo "note: kserde_bench export or kserde_torch_bench failed; the LibTorch rows are skipped" >&2
+    : >"$TORCH"
+  fi
+  rm -rf "$TMP/export"
+fi
+if grep -q '^TORCH' "$TORCH"; then
+  # KSERDE and TORCH lines: case, batch, threads, seconds, then the case's name (KSERDE only).
+  awk -F'\t' '
+    function t(s) {
+      if (s >= 1) return sprintf("%.2f s", s)
+      if (s >= 1e-3) return sprintf("%.2f ms", s * 1e3)
+      return sprintf("%.1f us", s * 1e6)
+    }
+    FNR == NR { if ($1 == "TORCH") torch[$2, $3, $4] = $5; next }
+    $1 == "KSERDE" {
+      k = ($2 SUBSEP $3 SUBSEP $4)
+      printf "ROW\t%s, batch %s, %s thread%s (LibTorch = reference)\t%s\t%s\t%s\t<= 1.0x\n", $6, $3,
+        $4, ($4 == 1 ? "" : "s"), t($5), (k in torch) ? t(torch[k]) : "-",
+        (k in torch) ? sprintf("%.2fx", $5 / torch[k]) : "-"
+    }' "$TORCH" "$INFER" | tee -a "$ROWS" >&2
+  LT=$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || echo "?")
+  printf 'NOTE\t%s\n' "LibTorch: Debian libtorch-dev $LT" >>"$ROWS"
+  grep '^NOTE' "$TORCH" >>"$ROWS"
+else
+  grep '^ROW' "$INFER" >>"$ROWS" || true
+fi
+grep '^NOTE' "$INFER" >>"$ROWS" || true
 
 echo "== (e) start-up" >&2
 PLUGIN="$(find "$B/plugins" -name 'libkserde_my_layers.so' | head -n1)"
@@ -97,10 +169,29 @@ THP=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/
   awk -F'\t' '$1 == "NOTE" { printf "- %s\n", $2 }' "$ROWS"
   cat <<'EOF'
 - Ratios are kserde / reference (lower is better). Times are medians; files are in the page cache.
-- Inference reference: LibTorch (Debian `libtorch-dev` 1.13) was not used: installing it pulls
-  161 packages (~1 GB), too heavy for this machine and run; the 3xConv2D CNN is compared with a
-  naive single-threaded direct-convolution loop instead (same weights; max abs diff noted above),
-  and the golden models with kserde on one thread. A LibTorch reference remains to be added.
+EOF
+  if grep -q '^TORCH' "$TORCH"; then
+    cat <<'EOF'
+- Inference reference: LibTorch (Debian `libtorch-dev` 1.13, CPU) in its own process,
+  `kserde_torch_bench` (bench/torch_bench.cpp; it does not link kserde), running the same
+  architectures with the same weights and inputs, which `kserde_bench export` writes as .npy files
+  with kserde's predictions. It works as a LibTorch user would: NCHW, conv2d weights permuted to
+  (cout, cin, kh, kw) and Linear weights transposed once at setup, the Dense after a Flatten with
+  its rows reordered once from Keras's (H, W, C) flatten order to (C, H, W), inputs made NCHW
+  before timing, `c10::InferenceMode`, timed like kserde (warm-up, then the median of repeated
+  calls for ~0.5 s). Threads: `torch::set_num_threads` plus `openblas_set_num_threads`, since
+  LibTorch's setting does not reach OpenBLAS's own pool. conv2d runs in oneDNN (AVX-512 here,
+  seen with DNNL_VERBOSE=1), Linear in OpenBLAS's sgemm.
+EOF
+  else
+    cat <<'EOF'
+- Inference reference: LibTorch was not available (bench/run.sh installs `libtorch-dev` and
+  `libopenblas-dev` when run as root): the 3xConv2D CNN is compared with a naive single-threaded
+  direct-convolution loop instead (same weights; max abs diff noted above), and the other models
+  with kserde on one thread.
+EOF
+  fi
+  cat <<'EOF'
 - Thread counts: `KSERDE_NUM_THREADS`, `LoadOptions::num_threads` (default: all cores). Rows are
   split across the pool at multiples of 48, so results are bitwise identical for any count.
 - Mapped loading (`LoadOptions::mmap_weights`) borrows the page-cache pages: its cost moves to the

@@ -82,7 +82,9 @@ BOOST_DATA_TEST_CASE(golden_case_predicts_the_same_in_every_batch_size, bdata::m
   BOOST_TEST_REQUIRE(all.size() == one.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     std::string detail;
-    BOOST_TEST(test::allclose(one[i], all[i], 1e-6, 1e-7, &detail), detail);
+    // One row goes through a matrix-vector kernel, many rows through matrix-matrix kernels that
+    // sum in another order: a few float32 roundings apart, never more.
+    BOOST_TEST(test::allclose(one[i], all[i], 1e-6, 1e-6, &detail), detail);
   }
 }
 

@@ -1,5 +1,5 @@
-// Replays every input the fuzzers ever crashed on (tests/hardening/regressions/<target>/, minimized)
-// through the same API as the fuzz target, in the ordinary build: each must end in a
+// Replays every input the fuzzers ever crashed on (tests/hardening/regressions/<target>/,
+// minimized) through the same API as the fuzz target, in the ordinary build: each must end in a
 // kserde::Error or a result, never a crash or another exception.
 #include <boost/test/unit_test.hpp>
 #include <functional>
@@ -34,7 +34,8 @@ BOOST_AUTO_TEST_CASE(every_checked_in_crash_input_is_now_an_error) {
          test::write_bytes(tmp / "r.keras", b);
          (void)to_json(*load_model(tmp / "r.keras", small));
        }},
-      {"config_json_fuzz", [&](const std::string& b) { (void)to_json(*model_from_json(b, small)); }},
+      {"config_json_fuzz",
+       [&](const std::string& b) { (void)to_json(*model_from_json(b, small)); }},
       {"npy_fuzz",
        [&](const std::string& b) {
          (void)io::parse_npy(std::as_bytes(std::span(b.data(), b.size())), "r.npy");
@@ -44,6 +45,19 @@ BOOST_AUTO_TEST_CASE(every_checked_in_crash_input_is_now_an_error) {
          auto m = load_model(test::golden_dir() / "mlp" / "model.keras");
          test::write_bytes(tmp / "r.weights.h5", b);
          load_weights(*m, tmp / "r.weights.h5", small);
+       }},
+      {"sharded_index_fuzz",
+       [&](const std::string& b) {
+         const fs::path dir = test::golden_dir() / "sharded_weights";
+         for (const auto& e : fs::directory_iterator(dir / "sharded")) {
+           if (e.path().extension() == ".h5") {
+             fs::copy_file(e.path(), tmp / e.path().filename(),
+                           fs::copy_options::overwrite_existing);
+           }
+         }
+         auto m = load_model(dir / "model.keras");
+         test::write_bytes(tmp / "model.weights.json", b);
+         load_weights(*m, tmp / "model.weights.json", small);
        }},
       {"hdf5_reader_fuzz",
        [&](const std::string& b) {

@@ -2,6 +2,7 @@
 // and an allclose comparison with NumPy's formula.
 #pragma once
 
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -53,7 +54,11 @@ inline bool allclose(const Tensor& actual, const Tensor& expected, double rtol, 
     if (!(diff <= atol + rtol * std::abs(ev[i]))) ok = false;
     worst = std::max(worst, diff);
   }
-  if (detail) *detail = "max abs diff " + std::to_string(worst);
+  if (detail) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "max abs diff %.3g", worst);
+    *detail = buf;
+  }
   return ok;
 }
 

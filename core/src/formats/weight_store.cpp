@@ -1,11 +1,14 @@
 #include "formats/weight_store.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
+#include "json/config_access.hpp"
 #include "kserde/error.hpp"
 #include "kserde/io/mapped_file.hpp"
-#include "json/config_access.hpp"
+#include "ops/thread_pool.hpp"
 
 namespace kserde::weights {
 
@@ -90,9 +93,9 @@ class ReadBudget {
     const std::uint64_t elem = dtype_size(ds.dtype());
     const std::uint64_t bytes = elem != 0 && n > UINT64_MAX / elem ? UINT64_MAX : n * elem;
     if (bytes > max_bytes_ || used_ > max_bytes_ - bytes) {
-      throw LimitError(file + ": " + ds.path() + " of shape " + shape_to_string(shape) +
-                       " holds " + std::to_string(bytes) + " bytes; with the " +
-                       std::to_string(used_) + " bytes already read this is over the limit of " +
+      throw LimitError(file + ": " + ds.path() + " of shape " + shape_to_string(shape) + " holds " +
+                       std::to_string(bytes) + " bytes; with the " + std::to_string(used_) +
+                       " bytes already read this is over the limit of " +
                        std::to_string(max_bytes_) + " bytes (LoadOptions::max_weight_bytes)");
     }
     used_ += bytes;
@@ -104,6 +107,24 @@ class ReadBudget {
   std::uint32_t max_rank_;
   std::uint64_t used_ = 0;
 };
+
+// Below this a copy is not worth a thread hand-off.
+constexpr std::size_t kParallelCopyBytes = std::size_t{4} << 20;
+constexpr std::int64_t kCopyPart = std::int64_t{1} << 20;  // bytes per unit of the split
+
+void copy_parallel(std::span<std::byte> dst, std::span<const std::byte> src) {
+  if (dst.size() < kParallelCopyBytes) {
+    std::memcpy(dst.data(), src.data(), dst.size());
+    return;
+  }
+  const auto size = static_cast<std::int64_t>(dst.size());
+  const std::int64_t parts = (size + kCopyPart - 1) / kCopyPart;
+  ops::parallel_for(parts, 1, static_cast<double>(size), [&](std::int64_t p0, std::int64_t p1) {
+    const std::int64_t begin = p0 * kCopyPart;
+    const std::int64_t end = std::min(size, p1 * kCopyPart);
+    std::memcpy(dst.data() + begin, src.data() + begin, static_cast<std::size_t>(end - begin));
+  });
+}
 
 Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
                     const io::ByteSource& source, ReadBudget& budget) {
@@ -120,7 +141,16 @@ Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
   }
   // Keep the file's dtype; the variable's assign casts (as Keras does).
   Tensor t(shape, stored);
-  ds.read(t.mutable_bytes(), stored);
+  const std::optional<hdf5::Extent> e = ds.is_little_endian() ? ds.extent() : std::nullopt;
+  if (e && e->length == t.nbytes()) {
+    // The common case, a contiguous little-endian dataset: copied in parallel parts (the page
+    // faults of the fresh tensor are the larger cost, and they scale with threads), then the
+    // file's pages are dropped so that the load holds one copy of the weights, not two.
+    copy_parallel(t.mutable_bytes(), e->bytes);
+    io::release_pages(source, e->bytes);
+  } else {
+    ds.read(t.mutable_bytes(), stored);
+  }
   return t;
 }
 
@@ -159,8 +189,8 @@ class H5Source final : public WeightSource {
       auto ds = group.find_dataset(std::to_string(i));
       if (!ds) {
         throw FormatError(source_.file_name + ": " + group.path() + " has " +
-                          std::to_string(count) + " entries but no dataset '" +
-                          std::to_string(i) + "'");
+                          std::to_string(count) + " entries but no dataset '" + std::to_string(i) +
+                          "'");
       }
       const DType w = i < want.size() ? want[i] : ds->dtype();
       out.push_back(read_dataset(*ds, w, borrow_, source_, budget_));
@@ -197,7 +227,8 @@ class ShardedSource final : public WeightSource {
         files.push_back(m.value.GetString());
       } else if (m.value.IsArray()) {
         for (const auto& f : m.value.GetArray()) {
-          if (!f.IsString()) throw FormatError(index.string() + ": weight_map values must be strings");
+          if (!f.IsString())
+            throw FormatError(index.string() + ": weight_map values must be strings");
           files.push_back(f.GetString());
         }
       } else {
@@ -300,7 +331,8 @@ void load_into(Model& model, WeightSource& source, bool include_optimizer) {
     }
     if (s.layer->accepts_any_weights()) {
       vars.clear();
-      for (std::size_t i = 0; i < got.size(); ++i) vars.push_back(Variable{std::to_string(i), got[i], true});
+      for (std::size_t i = 0; i < got.size(); ++i)
+        vars.push_back(Variable{std::to_string(i), got[i], true});
       continue;
     }
     if (got.size() != vars.size()) {

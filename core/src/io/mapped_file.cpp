@@ -71,7 +71,19 @@ ByteSource map_file(const std::filesystem::path& path, bool hint_sequential) {
   }
   src.bytes = {static_cast<const std::byte*>(addr), static_cast<std::size_t>(size)};
   src.owner = std::move(mapping);
+  src.mapped = true;
   return src;
+}
+
+void release_pages(const ByteSource& src, std::span<const std::byte> range) {
+  if (!src.mapped || range.empty()) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + range.size()) / page * page;
+  // Advisory: on a read-only private file mapping MADV_DONTNEED only unmaps the pages; a later
+  // access maps them again from the page cache (or the file) with the same contents.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 ByteSource sub_range(const ByteSource& src, std::uint64_t offset, std::uint64_t length,
@@ -88,6 +100,7 @@ ByteSource sub_range(const ByteSource& src, std::uint64_t offset, std::uint64_t 
   out.owner = src.owner;
   out.file_offset = src.file_offset + offset;
   out.file_name = std::move(file_name);
+  out.mapped = src.mapped;
   return out;
 }
 

@@ -1,10 +1,18 @@
 #include "kserde/json.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "kserde/error.hpp"
@@ -13,9 +21,75 @@ namespace kserde {
 
 namespace {
 
+// Numbers reach NumberHandler as text (kParseNumbersAsStringsFlag) and are converted with
+// std::from_chars, which rounds correctly: RapidJSON 1.1's own full-precision conversion applies
+// __builtin_clzll to a zero significand for inputs such as "0e-300" (undefined behaviour, found by
+// fuzzing), and its normal-precision one is not exact.
 constexpr unsigned kParseFlags = rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseFullPrecisionFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseValidateEncodingFlag;
+
+// Forwards SAX events to a document, turning number text into the value RapidJSON would make:
+// integers as Int/Uint/Int64/Uint64 when they fit, else (and for fractions and exponents) double.
+class NumberHandler {
+ public:
+  explicit NumberHandler(JsonDocument& d) : d_(d) {}
+
+  bool Null() { return d_.Null(); }
+  bool Bool(bool b) { return d_.Bool(b); }
+  bool Int(int i) { return d_.Int(i); }
+  bool Uint(unsigned u) { return d_.Uint(u); }
+  bool Int64(std::int64_t i) { return d_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return d_.Uint64(u); }
+  bool Double(double v) { return d_.Double(v); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return d_.String(s, n, copy); }
+  bool StartObject() { return d_.StartObject(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d_.Key(s, n, copy); }
+  bool EndObject(rapidjson::SizeType n) { return d_.EndObject(n); }
+  bool StartArray() { return d_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { return d_.EndArray(n); }
+
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    const std::string_view text(s, n);
+    const bool negative = !text.empty() && text.front() == '-';
+    const std::string_view magnitude = negative ? text.substr(1) : text;
+    if (magnitude == "NaN") return d_.Double(std::numeric_limits<double>::quiet_NaN());
+    if (magnitude == "Inf" || magnitude == "Infinity") {
+      const double inf = std::numeric_limits<double>::infinity();
+      return d_.Double(negative ? -inf : inf);
+    }
+    const char* end = s + n;
+    if (text.find_first_of(".eE") == std::string_view::npos) {
+      if (negative) {
+        std::int64_t i = 0;
+        const auto r = std::from_chars(s, end, i);
+        if (r.ec == std::errc() && r.ptr == end) {
+          return i >= std::numeric_limits<int>::min() ? d_.Int(static_cast<int>(i)) : d_.Int64(i);
+        }
+      } else {
+        std::uint64_t u = 0;
+        const auto r = std::from_chars(s, end, u);
+        if (r.ec == std::errc() && r.ptr == end) {
+          return u <= std::numeric_limits<unsigned>::max() ? d_.Uint(static_cast<unsigned>(u))
+                                                           : d_.Uint64(u);
+        }
+      }
+    }
+    double v = 0;
+    const auto r = std::from_chars(s, end, v);
+    if (r.ptr != end) return false;  // RapidJSON has checked the syntax; defensive
+    if (r.ec == std::errc::result_out_of_range) {
+      // Too small for a double rounds to zero; too large is an error, as in RapidJSON.
+      const std::size_t e = text.find_first_of("eE");
+      if (e == std::string_view::npos || e + 1 >= text.size() || text[e + 1] != '-') return false;
+      v = negative ? -0.0 : 0.0;
+    }
+    return d_.Double(v);
+  }
+
+ private:
+  JsonDocument& d_;
+};
 
 // Iterative, so a hostile file's nesting cannot exhaust the stack here either.
 std::size_t max_depth_of(const JsonValue& root, std::size_t limit) {
@@ -52,10 +126,20 @@ std::shared_ptr<JsonDocument> parse_json(std::string_view text, const std::strin
                      " bytes (raise JsonLimits::max_bytes if the file is trusted)");
   }
   auto doc = std::make_shared<JsonDocument>();
-  doc->Parse<kParseFlags>(text.data(), text.size());
-  if (doc->HasParseError()) {
-    throw ConfigError(what + ": malformed JSON at byte " + std::to_string(doc->GetErrorOffset()) +
-                      ": " + rapidjson::GetParseError_En(doc->GetParseError()));
+  rapidjson::Reader reader;
+  auto generate = [&](JsonDocument& d) {
+    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    NumberHandler handler(d);
+    return !reader.Parse<kParseFlags>(is, handler).IsError();
+  };
+  doc->Populate(generate);
+  if (reader.HasParseError()) {
+    const bool number = reader.GetParseErrorCode() == rapidjson::kParseErrorTermination;
+    throw ConfigError(what + ": malformed JSON at byte " + std::to_string(reader.GetErrorOffset()) +
+                      ": " +
+                      (number ? "number too big to be stored in double"
+                              : rapidjson::GetParseError_En(reader.GetParseErrorCode())));
   }
   if (max_depth_of(*doc, limits.max_depth) > limits.max_depth) {
     throw LimitError(what + ": JSON nesting deeper than " + std::to_string(limits.max_depth) +

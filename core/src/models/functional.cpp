@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <stdexcept>
 
 #include "json/config_access.hpp"
 #include "kserde/deserializer.hpp"
@@ -31,7 +32,9 @@ Tensor scalar_int(std::int64_t v) {
   return t;
 }
 
-bool is_keras_tensor(const JsonValue& v) { return cfg::is_marker(v, "__keras_tensor__"); }
+bool is_keras_tensor(const JsonValue& v) {
+  return cfg::is_marker(v, "__keras_tensor__");
+}
 
 RawRef history_of(const JsonValue& kt, const std::string& where) {
   const JsonValue* c = cfg::find(kt, "config");
@@ -90,7 +93,8 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   const std::string where = ctx.source() + ": model '" + name() + "'";
   const JsonValue& c = config();
   const JsonValue* list = cfg::find(c, "layers");
-  if (list == nullptr || !list->IsArray()) throw ConfigError(where + ": config has no 'layers' list");
+  if (list == nullptr || !list->IsArray())
+    throw ConfigError(where + ": config has no 'layers' list");
 
   std::map<std::string, std::size_t> by_name;
   for (const auto& entry : list->GetArray()) {
@@ -107,7 +111,8 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
     }
     e.inbound_nodes = std::make_shared<JsonDocument>();
     if (const JsonValue* ib = cfg::find(entry, "inbound_nodes"); ib != nullptr) {
-      if (!ib->IsArray()) throw ConfigError(where + ": layer '" + lname + "': inbound_nodes must be a list");
+      if (!ib->IsArray())
+        throw ConfigError(where + ": layer '" + lname + "': inbound_nodes must be a list");
       e.inbound_nodes->CopyFrom(*ib, e.inbound_nodes->GetAllocator());
     } else {
       e.inbound_nodes->SetArray();
@@ -153,16 +158,18 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   };
   while (pending()) {
     if (!progress) {
-      throw ConfigError(where + ": Invalid Functional model configuration. The graph of the "
-                                "Functional model either has loops or disconnected nodes");
+      throw ConfigError(where +
+                        ": Invalid Functional model configuration. The graph of the "
+                        "Functional model either has loops or disconnected nodes");
     }
     progress = false;
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       Entry& e = entries_[i];
       while (processed[i] < e.inbound_nodes->Size()) {
-        const JsonValue& node_json = (*e.inbound_nodes)[static_cast<rapidjson::SizeType>(processed[i])];
-        const std::string node_where = where + ": layer '" + e.layer->name() + "' call " +
-                                       std::to_string(processed[i]);
+        const JsonValue& node_json =
+            (*e.inbound_nodes)[static_cast<rapidjson::SizeType>(processed[i])];
+        const std::string node_where =
+            where + ": layer '" + e.layer->name() + "' call " + std::to_string(processed[i]);
         std::vector<RawRef> args;
         std::map<std::string, RawRef> kwargs;
         std::map<std::string, Tensor> constants;
@@ -173,13 +180,15 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
               std::vector<RawRef> refs;
               collect_refs(m.value, node_where, refs);
               if (refs.empty() && (m.value.IsBool() || m.value.IsNumber())) {
-                constants[m.name.GetString()] = m.value.IsBool()
-                    ? Tensor::from_bytes({}, DType::Bool,
-                                         std::as_bytes(std::span<const bool>(
-                                             m.value.GetBool() ? &kTrue : &kFalse, 1)))
+                constants[m.name.GetString()] =
+                    m.value.IsBool()
+                        ? Tensor::from_bytes({}, DType::Bool,
+                                             std::as_bytes(std::span<const bool>(
+                                                 m.value.GetBool() ? &kTrue : &kFalse, 1)))
                     : m.value.IsInt64()
-                          ? scalar_int(m.value.GetInt64())
-                          : Tensor::from_floats({}, std::vector<float>{static_cast<float>(m.value.GetDouble())});
+                        ? scalar_int(m.value.GetInt64())
+                        : Tensor::from_floats(
+                              {}, std::vector<float>{static_cast<float>(m.value.GetDouble())});
               } else if (refs.size() == 1) {
                 kwargs[m.name.GetString()] = refs[0];
               } else if (refs.size() > 1) {
@@ -240,8 +249,19 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
             known = false;
           }
         }
-        if (known && !e.layer->built() && !in_shapes.empty()) e.layer->build(in_shapes);
-        if (known) n.output_shapes = e.layer->compute_output_shape(in_shapes);
+        if (known && in_shapes.empty()) {
+          throw ConfigError(node_where + ": " + e.layer->describe() +
+                            " is called on no tensor; every node needs at least one input");
+        }
+        if (known && !e.layer->built()) e.layer->build(in_shapes);
+        if (known) {
+          try {
+            n.output_shapes = e.layer->compute_output_shape(in_shapes);
+          } catch (const std::logic_error& err) {  // e.g. out_of_range from a layer's shape code
+            throw ConfigError(node_where + ": " + e.layer->describe() +
+                              " cannot take inputs of these shapes: " + err.what());
+          }
+        }
         n.num_outputs = std::max<std::size_t>(1, n.output_shapes.size());
         e.node_ids.push_back(nodes_.size());
         nodes_.push_back(std::move(n));
@@ -264,7 +284,9 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
         --r.node;
       }
       auto t = resolve(r, where + ": " + key);
-      if (!t) throw ConfigError(where + ": " + key + " refers to a call of '" + r.layer + "' that does not exist");
+      if (!t)
+        throw ConfigError(where + ": " + key + " refers to a call of '" + r.layer +
+                          "' that does not exist");
       out.push_back(*t);
     }
   };
@@ -288,7 +310,9 @@ namespace {
 
 // Raw operations (keras.ops.*) are graph entries but not layers: Keras leaves them out of
 // model.layers, so they own no weights group.
-bool is_operation(const Layer& l) { return l.module().rfind("keras.src.ops", 0) == 0; }
+bool is_operation(const Layer& l) {
+  return l.module().rfind("keras.src.ops", 0) == 0;
+}
 
 }  // namespace
 
@@ -412,7 +436,9 @@ std::vector<Shape> Functional::output_shapes() const {
   return out;
 }
 
-std::vector<std::string> Functional::output_names() const { return output_keys_; }
+std::vector<std::string> Functional::output_names() const {
+  return output_keys_;
+}
 
 std::vector<Shape> Functional::compute_output_shape(const std::vector<Shape>& in) const {
   std::vector<Shape> out = output_shapes();
@@ -469,8 +495,8 @@ std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallC
     if (!ctx.output_masks.empty()) {
       masks[id] = ctx.output_masks;
     } else if (!ctx.input_masks.empty() && values[id].size() == 1 && args.size() == 1 &&
-               ctx.input_masks[0] && values[id][0].rank() >= 2 &&
-               args[0].rank() >= 2 && values[id][0].dim(1) == args[0].dim(1)) {
+               ctx.input_masks[0] && values[id][0].rank() >= 2 && args[0].rank() >= 2 &&
+               values[id][0].dim(1) == args[0].dim(1)) {
       // Layers that keep the time axis pass the mask on (Keras's default compute_mask).
       masks[id] = {ctx.input_masks[0]};
     }

@@ -3,7 +3,7 @@
 #include "kserde/error.hpp"
 #include "kserde/ops.hpp"
 #include "ops/eigen.hpp"
-#include "ops/thread_pool.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde::ops {
 
@@ -23,14 +23,7 @@ Tensor matmul_last_axis(const Tensor& x_in, const Tensor& w_in) {
   out_shape.back() = n;
   Tensor out(out_shape, DType::Float32);
   if (rows > 0 && n > 0) {
-    // Batch rows split across the inference pool (bitwise identical to one GEMM, see kRowGrain).
-    const auto xm = as_matrix(x, rows, k);
-    const auto wm = as_matrix(w, k, n);
-    auto om = as_matrix(out, rows, n);
-    parallel_rows(rows, static_cast<double>(rows) * static_cast<double>(k) * static_cast<double>(n),
-                  [&](std::int64_t b, std::int64_t e) {
-                    om.middleRows(b, e - b).noalias() = xm.middleRows(b, e - b) * wm;
-                  });
+    gemm(rows, n, k, x.f32(), k, w.f32(), n, out.f32_mut(), n);
   }
   return out;
 }

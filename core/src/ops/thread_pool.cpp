@@ -45,7 +45,8 @@ class Pool {
   std::size_t threads() const { return threads_; }
 
   // False when the pool is busy (another caller) or this is a worker: run inline then.
-  bool run(std::int64_t total, std::int64_t parts, detail::RangeFn fn, void* ctx) {
+  bool run(std::int64_t total, std::int64_t parts, std::int64_t grain, detail::RangeFn fn,
+           void* ctx) {
     if (t_in_pool || workers_.empty()) return false;
     std::unique_lock<std::mutex> call(call_m_, std::try_to_lock);
     if (!call.owns_lock()) return false;
@@ -55,6 +56,7 @@ class Pool {
       ctx_ = ctx;
       total_ = total;
       parts_ = parts;
+      grain_ = grain;
       next_.store(0, std::memory_order_relaxed);
       pending_ = workers_.size();
       error_ = nullptr;
@@ -72,12 +74,12 @@ class Pool {
 
  private:
   void work() {
-    const std::int64_t units = total_ / kRowGrain;
+    const std::int64_t units = total_ / grain_;
     for (;;) {
       const std::int64_t p = next_.fetch_add(1, std::memory_order_relaxed);
       if (p >= parts_) return;
-      const std::int64_t b = units * p / parts_ * kRowGrain;
-      const std::int64_t e = p + 1 == parts_ ? total_ : units * (p + 1) / parts_ * kRowGrain;
+      const std::int64_t b = units * p / parts_ * grain_;
+      const std::int64_t e = p + 1 == parts_ ? total_ : units * (p + 1) / parts_ * grain_;
       try {
         fn_(ctx_, b, e);
       } catch (...) {
@@ -116,7 +118,7 @@ class Pool {
   std::size_t pending_ = 0;
   detail::RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
-  std::int64_t total_ = 0, parts_ = 0;
+  std::int64_t total_ = 0, parts_ = 0, grain_ = 1;
   std::atomic<std::int64_t> next_{0};
   std::exception_ptr error_;
 };
@@ -132,7 +134,9 @@ std::shared_ptr<Pool> pool() {
 
 }  // namespace
 
-std::size_t num_threads() { return pool()->threads(); }
+std::size_t num_threads() {
+  return pool()->threads();
+}
 
 void set_num_threads(std::size_t n) {
   const std::size_t want = n == 0 ? default_threads() : std::min<std::size_t>(n, 1024);
@@ -148,9 +152,10 @@ void set_num_threads(std::size_t n) {
 
 namespace detail {
 
-void run_parallel(std::int64_t total, std::int64_t parts, RangeFn fn, void* ctx) {
+void run_parallel(std::int64_t total, std::int64_t parts, std::int64_t grain, RangeFn fn,
+                  void* ctx) {
   const std::shared_ptr<Pool> p = pool();
-  if (!p->run(total, parts, fn, ctx)) fn(ctx, 0, total);
+  if (!p->run(total, parts, grain, fn, ctx)) fn(ctx, 0, total);
 }
 
 }  // namespace detail

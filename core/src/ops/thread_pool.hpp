@@ -3,6 +3,7 @@
 // else the number of cores. Hot loops split their rows across it with parallel_rows().
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -18,7 +19,19 @@ void set_num_threads(std::size_t n);
 
 namespace detail {
 using RangeFn = void (*)(void* ctx, std::int64_t begin, std::int64_t end);
-void run_parallel(std::int64_t total, std::int64_t parts, RangeFn fn, void* ctx);
+// Calls fn over [0, total) in `parts` ranges whose bounds (but the last end) are multiples of
+// `grain`.
+void run_parallel(std::int64_t total, std::int64_t parts, std::int64_t grain, RangeFn fn,
+                  void* ctx);
+
+template <class Fn>
+void dispatch(std::int64_t total, std::int64_t parts, std::int64_t grain, Fn& fn) {
+  using F = std::remove_reference_t<Fn>;
+  run_parallel(
+      total, parts, grain,
+      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
 }  // namespace detail
 
 // Row granularity of every split: a multiple of every Eigen GEMM micro-panel width, so a GEMM over
@@ -43,11 +56,26 @@ void parallel_rows(std::int64_t rows, double work, Fn&& fn) {
     if (rows > 0) fn(std::int64_t{0}, rows);
     return;
   }
-  using F = std::remove_reference_t<Fn>;
-  detail::run_parallel(
-      rows, parts,
-      [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); },
-      const_cast<void*>(static_cast<const void*>(&fn)));
+  detail::dispatch(rows, parts, kRowGrain, fn);
+}
+
+// Calls fn(begin, end) over [0, count) in at most num_threads() parts of at least `min_items`
+// items each, fewer when `work` (multiply-adds) is too small to share. Same rules otherwise as
+// parallel_rows.
+template <class Fn>
+void parallel_for(std::int64_t count, std::int64_t min_items, double work, Fn&& fn) {
+  std::int64_t parts = static_cast<std::int64_t>(num_threads());
+  if (count / std::max<std::int64_t>(min_items, 1) < parts) {
+    parts = count / std::max<std::int64_t>(min_items, 1);
+  }
+  if (work / kMinWorkPerThread < static_cast<double>(parts)) {
+    parts = static_cast<std::int64_t>(work / kMinWorkPerThread);
+  }
+  if (parts <= 1) {
+    if (count > 0) fn(std::int64_t{0}, count);
+    return;
+  }
+  detail::dispatch(count, parts, 1, fn);
 }
 
 }  // namespace kserde::ops

@@ -19,6 +19,9 @@ struct ByteSource {
   std::uint64_t file_offset = 0;
   // For error messages: the file (and member) the bytes came from, e.g. "m.keras!model.weights.h5".
   std::string file_name;
+  // True when `bytes` lie in a read-only file mapping (map_file and sub-ranges of one): its pages
+  // can be dropped from the process and faulted back from the file (io::release_pages).
+  bool mapped = false;
 };
 
 // Copies `data` into a fresh owned buffer.

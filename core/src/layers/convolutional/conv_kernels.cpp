@@ -1,10 +1,13 @@
 #include "layers/convolutional/conv_kernels.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 #include "ops/thread_pool.hpp"
 
 namespace kserde::conv {
@@ -62,6 +65,27 @@ std::int64_t source_position(const Dims& base, const std::int64_t* tap, const Di
   return pos;
 }
 
+// Short copies (a few channels: one 3-tap run of a 1-channel image is 3 floats) as fixed-size
+// moves; a loop or a variable-size memcpy is a libc call per run.
+template <std::size_t N>
+void copy_fixed(float* dst, const float* src) {
+  std::memcpy(dst, src, N * sizeof(float));
+}
+using CopyFn = void (*)(float*, const float*);
+template <std::size_t... N>
+constexpr std::array<CopyFn, sizeof...(N)> make_copies(std::index_sequence<N...>) {
+  return {&copy_fixed<N>...};
+}
+constexpr auto kShortCopies = make_copies(std::make_index_sequence<17>());
+
+void copy_floats(float* dst, const float* src, std::int64_t count) {
+  if (count < static_cast<std::int64_t>(kShortCopies.size())) {
+    kShortCopies[static_cast<std::size_t>(count)](dst, src);
+  } else {
+    std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
+  }
+}
+
 Shape out_shape(std::int64_t n, const Dims& out, std::int64_t channels) {
   return spatial::make_shape(n, out, channels, false);
 }
@@ -87,8 +111,8 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const Dims offs = tap_offsets(g);
   const Dims in_strides = position_strides(g.in);
   const float* xd = x.f32();
-  auto w = ops::as_matrix(kernel, k, f);
-  auto out = ops::as_matrix(y, total, f);
+  const float* wd = kernel.f32();
+  float* yd = y.f32_mut();
 
   // Rows go to the inference pool in parts; each part builds its im2col rows in chunks of about
   // kGemmBudget floats (a multiple of kRowGrain rows; a short tail joins the chunk before it), so
@@ -98,36 +122,83 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const std::int64_t chunk =
       std::max<std::int64_t>(kGemmBudget / std::max<std::int64_t>(k, 1) / g48, 1) * g48;
   const double work = static_cast<double>(total) * static_cast<double>(k) * static_cast<double>(f);
+  if (taps == 1 && groups == 1 && p_in == p_out &&
+      std::all_of(g.stride.begin(), g.stride.end(), [](std::int64_t v) { return v == 1; }) &&
+      std::all_of(g.pad.begin(), g.pad.end(), [](std::int64_t v) { return v == 0; })) {
+    // A 1x1 convolution is a plain product: x is its own im2col matrix.
+    ops::gemm(total, f, c, xd, c, wd, f, yd, f);
+    return y;
+  }
+
+  // Input-position offset of every tap from the window's first position, grouped into runs of
+  // taps adjacent in memory: where the window lies inside the input, a run is one block copy.
+  std::vector<std::int64_t> tap_pos(static_cast<std::size_t>(taps), 0);
+  for (std::int64_t t = 0; t < taps; ++t) {
+    for (std::size_t d = 0; d < r; ++d) {
+      tap_pos[static_cast<std::size_t>(t)] +=
+          offs[static_cast<std::size_t>(t) * r + d] * in_strides[d];
+    }
+  }
+  struct Run {
+    std::int64_t pos, taps;
+  };
+  std::vector<Run> runs;
+  for (const std::int64_t pos : tap_pos) {
+    if (groups == 1 && !runs.empty() && pos == runs.back().pos + runs.back().taps) {
+      ++runs.back().taps;
+    } else {
+      runs.push_back({pos, 1});
+    }
+  }
+  Dims extent(r);  // last tap's offset per dimension
+  for (std::size_t d = 0; d < r; ++d) extent[d] = (g.kernel[d] - 1) * g.dilation[d];
+
   ops::parallel_rows(total, work, [&](std::int64_t begin, std::int64_t end) {
     thread_local std::vector<float> buffer;
     const std::int64_t cap = std::min(end - begin, chunk + g48 - 1);
-    if (buffer.size() < static_cast<std::size_t>(cap * k)) buffer.resize(static_cast<std::size_t>(cap * k));
-    ops::MatrixMap cols(buffer.data(), cap, k);
+    if (buffer.size() < static_cast<std::size_t>(cap * k))
+      buffer.resize(static_cast<std::size_t>(cap * k));
+    float* cols = buffer.data();
     Dims o(r), base(r);
     for (std::int64_t row0 = begin; row0 < end;) {
       std::int64_t row1 = std::min(row0 + chunk, end);
       if (end - row1 < g48) row1 = end;
       const std::int64_t rows = row1 - row0;
       for (std::int64_t grp = 0; grp < groups; ++grp) {
+        std::int64_t b = row0 / p_out;
+        unravel(row0 % p_out, g.out, o);
         for (std::int64_t i = 0; i < rows; ++i) {
-          const std::int64_t row = row0 + i;
-          const std::int64_t b = row / p_out;
-          unravel(row % p_out, g.out, o);
-          for (std::size_t d = 0; d < r; ++d) base[d] = o[d] * g.stride[d] - g.pad[d];
-          float* dst = cols.data() + i * k;
-          for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
-            const std::int64_t pos = source_position(
-                base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
-            if (pos < 0) {
-              std::fill(dst, dst + cg, 0.0f);
-            } else {
-              std::memcpy(dst, xd + ((b * p_in + pos) * c + grp * cg),
-                          static_cast<std::size_t>(cg) * sizeof(float));
+          bool inside = true;
+          std::int64_t base_pos = 0;
+          for (std::size_t d = 0; d < r; ++d) {
+            base[d] = o[d] * g.stride[d] - g.pad[d];
+            inside = inside && base[d] >= 0 && base[d] + extent[d] < g.in[d];
+            base_pos += base[d] * in_strides[d];
+          }
+          float* dst = cols + i * k;
+          if (inside) {
+            const float* window = xd + (b * p_in + base_pos) * c + grp * cg;
+            for (const Run& run : runs) {
+              copy_floats(dst, window + run.pos * c, run.taps * cg);
+              dst += run.taps * cg;
+            }
+          } else {
+            for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
+              const std::int64_t pos = source_position(
+                  base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
+              if (pos < 0) {
+                std::fill(dst, dst + cg, 0.0f);
+              } else {
+                copy_floats(dst, xd + ((b * p_in + pos) * c + grp * cg), cg);
+              }
             }
           }
+          // Next output position (row-major odometer over the output dims, then the batch).
+          std::size_t d = r;
+          while (d > 0 && ++o[d - 1] == g.out[d - 1]) o[--d] = 0;
+          if (d == 0) ++b;
         }
-        out.block(row0, grp * fg, rows, fg).noalias() =
-            cols.topRows(rows) * w.middleCols(grp * fg, fg);
+        ops::gemm_serial(rows, fg, k, cols, k, wd + grp * fg, f, yd + row0 * f + grp * fg, f);
       }
       row0 = row1;
     }

@@ -11,6 +11,60 @@ namespace {
 using spatial::Dims;
 using Range = std::pair<std::int64_t, std::int64_t>;  // [begin, end) of input positions
 
+// Max or sum-then-average of one window into dst[0, c).
+template <Mode M>
+void pool_window(const float* xd, float* dst, std::int64_t c, std::int64_t row_stride, Range ry,
+                 Range rx) {
+  const float init = M == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] = init;
+  for (std::int64_t iy = ry.first; iy < ry.second; ++iy) {
+    for (std::int64_t ix = rx.first; ix < rx.second; ++ix) {
+      const float* src = xd + iy * row_stride + ix * c;
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        if constexpr (M == Mode::Max) {
+          dst[ch] = std::max(dst[ch], src[ch]);
+        } else {
+          dst[ch] += src[ch];
+        }
+      }
+    }
+  }
+  if constexpr (M == Mode::Average) {
+    const std::int64_t count = (ry.second - ry.first) * (rx.second - rx.first);
+    if (count > 0) {
+      const float inv = 1.0f / static_cast<float>(count);
+      for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] *= inv;
+    }
+  }
+}
+
+// The 2D case (MaxPooling2D, AveragePooling2D) without the N-d index bookkeeping: one image at a
+// time, output positions in order. Same operations per element as the general loop below.
+template <Mode M>
+void pool_2d_mode(const float* xd, float* yd, std::int64_t n, std::int64_t in_w, std::int64_t c,
+                  std::int64_t in_pos, const std::vector<Range>& ry, const std::vector<Range>& rx) {
+  const std::int64_t row_stride = in_w * c;
+  for (std::int64_t b = 0; b < n; ++b) {
+    const float* image = xd + b * in_pos * c;
+    for (const Range& y_range : ry) {
+      for (const Range& x_range : rx) {
+        pool_window<M>(image, yd, c, row_stride, y_range, x_range);
+        yd += c;
+      }
+    }
+  }
+}
+
+void pool_2d(const float* xd, float* yd, std::int64_t n, std::int64_t in_h, std::int64_t in_w,
+             std::int64_t c, const std::vector<Range>& ry, const std::vector<Range>& rx,
+             Mode mode) {
+  if (mode == Mode::Max) {
+    pool_2d_mode<Mode::Max>(xd, yd, n, in_w, c, in_h * in_w, ry, rx);
+  } else {
+    pool_2d_mode<Mode::Average>(xd, yd, n, in_w, c, in_h * in_w, ry, rx);
+  }
+}
+
 // Pools, for every output position, the box of input positions given per dimension by
 // ranges[d][o_d] (already clipped to the input). Both pooling flavours reduce to this.
 Tensor box_pool(const Tensor& x, const std::vector<std::vector<Range>>& ranges, Mode mode) {
@@ -30,6 +84,10 @@ Tensor box_pool(const Tensor& x, const std::vector<std::vector<Range>>& ranges, 
   if (n == 0 || p_out == 0 || c == 0) return y;
   const float* xd = x.f32();
   float* yd = y.f32_mut();
+  if (r == 2) {
+    pool_2d(xd, yd, n, in[0], in[1], c, ranges[0], ranges[1], mode);
+    return y;
+  }
   Dims o(r, 0), lo(r), len(r), w(r);
   std::int64_t p = 0;
   do {

@@ -1,0 +1,365 @@
+// LibTorch reference for `kserde_bench infer` (driven by bench/run.sh). A separate executable that
+// does not link kserde: LibTorch and kserde each bring their own GEMM and thread pool, and sharing
+// a process would let one disturb the other.
+//   kserde_torch_bench <case dir>...
+//   kserde_torch_bench --blas          prints the BLAS that LibTorch's GEMM calls, and exits
+// Each case dir is written by `kserde_bench export`: model.txt (one line per layer), inputs.txt
+// ("<batch> <input.npy> <kserde prediction.npy>" lines) and float32 .npy files. The model is built
+// with torch ops as a LibTorch user would (NCHW, weights laid out once at setup) and timed like
+// kserde_bench's time_adaptive, with 1 thread and with all threads. Prints
+//   TORCH<TAB>case<TAB>batch<TAB>threads<TAB>seconds<TAB>max abs diff vs kserde
+// and NOTE<TAB>text lines.
+#include <dlfcn.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The same method as kserde_bench's time_adaptive: one warm-up call, then the median per-call
+// time, repeating until ~0.5 s have passed (at least 3 calls, at most 200).
+double time_adaptive(const std::function<void()>& fn) {
+  fn();
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 3 || (since(start) < 0.5 && t.size() < 200)) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// ---- .npy (float32, little-endian, C order only) -----------------------------------------------
+
+[[noreturn]] void npy_fail(const fs::path& p, const std::string& what) {
+  throw std::runtime_error(p.string() + ": " + what);
+}
+
+// The text after `'key':` in a .npy header dict, with leading spaces skipped.
+std::string_view header_value(const fs::path& p, std::string_view header, std::string_view key) {
+  const std::string quoted = "'" + std::string(key) + "':";
+  const std::size_t at = header.find(quoted);
+  if (at == std::string_view::npos) npy_fail(p, "header has no '" + std::string(key) + "'");
+  std::string_view v = header.substr(at + quoted.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  return v;
+}
+
+torch::Tensor read_npy(const fs::path& p) {
+  static_assert(std::endian::native == std::endian::little, "reads little-endian data in place");
+  std::ifstream f(p, std::ios::binary);
+  if (!f) npy_fail(p, "cannot open");
+  const std::uint64_t file_size = fs::file_size(p);
+  char pre[12] = {};
+  if (!f.read(pre, 10) || std::string_view(pre, 6) != "\x93NUMPY") npy_fail(p, "not a .npy file");
+  const auto byte = [&](int i) {
+    return static_cast<std::uint64_t>(static_cast<unsigned char>(pre[i]));
+  };
+  std::uint64_t header_len = byte(8) | byte(9) << 8, offset = 10;
+  if (pre[6] == 2 || pre[6] == 3) {
+    if (!f.read(pre + 10, 2)) npy_fail(p, "truncated header");
+    header_len |= byte(10) << 16 | byte(11) << 24;
+    offset = 12;
+  } else if (pre[6] != 1) {
+    npy_fail(p, "unsupported format version");
+  }
+  // Bounded before allocating: real headers are a few hundred bytes.
+  if (header_len > 65536 || offset + header_len > file_size) npy_fail(p, "bad header length");
+  std::string header(header_len, '\0');
+  if (!f.read(header.data(), static_cast<std::streamsize>(header_len))) npy_fail(p, "truncated");
+  if (header_value(p, header, "descr").substr(0, 5) != "'<f4'") npy_fail(p, "dtype is not '<f4'");
+  if (header_value(p, header, "fortran_order").substr(0, 5) != "False") npy_fail(p, "not C order");
+  std::string_view shape_text = header_value(p, header, "shape");
+  if (shape_text.empty() || shape_text.front() != '(') npy_fail(p, "bad shape");
+  shape_text = shape_text.substr(1, shape_text.find(')') - 1);
+  std::vector<std::int64_t> shape;
+  std::uint64_t count = 1;
+  std::istringstream dims{std::string(shape_text)};
+  for (std::string d; std::getline(dims, d, ',');) {
+    if (d.find_first_not_of(' ') == std::string::npos) continue;  // "(n,)"
+    const long long n = std::stoll(d);
+    if (n < 0 || n > (1LL << 40)) npy_fail(p, "bad dimension " + d);
+    shape.push_back(n);
+    count *= static_cast<std::uint64_t>(n);
+    if (count > (1ULL << 40)) npy_fail(p, "too large");
+  }
+  if (file_size - offset - header_len != count * 4) npy_fail(p, "data size does not match shape");
+  torch::Tensor t = torch::empty(shape, torch::kFloat32);
+  if (!f.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(count * 4))) {
+    npy_fail(p, "truncated data");
+  }
+  return t;
+}
+
+// ---- the model ---------------------------------------------------------------------------------
+
+enum class Act { Linear, Relu, Softmax };
+
+struct Step {
+  enum class Kind { Dense, Conv, Pool, Flatten } kind;
+  torch::Tensor w, b;                     // Linear: (out, in); Conv: (cout, cin, kh, kw)
+  std::vector<std::int64_t> stride, pad;  // Conv: symmetric padding (h, w)
+  std::vector<std::int64_t> pad4, pool;   // Conv: asymmetric 'same' padding; Pool: window
+  Act act = Act::Linear;
+};
+
+class Model {
+ public:
+  explicit Model(const fs::path& dir) {
+    std::ifstream f(dir / "model.txt");
+    if (!f) throw std::runtime_error("cannot read " + (dir / "model.txt").string());
+    for (std::string line; std::getline(f, line);) {
+      std::istringstream in(line);
+      std::string kind;
+      in >> kind;
+      if (kind == "name") {
+        std::getline(in >> std::ws, name_);
+      } else if (kind == "input") {
+        for (std::int64_t d; in >> d;) shape_.push_back(d);
+        nchw_ = shape_.size() == 3;
+        if (nchw_) shape_ = {shape_[2], shape_[0], shape_[1]};  // kept as (C, H, W)
+      } else if (kind == "dense") {
+        add_dense(dir, in);
+      } else if (kind == "conv2d") {
+        add_conv(dir, in);
+      } else if (kind == "maxpool2d") {
+        Step s{Step::Kind::Pool, {}, {}, {}, {}, {}, {}, Act::Linear};
+        s.pool.resize(2);
+        in >> s.pool[0] >> s.pool[1];
+        if (!nchw_ || !in) throw std::runtime_error("maxpool2d: bad line or input not 2-D");
+        shape_[1] = (shape_[1] - s.pool[0]) / s.pool[0] + 1;
+        shape_[2] = (shape_[2] - s.pool[1]) / s.pool[1] + 1;
+        steps_.push_back(std::move(s));
+      } else if (kind == "flatten") {
+        if (nchw_) flattened_chw_ = shape_;
+        std::int64_t n = 1;
+        for (const std::int64_t d : shape_) n *= d;
+        shape_ = {n};
+        nchw_ = false;
+        steps_.push_back({Step::Kind::Flatten, {}, {}, {}, {}, {}, {}, Act::Linear});
+      } else if (!kind.empty()) {
+        throw std::runtime_error("model.txt: unsupported layer '" + kind + "'");
+      }
+    }
+  }
+
+  const std::string& name() const { return name_; }
+  bool nchw_output() const { return nchw_; }
+
+  // x: NCHW for image models.
+  torch::Tensor forward(torch::Tensor x) const {
+    for (const Step& s : steps_) {
+      switch (s.kind) {
+        case Step::Kind::Dense:
+          x = torch::linear(x, s.w, s.b);
+          break;
+        case Step::Kind::Conv:
+          if (!s.pad4.empty()) x = torch::constant_pad_nd(x, s.pad4);
+          x = torch::conv2d(x, s.w, s.b, s.stride, s.pad);
+          break;
+        case Step::Kind::Pool:
+          x = torch::max_pool2d(x, s.pool);
+          break;
+        case Step::Kind::Flatten:
+          x = x.flatten(1);
+          break;
+      }
+      if (s.act == Act::Relu) x.relu_();
+      if (s.act == Act::Softmax) x = torch::softmax(x, -1);
+    }
+    return x;
+  }
+
+ private:
+  static Act parse_act(const std::string& a) {
+    if (a == "relu") return Act::Relu;
+    if (a == "softmax") return Act::Softmax;
+    if (a == "linear") return Act::Linear;
+    throw std::runtime_error("model.txt: unsupported activation '" + a + "'");
+  }
+
+  void add_dense(const fs::path& dir, std::istringstream& in) {
+    std::string wf, bf, act;
+    in >> wf >> bf >> act;
+    if (!in || nchw_) throw std::runtime_error("dense: bad line or input not flat");
+    torch::Tensor w = read_npy(dir / wf);  // (in, units), rows in Keras's order
+    if (w.dim() != 2 || w.size(0) != shape_.back()) throw std::runtime_error("dense: bad kernel");
+    if (!flattened_chw_.empty()) {
+      // Keras flattened (H, W, C); this model flattens (C, H, W): reorder the rows once here
+      // instead of permuting every input.
+      const std::int64_t c = flattened_chw_[0], h = flattened_chw_[1], wd = flattened_chw_[2];
+      w = w.view({h, wd, c, w.size(1)}).permute({2, 0, 1, 3}).reshape({c * h * wd, w.size(1)});
+      flattened_chw_.clear();
+    }
+    shape_.back() = w.size(1);
+    steps_.push_back({Step::Kind::Dense,
+                      w.t().contiguous(),
+                      read_npy(dir / bf),
+                      {},
+                      {},
+                      {},
+                      {},
+                      parse_act(act)});
+  }
+
+  void add_conv(const fs::path& dir, std::istringstream& in) {
+    std::string wf, bf, padding, act;
+    std::int64_t sh = 0, sw = 0;
+    in >> wf >> bf >> sh >> sw >> padding >> act;
+    if (!in || !nchw_ || (padding != "same" && padding != "valid")) {
+      throw std::runtime_error("conv2d: bad line or input not 2-D");
+    }
+    const torch::Tensor w = read_npy(dir / wf);  // (kh, kw, cin, cout)
+    if (w.dim() != 4 || w.size(2) != shape_[0]) throw std::runtime_error("conv2d: bad kernel");
+    Step s{Step::Kind::Conv,
+           w.permute({3, 2, 0, 1}).contiguous(),
+           read_npy(dir / bf),
+           {sh, sw},
+           {0, 0},
+           {},
+           {},
+           parse_act(act)};
+    std::vector<std::int64_t> before(2), after(2);
+    for (int d = 0; d < 2; ++d) {
+      const std::int64_t n = shape_[static_cast<std::size_t>(d) + 1], k = w.size(d),
+                         st = s.stride[static_cast<std::size_t>(d)];
+      const std::int64_t out = padding == "same" ? (n + st - 1) / st : (n - k) / st + 1;
+      // Keras/XLA 'same': the odd padding element goes after.
+      const std::int64_t total =
+          padding == "same" ? std::max<std::int64_t>((out - 1) * st + k - n, 0) : 0;
+      before[static_cast<std::size_t>(d)] = total / 2;
+      after[static_cast<std::size_t>(d)] = total - total / 2;
+      shape_[static_cast<std::size_t>(d) + 1] = out;
+    }
+    if (before == after) {
+      s.pad = before;
+    } else {
+      s.pad4 = {before[1], after[1], before[0], after[0]};  // (left, right, top, bottom)
+    }
+    shape_[0] = w.size(3);
+    steps_.push_back(std::move(s));
+  }
+
+  std::string name_;
+  std::vector<Step> steps_;
+  std::vector<std::int64_t> shape_;  // per sample; (C, H, W) while nchw_
+  bool nchw_ = false;
+  std::vector<std::int64_t> flattened_chw_;  // set by a Flatten of an image, for the next Dense
+};
+
+// LibTorch's set_num_threads sets OpenMP (and MKL), not OpenBLAS's own pthread pool, which the
+// Debian build calls for GEMM: set it as well, or "1 thread" would run BLAS on every core.
+void set_threads(int n) {
+  torch::set_num_threads(n);
+  using SetFn = void (*)(int);
+  if (auto* f = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+
+std::string blas_info() {
+  using GetFn = const char* (*)();
+  if (auto* f = reinterpret_cast<GetFn>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    return std::string("OpenBLAS (") + f() + ")";
+  }
+  std::istringstream config(at::show_config());
+  for (std::string line; std::getline(config, line);) {
+    const std::size_t at = line.find("BLAS_INFO=");
+    if (at != std::string::npos)
+      return "BLAS_INFO=" + line.substr(at + 10, line.find(',', at) - at - 10);
+  }
+  return "BLAS unknown";
+}
+
+std::string parallel_backend() {
+  std::istringstream info(at::get_parallel_info());
+  for (std::string line; std::getline(info, line);) {
+    if (line.find("parallel backend") != std::string::npos) return line;
+  }
+  return "ATen parallel backend unknown";
+}
+
+void run_case(const fs::path& dir, int all, std::string& diffs) {
+  const Model model(dir);
+  const std::string slug = dir.filename().string();
+  std::ifstream list(dir / "inputs.txt");
+  if (!list) throw std::runtime_error("cannot read " + (dir / "inputs.txt").string());
+  double worst = 0, largest = 0;
+  for (std::string line; std::getline(list, line);) {
+    std::istringstream in(line);
+    std::int64_t batch = 0;
+    std::string xf, yf;
+    if (!(in >> batch >> xf >> yf)) continue;
+    torch::Tensor x = read_npy(dir / xf);
+    if (x.dim() == 4) x = x.permute({0, 3, 1, 2}).contiguous();  // NHWC -> NCHW, not timed
+    const torch::Tensor expected = read_npy(dir / yf);
+    largest = std::max(largest, expected.abs().max().item<double>());
+    for (const int threads : {1, all}) {
+      set_threads(threads);
+      torch::Tensor y = model.forward(x);
+      if (model.nchw_output()) y = y.permute({0, 2, 3, 1});
+      if (y.sizes() != expected.sizes()) throw std::runtime_error(slug + ": output shape differs");
+      const double diff = (y - expected).abs().max().item<double>();
+      worst = std::max(worst, diff);
+      const double s = time_adaptive([&] { model.forward(x); });
+      std::printf("TORCH\t%s\t%lld\t%d\t%.9g\t%.3g\n", slug.c_str(), static_cast<long long>(batch),
+                  threads, s, diff);
+      std::fflush(stdout);
+    }
+  }
+  char b[64];
+  std::snprintf(b, sizeof b, " %.3g (outputs up to %.3g)", worst, largest);
+  diffs += (diffs.empty() ? "" : ", ") + model.name() + b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: kserde_torch_bench <case dir>... | --blas\n");
+    return 2;
+  }
+  if (std::string(argv[1]) == "--blas") {
+    std::printf("%s\n", blas_info().c_str());
+    return 0;
+  }
+  try {
+    c10::InferenceMode guard;  // no autograd bookkeeping, as for any LibTorch inference
+    const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    std::string diffs;
+    for (int i = 1; i < argc; ++i) run_case(argv[i], all, diffs);
+    std::printf(
+        "NOTE\tLibTorch %s (TORCH_VERSION), CPU, InferenceMode, NCHW; %s; GEMM: %s; "
+        "MKL-DNN (oneDNN) %s\n",
+        TORCH_VERSION, parallel_backend().c_str(), blas_info().c_str(),
+        at::hasMKLDNN() ? "available" : "not built");
+    std::printf(
+        "NOTE\tkserde vs LibTorch predictions, max abs diff over batches and thread counts: "
+        "%s\n",
+        diffs.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kserde_torch_bench: %s\n", e.what());
+    return 1;
+  }
+}

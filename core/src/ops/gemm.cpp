@@ -1,0 +1,225 @@
+#include "ops/gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "ops/thread_pool.hpp"
+
+namespace kserde::ops {
+
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Strides = Eigen::OuterStride<>;
+
+// Few rows (a Dense layer at small batch): Eigen's GEMM would pack all of b, i.e. copy every
+// weight once per call, which costs more than the arithmetic. Instead b is streamed once, in
+// panels of kPanel columns: the panel's accumulators for every row stay in L1 while the rows of
+// b go by four at a time, so each accumulator is loaded and stored once per four multiply-adds.
+// A single row is left to Eigen's GEMV, which streams already.
+constexpr std::int64_t kSkinnyRows = 16;
+constexpr double kSkinnyWork = 1 << 16;
+constexpr std::int64_t kLanes = 16;  // one AVX-512 register; the compiler splits it elsewhere
+constexpr std::int64_t kPanelVecs = 16;
+constexpr std::int64_t kPanel = kLanes * kPanelVecs;
+// Rows of b ahead to prefetch: consecutive rows of a panel are a whole row of b apart, a stride
+// the hardware prefetchers do not follow.
+constexpr std::int64_t kPrefetchRows = 16;
+
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+
+Vec load(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Columns [j0, j0 + nv * kLanes) of all m rows; a_t is a transposed (a_t[p * m + r]). Every output
+// element is one multiply-add chain over k in order, the same whatever the panel or thread split.
+void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t k,
+                  const float* a_t, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  Vec acc[kSkinnyRows][kPanelVecs];
+  for (std::int64_t r = 0; r < m; ++r) {
+    for (std::int64_t v = 0; v < nv; ++v) acc[r][v] = Vec{};
+  }
+  const std::int64_t width = nv * kLanes;
+  std::int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const float* b0 = b + p * ldb + j0;
+    const float* b1 = b0 + ldb;
+    const float* b2 = b1 + ldb;
+    const float* b3 = b2 + ldb;
+    if (p + kPrefetchRows + 4 <= k) {
+      for (std::int64_t i = 0; i < 4; ++i) {
+        const float* ahead = b0 + (kPrefetchRows + i) * ldb;
+        for (std::int64_t x = 0; x < width; x += 64 / static_cast<std::int64_t>(sizeof(float))) {
+          __builtin_prefetch(ahead + x);
+        }
+      }
+    }
+    for (std::int64_t r = 0; r < m; ++r) {
+      const float a0 = a_t[p * m + r], a1 = a_t[(p + 1) * m + r];
+      const float a2 = a_t[(p + 2) * m + r], a3 = a_t[(p + 3) * m + r];
+      for (std::int64_t v = 0; v < nv; ++v) {
+        Vec x = acc[r][v];
+        x += a0 * load(b0 + v * kLanes);
+        x += a1 * load(b1 + v * kLanes);
+        x += a2 * load(b2 + v * kLanes);
+        x += a3 * load(b3 + v * kLanes);
+        acc[r][v] = x;
+      }
+    }
+  }
+  for (; p < k; ++p) {
+    const float* brow = b + p * ldb + j0;
+    for (std::int64_t r = 0; r < m; ++r) {
+      const float ap = a_t[p * m + r];
+      for (std::int64_t v = 0; v < nv; ++v) acc[r][v] += ap * load(brow + v * kLanes);
+    }
+  }
+  for (std::int64_t r = 0; r < m; ++r) {
+    std::memcpy(c + r * ldc + j0, acc[r], static_cast<std::size_t>(width) * sizeof(float));
+  }
+}
+
+// Columns [j0, j1) (j0 a multiple of kLanes) of all m <= kSkinnyRows rows.
+void skinny(std::int64_t m, std::int64_t j0, std::int64_t j1, std::int64_t k, const float* a,
+            std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  thread_local std::vector<float> a_t;
+  a_t.resize(static_cast<std::size_t>(k * m));
+  for (std::int64_t r = 0; r < m; ++r) {
+    for (std::int64_t p = 0; p < k; ++p) a_t[static_cast<std::size_t>(p * m + r)] = a[r * lda + p];
+  }
+  std::int64_t j = j0;
+  for (; j + kLanes <= j1; j += kPanel) {
+    const std::int64_t nv = std::min(kPanelVecs, (j1 - j) / kLanes);
+    skinny_panel(m, j, nv, k, a_t.data(), b, ldb, c, ldc);
+    if (nv < kPanelVecs) {
+      j += nv * kLanes;
+      break;
+    }
+  }
+  // Column tail: the same chain per element, scalar.
+  for (std::int64_t r = 0; r < m; ++r) {
+    for (std::int64_t jj = j; jj < j1; ++jj) {
+      float acc = 0.0f;
+      for (std::int64_t p = 0; p < k; ++p)
+        acc += a_t[static_cast<std::size_t>(p * m + r)] * b[p * ldb + jj];
+      c[r * ldc + jj] = acc;
+    }
+  }
+}
+
+bool use_skinny(std::int64_t m, std::int64_t n, std::int64_t k) {
+  return m > 1 && m <= kSkinnyRows && n >= kLanes &&
+         static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kSkinnyWork;
+}
+
+// Narrow products (a convolution with few filters over few channels, e.g. 3x3 taps of one
+// channel into 8 filters): Eigen would pack all of a for a few multiply-adds per element. Each
+// output row is instead one pass over its row of a with the row's accumulators in registers, b
+// (at most kNarrowK x kNarrowN floats) staying in L1.
+constexpr std::int64_t kNarrowN = 32;
+constexpr std::int64_t kNarrowK = 64;
+
+bool use_narrow(std::int64_t n, std::int64_t k) {
+  return n <= kNarrowN && k <= kNarrowK;
+}
+
+template <int NV>
+void narrow_rows_vec(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k,
+                     const float* a, std::int64_t lda, const float* b_padded, float* c,
+                     std::int64_t ldc) {
+  for (std::int64_t r = r0; r < r1; ++r) {
+    Vec acc[NV] = {};
+    const float* arow = a + r * lda;
+    for (std::int64_t p = 0; p < k; ++p) {
+      const float s = arow[p];
+      for (int v = 0; v < NV; ++v) acc[v] += s * load(b_padded + (p * NV + v) * kLanes);
+    }
+    std::memcpy(c + r * ldc, acc, static_cast<std::size_t>(n) * sizeof(float));
+  }
+}
+
+void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k, const float* a,
+                 std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  // b with its rows zero-padded to whole vectors, so that every step is full-width.
+  const std::int64_t nv = (n + kLanes - 1) / kLanes;
+  thread_local std::vector<float> padded;
+  padded.assign(static_cast<std::size_t>(k * nv * kLanes), 0.0f);
+  for (std::int64_t p = 0; p < k; ++p) {
+    std::copy(b + p * ldb, b + p * ldb + n, padded.begin() + p * nv * kLanes);
+  }
+  if (nv == 1) {
+    narrow_rows_vec<1>(r0, r1, n, k, a, lda, padded.data(), c, ldc);
+  } else {
+    narrow_rows_vec<2>(r0, r1, n, k, a, lda, padded.data(), c, ldc);
+  }
+}
+
+template <class Stride>
+void eigen_product(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, Stride sa,
+                   const float* b, Stride sb, float* c, Stride sc) {
+  using ConstM = Eigen::Map<const RowMatrix, Eigen::Unaligned, Stride>;
+  using M = Eigen::Map<RowMatrix, Eigen::Unaligned, Stride>;
+  M(c, m, n, sc).noalias() = ConstM(a, m, k, sa) * ConstM(b, k, n, sb);
+}
+
+void eigen_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+                const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (k == 0) {
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.0f);
+    return;
+  }
+  if (lda == k && ldb == n && ldc == n) {
+    // Dense maps: Eigen's own passes over c (zeroing, assignment) vectorize only on these.
+    eigen_product(m, n, k, a, Eigen::Stride<0, 0>(), b, Eigen::Stride<0, 0>(), c,
+                  Eigen::Stride<0, 0>());
+  } else {
+    eigen_product(m, n, k, a, Strides(lda), b, Strides(ldb), c, Strides(ldc));
+  }
+}
+
+}  // namespace
+
+void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+                 const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (use_skinny(m, n, k)) {
+    skinny(m, 0, n, k, a, lda, b, ldb, c, ldc);
+  } else if (use_narrow(n, k)) {
+    narrow_rows(0, m, n, k, a, lda, b, ldb, c, ldc);
+  } else {
+    eigen_gemm(m, n, k, a, lda, b, ldb, c, ldc);
+  }
+}
+
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+          const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (use_skinny(m, n, k)) {
+    // Threads take whole column strips; the last part also takes the column tail.
+    const std::int64_t strips = n / kLanes;
+    parallel_for(strips, 1, work, [&](std::int64_t s0, std::int64_t s1) {
+      const std::int64_t j1 = s1 == strips ? n : s1 * kLanes;
+      skinny(m, s0 * kLanes, j1, k, a, lda, b, ldb, c, ldc);
+    });
+    return;
+  }
+  if (use_narrow(n, k)) {
+    parallel_rows(m, work, [&](std::int64_t r0, std::int64_t r1) {
+      narrow_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+    });
+    return;
+  }
+  // Rows split at multiples of kRowGrain (bitwise identical to one GEMM, see kRowGrain).
+  parallel_rows(m, work, [&](std::int64_t r0, std::int64_t r1) {
+    eigen_gemm(r1 - r0, n, k, a + r0 * lda, lda, b, ldb, c + r0 * ldc, ldc);
+  });
+}
+
+}  // namespace kserde::ops

@@ -1,0 +1,130 @@
+// ops::gemm: every kernel (few rows, few columns, Eigen's GEMM) against a float64 product, with
+// the float32 error bound of a k-term sum, and bitwise the same for every thread count.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kserde/initializers.hpp"
+#include "kserde/layers.hpp"
+#include "kserde/model.hpp"
+#include "ops/gemm.hpp"
+#include "ops/thread_pool.hpp"
+
+using namespace kserde;
+
+namespace {
+
+struct Problem {
+  std::int64_t m, n, k, lda, ldb, ldc;
+};
+
+std::vector<float> random_floats(std::size_t count, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<float> run(const Problem& p, const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<float> c(static_cast<std::size_t>(p.m * p.ldc), -7.0f);  // -7: untouched padding
+  ops::gemm(p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb, c.data(), p.ldc);
+  return c;
+}
+
+// Shapes that reach each kernel: 1 row (GEMV), 2..16 rows (streaming), few columns and a short k
+// (narrow rows), everything else (Eigen), with and without row padding (leading dimensions).
+std::vector<Problem> problems() {
+  return {
+      {1, 300, 70, 70, 300, 300},     {2, 64, 33, 33, 64, 64},      {5, 1000, 129, 129, 1000, 1000},
+      {16, 80, 500, 500, 80, 80},     {16, 17, 4000, 4000, 17, 17}, {9, 300, 64, 70, 310, 305},
+      {200, 8, 9, 9, 8, 8},           {333, 30, 64, 64, 30, 40},    {97, 70, 90, 90, 70, 70},
+      {500, 130, 300, 310, 140, 150}, {48, 1, 5, 5, 1, 1},          {7, 5, 0, 1, 5, 5}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(gemm)
+
+BOOST_AUTO_TEST_CASE(every_kernel_matches_a_float64_product_within_float32_rounding) {
+  const double u = std::ldexp(1.0, -24);
+  for (const Problem& p : problems()) {
+    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+      const auto a =
+          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.m * p.lda, 1)), 1);
+      const auto b =
+          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.k * p.ldb, 1)), 2);
+      const auto c = run(p, a, b);
+      int bad = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        for (std::int64_t j = 0; j < p.ldc; ++j) {
+          const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
+          if (j >= p.n) {
+            bad += got != -7.0f;  // the padding between rows is left alone
+            continue;
+          }
+          double exact = 0, magnitude = 0;
+          for (std::int64_t q = 0; q < p.k; ++q) {
+            const double t = static_cast<double>(a[static_cast<std::size_t>(i * p.lda + q)]) *
+                             static_cast<double>(b[static_cast<std::size_t>(q * p.ldb + j)]);
+            exact += t;
+            magnitude += std::abs(t);
+          }
+          // Any summation order of k float32 products: |error| <= (k + 1) u sum|a_i b_i|.
+          const double bound = static_cast<double>(p.k + 1) * u * magnitude + 1e-30;
+          bad += !(std::abs(static_cast<double>(got) - exact) <= bound);
+        }
+      }
+      BOOST_TEST(bad == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(results_are_bitwise_identical_for_any_thread_count) {
+  for (const Problem& p : problems()) {
+    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+      const auto a =
+          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.m * p.lda, 1)), 3);
+      const auto b =
+          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.k * p.ldb, 1)), 4);
+      ops::set_num_threads(1);
+      const auto one = run(p, a, b);
+      for (std::size_t threads : {2u, 3u, 8u}) {
+        ops::set_num_threads(threads);
+        BOOST_TEST((run(p, a, b) == one), threads << " threads");
+      }
+    }
+  }
+  ops::set_num_threads(0);
+}
+
+BOOST_AUTO_TEST_CASE(convolutions_are_bitwise_identical_for_any_thread_count) {
+  // 3x3 'same' over 7 channels (im2col + GEMM), 3x3 over 1 channel (narrow rows) and 1x1 (a plain
+  // product), at a batch whose rows do not divide evenly between threads.
+  for (const char* config : {R"({"filters": 40, "kernel_size": 3, "padding": "same"})",
+                             R"({"filters": 8, "kernel_size": 3, "strides": 2})",
+                             R"({"filters": 24, "kernel_size": 1})"}) {
+    BOOST_TEST_CONTEXT(config) {
+      auto m = std::make_shared<Sequential>("conv");
+      m->add(layers::Input({19, 23, 7}));
+      m->add(layers::from_config("Conv2D", config));
+      initialize_weights(*m, 9);
+      Tensor x({5, 19, 23, 7}, DType::Float32);
+      const auto values = random_floats(static_cast<std::size_t>(x.num_elements()), 5);
+      std::copy(values.begin(), values.end(), x.mutable_values<float>().begin());
+      ops::set_num_threads(1);
+      const Tensor one = m->predict(x, 5);
+      for (std::size_t threads : {2u, 3u}) {
+        ops::set_num_threads(threads);
+        BOOST_TEST(m->predict(x, 5).bitwise_equal(one), threads << " threads");
+      }
+    }
+  }
+  ops::set_num_threads(0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
