@@ -21,14 +21,19 @@ namespace kserde {
 // configs. A concrete Tensor never has -1.
 using Shape = std::vector<std::int64_t>;
 
-std::string shape_to_string(const Shape& shape);        // "(None, 4)" like Keras prints
-std::int64_t shape_num_elements(const Shape& shape);    // throws ShapeError on -1 or overflow
+std::string shape_to_string(const Shape& shape);      // "(None, 4)" like Keras prints
+std::int64_t shape_num_elements(const Shape& shape);  // throws ShapeError on -1 or overflow
 
 class Tensor {
  public:
   Tensor() = default;  // an empty float32 scalar-less tensor (rank 0, no storage); valid() false
   // Zero-initialized owned tensor. Throws ShapeError for negative dims or size overflow.
   Tensor(Shape shape, DType dtype);
+  // Owned tensor whose contents are unspecified (they may be an earlier result), for kernels that
+  // write every element. Large buffers are recycled through a process-wide cache of released
+  // ones (KSERDE_TENSOR_CACHE_MB, default 512; 0 turns it off), so that predicting again with the
+  // same shapes maps no new memory. Throws like the constructor.
+  static Tensor uninitialized(Shape shape, DType dtype);
   // Owned copy of `values` (count must equal the shape's element count).
   static Tensor from_floats(Shape shape, std::span<const float> values);
   static Tensor from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes);
@@ -84,19 +89,33 @@ class Tensor {
 template <class T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::Float32; }
+constexpr DType dtype_of<float>() {
+  return DType::Float32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::Float64; }
+constexpr DType dtype_of<double>() {
+  return DType::Float64;
+}
 template <>
-constexpr DType dtype_of<std::int32_t>() { return DType::Int32; }
+constexpr DType dtype_of<std::int32_t>() {
+  return DType::Int32;
+}
 template <>
-constexpr DType dtype_of<std::int64_t>() { return DType::Int64; }
+constexpr DType dtype_of<std::int64_t>() {
+  return DType::Int64;
+}
 template <>
-constexpr DType dtype_of<std::int8_t>() { return DType::Int8; }
+constexpr DType dtype_of<std::int8_t>() {
+  return DType::Int8;
+}
 template <>
-constexpr DType dtype_of<std::uint8_t>() { return DType::UInt8; }
+constexpr DType dtype_of<std::uint8_t>() {
+  return DType::UInt8;
+}
 template <>
-constexpr DType dtype_of<bool>() { return DType::Bool; }
+constexpr DType dtype_of<bool>() {
+  return DType::Bool;
+}
 
 template <class T>
 std::span<const T> Tensor::values() const {

@@ -110,19 +110,27 @@ class ReadBudget {
 
 // Below this a copy is not worth a thread hand-off.
 constexpr std::size_t kParallelCopyBytes = std::size_t{4} << 20;
-constexpr std::int64_t kCopyPart = std::int64_t{1} << 20;  // bytes per unit of the split
+constexpr std::int64_t kCopyPart = std::int64_t{1} << 22;  // bytes per unit of the split
 
-void copy_parallel(std::span<std::byte> dst, std::span<const std::byte> src) {
+// Copies src (bytes of `source`) into dst in parts spread over the inference pool, dropping each
+// part's file pages once copied: a copying load then holds one copy of the weights at any time,
+// not the copy plus the mapped file.
+void copy_and_release(std::span<std::byte> dst, std::span<const std::byte> src,
+                      const io::ByteSource& source) {
+  const auto size = static_cast<std::int64_t>(dst.size());
+  auto copy = [&](std::int64_t begin, std::int64_t end) {
+    const auto b = static_cast<std::size_t>(begin);
+    const auto n = static_cast<std::size_t>(end - begin);
+    std::memcpy(dst.data() + b, src.data() + b, n);
+    io::release_pages(source, src.subspan(b, n));
+  };
   if (dst.size() < kParallelCopyBytes) {
-    std::memcpy(dst.data(), src.data(), dst.size());
+    copy(0, size);
     return;
   }
-  const auto size = static_cast<std::int64_t>(dst.size());
   const std::int64_t parts = (size + kCopyPart - 1) / kCopyPart;
   ops::parallel_for(parts, 1, static_cast<double>(size), [&](std::int64_t p0, std::int64_t p1) {
-    const std::int64_t begin = p0 * kCopyPart;
-    const std::int64_t end = std::min(size, p1 * kCopyPart);
-    std::memcpy(dst.data() + begin, src.data() + begin, static_cast<std::size_t>(end - begin));
+    for (std::int64_t p = p0; p < p1; ++p) copy(p * kCopyPart, std::min(size, (p + 1) * kCopyPart));
   });
 }
 
@@ -144,10 +152,8 @@ Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
   const std::optional<hdf5::Extent> e = ds.is_little_endian() ? ds.extent() : std::nullopt;
   if (e && e->length == t.nbytes()) {
     // The common case, a contiguous little-endian dataset: copied in parallel parts (the page
-    // faults of the fresh tensor are the larger cost, and they scale with threads), then the
-    // file's pages are dropped so that the load holds one copy of the weights, not two.
-    copy_parallel(t.mutable_bytes(), e->bytes);
-    io::release_pages(source, e->bytes);
+    // faults of the fresh tensor are the larger cost, and they scale with threads).
+    copy_and_release(t.mutable_bytes(), e->bytes, source);
   } else {
     ds.read(t.mutable_bytes(), stored);
   }

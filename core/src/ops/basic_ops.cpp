@@ -7,7 +7,9 @@
 
 namespace kserde::ops {
 
-Tensor as_float32(const Tensor& t) { return t.dtype() == DType::Float32 ? t : t.to(DType::Float32); }
+Tensor as_float32(const Tensor& t) {
+  return t.dtype() == DType::Float32 ? t : t.to(DType::Float32);
+}
 
 Tensor matmul_last_axis(const Tensor& x_in, const Tensor& w_in) {
   const Tensor x = as_float32(x_in);
@@ -21,7 +23,7 @@ Tensor matmul_last_axis(const Tensor& x_in, const Tensor& w_in) {
   const std::int64_t rows = k == 0 ? 0 : x.num_elements() / k;
   Shape out_shape = x.shape();
   out_shape.back() = n;
-  Tensor out(out_shape, DType::Float32);
+  Tensor out = Tensor::uninitialized(out_shape, DType::Float32);  // gemm writes every element
   if (rows > 0 && n > 0) {
     gemm(rows, n, k, x.f32(), k, w.f32(), n, out.f32_mut(), n);
   }

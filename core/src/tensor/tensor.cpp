@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "kserde/error.hpp"
@@ -21,10 +23,15 @@ namespace {
 constexpr std::size_t kHuge = std::size_t{2} << 20;
 constexpr std::size_t kMapThreshold = std::size_t{4} << 20;
 
-std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
-  const std::size_t size = (nbytes + kHuge - 1) / kHuge * kHuge;
-  void* raw = ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+std::size_t mapped_size(std::size_t nbytes) {
+  return (nbytes + kHuge - 1) / kHuge * kHuge;
+}
+
+// A fresh anonymous mapping of mapped_size(nbytes) bytes (the caller unmaps it).
+std::byte* map_huge(std::size_t nbytes) {
+  const std::size_t size = mapped_size(nbytes);
+  void* raw =
+      ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const auto base = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t start = (base + kHuge - 1) / kHuge * kHuge;
@@ -35,7 +42,90 @@ std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
 #ifdef MADV_HUGEPAGE
   ::madvise(p, size, MADV_HUGEPAGE);  // advisory; ignored where THP is off
 #endif
-  return {p, [size](std::byte* q) { ::munmap(q, size); }};
+  return p;
+}
+
+std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
+  const std::size_t size = mapped_size(nbytes);
+  return {map_huge(nbytes), [size](std::byte* q) { ::munmap(q, size); }};
+}
+
+// Released scratch buffers (Tensor::uninitialized) kept for reuse, up to a byte budget: a
+// prediction's activations are the same sizes every call, and a fresh mapping costs a page fault
+// and a kernel-side clear per page (~12 us per 4 KiB where huge pages are off) every time.
+class BufferCache {
+ public:
+  BufferCache() : budget_(budget_from_env()) {}
+  BufferCache(const BufferCache&) = delete;
+  BufferCache& operator=(const BufferCache&) = delete;
+  ~BufferCache() {
+    for (const auto& [size, p] : free_) ::munmap(p, size);
+  }
+
+  // A cached mapping of at least `size` bytes and at most a quarter more (its size in `*got`),
+  // or null.
+  std::byte* take(std::size_t size, std::size_t* got) {
+    std::lock_guard<std::mutex> lk(m_);
+    auto it = free_.lower_bound(size);
+    if (it == free_.end() || it->first > size + size / 4) return nullptr;
+    *got = it->first;
+    std::byte* p = it->second;
+    cached_ -= it->first;
+    free_.erase(it);
+    return p;
+  }
+
+  void give(std::byte* p, std::size_t size) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (size <= budget_ && cached_ <= budget_ - size) {
+        free_.emplace(size, p);
+        cached_ += size;
+        return;
+      }
+    }
+    ::munmap(p, size);
+  }
+
+ private:
+  static std::size_t budget_from_env() {
+    std::size_t mb = 512;
+    if (const char* env = std::getenv("KSERDE_TENSOR_CACHE_MB")) {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(env, &end, 10);
+      if (end != env && *end == '\0' && v < (std::size_t{1} << 40))
+        mb = static_cast<std::size_t>(v);
+    }
+    return mb << 20;
+  }
+
+  std::mutex m_;
+  std::multimap<std::size_t, std::byte*> free_;
+  std::size_t cached_ = 0;
+  const std::size_t budget_;
+};
+
+std::shared_ptr<BufferCache> buffer_cache() {
+  static const std::shared_ptr<BufferCache> cache = std::make_shared<BufferCache>();
+  return cache;
+}
+
+// Scratch storage: recycled when large, else from malloc; never cleared.
+std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
+  if (nbytes < kMapThreshold) {
+    const std::size_t rounded = (nbytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    return {static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); }};
+  }
+  std::shared_ptr<BufferCache> cache = buffer_cache();
+  std::size_t size = 0;
+  std::byte* p = cache->take(nbytes, &size);
+  if (p == nullptr) {
+    p = map_huge(nbytes);
+    size = mapped_size(nbytes);
+  }
+  return {p, [size, cache = std::move(cache)](std::byte* q) { cache->give(q, size); }};
 }
 
 // 64-byte aligned, so that Eigen and SIMD loops see aligned rows and mapped/borrowed data keeps the
@@ -75,13 +165,26 @@ std::int64_t shape_num_elements(const Shape& shape) {
 
 Tensor::Tensor(Shape shape, DType dtype)
     : shape_(std::move(shape)), dtype_(dtype), num_elements_(shape_num_elements(shape_)) {
-  if (static_cast<std::uint64_t>(num_elements_) >
-      std::numeric_limits<std::size_t>::max() / 8) {
+  if (static_cast<std::uint64_t>(num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
     throw ShapeError("shape " + shape_to_string(shape_) + " is too large");
   }
   auto storage = allocate_zeroed(nbytes());
   data_ = storage.get();
   owner_ = std::move(storage);
+}
+
+Tensor Tensor::uninitialized(Shape shape, DType dtype) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.num_elements_ = shape_num_elements(t.shape_);
+  if (static_cast<std::uint64_t>(t.num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
+    throw ShapeError("shape " + shape_to_string(t.shape_) + " is too large");
+  }
+  auto storage = allocate_scratch(t.nbytes());
+  t.data_ = storage.get();
+  t.owner_ = std::move(storage);
+  return t;
 }
 
 Tensor Tensor::from_floats(Shape shape, std::span<const float> values) {
@@ -121,7 +224,9 @@ std::size_t Tensor::nbytes() const noexcept {
   return static_cast<std::size_t>(num_elements_) * dtype_size(dtype_);
 }
 
-std::span<const std::byte> Tensor::bytes() const noexcept { return {data_, nbytes()}; }
+std::span<const std::byte> Tensor::bytes() const noexcept {
+  return {data_, nbytes()};
+}
 
 std::span<std::byte> Tensor::mutable_bytes() {
   if (borrowed_) {
@@ -143,8 +248,7 @@ void Tensor::check_dtype(DType expected) const {
 
 Tensor Tensor::reshaped(Shape shape) const {
   if (shape_num_elements(shape) != num_elements_) {
-    throw ShapeError("cannot reshape " + shape_to_string(shape_) + " to " +
-                     shape_to_string(shape));
+    throw ShapeError("cannot reshape " + shape_to_string(shape_) + " to " + shape_to_string(shape));
   }
   Tensor t = *this;
   t.shape_ = std::move(shape);

@@ -2,6 +2,7 @@
 // the float32 error bound of a k-term sum, and bitwise the same for every thread count.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -125,6 +126,47 @@ BOOST_AUTO_TEST_CASE(convolutions_are_bitwise_identical_for_any_thread_count) {
     }
   }
   ops::set_num_threads(0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(scratch_buffers)
+
+BOOST_AUTO_TEST_CASE(a_released_large_buffer_is_reused_for_the_next_one_of_its_size) {
+  // A recycled buffer still holds what was written to it; a fresh mapping would read as zeros.
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32);  // 12 MiB: a mapping
+    BOOST_TEST(t.nbytes() == std::size_t{12} << 20);
+    auto v = t.mutable_values<float>();
+    std::fill(v.begin(), v.end(), 2.5f);
+    first = t.f32();
+  }
+  const Tensor again = Tensor::uninitialized({1024, 3 * 1024}, DType::Float32);
+  BOOST_TEST(static_cast<const void*>(again.f32()) == first);
+  BOOST_TEST(again.f32()[12345] == 2.5f);
+}
+
+BOOST_AUTO_TEST_CASE(recycled_buffers_never_leak_into_results) {
+  // Conv2D and MaxPooling2D outputs come from recycled buffers: predicting a, b, then a again
+  // must give a's result bitwise, whatever the buffers held before.
+  auto m = std::make_shared<Sequential>("recycled");
+  m->add(layers::Input({64, 64, 3}));
+  m->add(layers::from_config(
+      "Conv2D", R"({"filters": 64, "kernel_size": 3, "padding": "same", "activation": "relu"})"));
+  m->add(layers::from_config("MaxPooling2D", R"({"pool_size": 2})"));
+  m->add(layers::Flatten());
+  m->add(layers::Dense(5));
+  initialize_weights(*m, 3);
+  Tensor a({8, 64, 64, 3}, DType::Float32), b({8, 64, 64, 3}, DType::Float32);
+  const auto va = random_floats(static_cast<std::size_t>(a.num_elements()), 6);
+  const auto vb = random_floats(static_cast<std::size_t>(b.num_elements()), 7);
+  std::copy(va.begin(), va.end(), a.mutable_values<float>().begin());
+  std::copy(vb.begin(), vb.end(), b.mutable_values<float>().begin());
+  const Tensor first = m->predict(a, 8);
+  const Tensor other = m->predict(b, 8);
+  BOOST_TEST(!other.bitwise_equal(first));
+  BOOST_TEST(m->predict(a, 8).bitwise_equal(first));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

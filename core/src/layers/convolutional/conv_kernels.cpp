@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -19,7 +20,7 @@ using spatial::Dims;
 // im2col/col2im work in row chunks so the column buffer stays around this many floats.
 constexpr std::int64_t kColumnBudget = std::int64_t{1} << 22;
 // convolve(): floats per im2col chunk (cache-sized; also the unit of work given to a thread).
-constexpr std::int64_t kGemmBudget = std::int64_t{1} << 17;
+constexpr std::int64_t kGemmBudget = std::int64_t{1} << 19;
 
 std::int64_t rows_per_chunk(std::int64_t total_rows, std::int64_t cols) {
   return std::clamp<std::int64_t>(kColumnBudget / std::max<std::int64_t>(cols, 1), 1,
@@ -90,9 +91,21 @@ Shape out_shape(std::int64_t n, const Dims& out, std::int64_t channels) {
   return spatial::make_shape(n, out, channels, false);
 }
 
+void apply_epilogue(const Epilogue& e, float* rows, std::int64_t count, std::int64_t f) {
+  if (e.bias != nullptr) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      float* row = rows + i * f;
+      for (std::int64_t j = 0; j < f; ++j) row[j] += e.bias[j];
+    }
+  }
+  if (e.activation != nullptr)
+    e.activation(std::span<float>(rows, static_cast<std::size_t>(count * f)), f);
+}
+
 }  // namespace
 
-Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, const Geometry& g) {
+Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, const Geometry& g,
+                const Epilogue& epilogue) {
   const std::size_t r = g.in.size();
   const std::int64_t n = x.dim(0);
   const std::int64_t c = x.dim(r + 1);
@@ -104,7 +117,8 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const std::int64_t taps = spatial::product(g.kernel);
   const std::int64_t k = taps * cg;  // columns of one group's im2col matrix
 
-  Tensor y(out_shape(n, g.out, f), DType::Float32);
+  // Every output row is written by a GEMM below.
+  Tensor y = Tensor::uninitialized(out_shape(n, g.out, f), DType::Float32);
   const std::int64_t total = n * p_out;
   if (total == 0 || f == 0) return y;
 
@@ -127,6 +141,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
       std::all_of(g.pad.begin(), g.pad.end(), [](std::int64_t v) { return v == 0; })) {
     // A 1x1 convolution is a plain product: x is its own im2col matrix.
     ops::gemm(total, f, c, xd, c, wd, f, yd, f);
+    apply_epilogue(epilogue, yd, total, f);
     return y;
   }
 
@@ -200,6 +215,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
         }
         ops::gemm_serial(rows, fg, k, cols, k, wd + grp * fg, f, yd + row0 * f + grp * fg, f);
       }
+      apply_epilogue(epilogue, yd + row0 * f, rows, f);
       row0 = row1;
     }
   });

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kserde/activations.hpp"
 #include "layers/convolutional/spatial.hpp"
 
 namespace kserde::conv {
@@ -15,9 +16,18 @@ struct Geometry {
   spatial::Dims in, out, kernel, stride, dilation, pad;
 };
 
+// Work applied to each block of output rows while it is still in cache: + bias[f], then the
+// activation over whole rows (rows are complete channel vectors, so axis-wise activations such as
+// softmax see the same groups as on the whole tensor).
+struct Epilogue {
+  const float* bias = nullptr;
+  ActivationFn activation = nullptr;
+};
+
 // Cross-correlation as Keras's ops.conv (XLA conv_general_dilated with feature groups):
 // x (N, in..., C), kernel (*k, C/groups, F) -> (N, out..., F). im2col + GEMM per group.
-Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, const Geometry& g);
+Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, const Geometry& g,
+                const Epilogue& epilogue = {});
 
 // Depthwise cross-correlation: x (N, in..., C), kernel (*k, C, dm) -> (N, out..., C*dm), output
 // channel c*dm + m from input channel c and kernel[..., c, m].

@@ -80,7 +80,8 @@ Tensor box_pool(const Tensor& x, const std::vector<std::vector<Range>>& ranges, 
   const std::int64_t p_in = spatial::product(in);
   const std::int64_t p_out = spatial::product(out);
 
-  Tensor y(spatial::make_shape(n, out, c, false), DType::Float32);
+  // Every output element is written below (windows start from their initial value).
+  Tensor y = Tensor::uninitialized(spatial::make_shape(n, out, c, false), DType::Float32);
   if (n == 0 || p_out == 0 || c == 0) return y;
   const float* xd = x.f32();
   float* yd = y.f32_mut();
