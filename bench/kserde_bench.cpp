@@ -242,8 +242,7 @@ int cmd_load(const fs::path& dir) {
       lwm / fresh, "<= 0.05x");
   note("mapped load_weights of the .weights.h5 borrowed " + std::to_string(wb) +
        "/8 tensors; the .keras above borrowed " + std::to_string(borrowed) + "/" +
-       std::to_string(total) +
-       " (its weights member starts at an offset libarchive chooses; see the notes below)");
+       std::to_string(total));
   return 0;
 }
 

@@ -192,21 +192,22 @@ EOF
 EOF
   fi
   cat <<'EOF'
-- Thread counts: `KSERDE_NUM_THREADS`, `LoadOptions::num_threads` (default: all cores). Rows are
-  split across the pool at multiples of 48, so results are bitwise identical for any count.
+- Thread counts: `KSERDE_NUM_THREADS`, `LoadOptions::num_threads` (default: all cores). Work is
+  split so that every output element is computed by the same operations whatever the count, so
+  results are bitwise identical for any count.
 - Mapped loading (`LoadOptions::mmap_weights`) borrows the page-cache pages: its cost moves to the
   first prediction, which touches them (no copy, no anonymous memory).
 - Peak RSS: VmHWM of a child process that does only that operation (reset through
   /proc/self/clear_refs before it where a model is built first).
-- `load_model` of a .keras builds the model from config.json first, and the layers' initializers
-  fill every variable before the file's weights replace them: that is why copying load_model peaks
-  near 2x the weights (the mapped load_model of this .keras copies too, 0/8 borrowed: see below). Skipping initializers when
-  weights follow is the fix (model building code, not part of this change).
-- Mapped .keras: kserde's HDF5 writer puts dataset data at 64-byte offsets inside the image, but the
-  zip member starts wherever libarchive's local header ends (e.g. offset 2327): float32 data is
-  then not 4-aligned in the mapped file and is copied. Padding config.json with trailing spaces so
-  the weights member starts on a 64-byte boundary makes every tensor borrowed (proved in
-  tests/core/formats/mapped_loading_test.cpp); `KerasArchiveFormat::save` does not do that yet.
+- Copying load: each contiguous dataset is copied in 4 MiB parts spread over the inference threads
+  into fresh huge-page-advised memory, and each part's file pages are dropped from the process
+  (`madvise(MADV_DONTNEED)`) once copied, so the peak holds one copy of the weights rather than the
+  copy plus the mapped file. Variables made when the model is built from config.json are untouched
+  zero pages until then, and cost nothing.
+- Mapped .keras: kserde's HDF5 writer puts dataset data at 64-byte offsets inside the image and
+  its `.keras` writer starts the weights member on a 64-byte boundary (config.json padded with
+  spaces), so every float32 tensor of a kserde-saved `.keras` is borrowed from the mapping.
+- Inference kernels are compiled with `-march=native` (`KSERDE_NATIVE_ARCH`, default ON).
 EOF
 } >"$OUT"
 echo "wrote $OUT" >&2

@@ -31,10 +31,10 @@ constexpr std::int64_t kPrefetchRows = 16;
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
-Vec load(const float* p) {
-  Vec v;
+// Unaligned load. An out-parameter, not a return value: returning a vector wider than the
+// baseline ISA's registers draws GCC's -Wpsabi when built without -march=native.
+void load(Vec& v, const float* p) {
   std::memcpy(&v, p, sizeof v);
-  return v;
 }
 
 // Columns [j0, j0 + nv * kLanes) of all m rows; a_t is a transposed (a_t[p * m + r]). Every output
@@ -64,11 +64,15 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
       const float a0 = a_t[p * m + r], a1 = a_t[(p + 1) * m + r];
       const float a2 = a_t[(p + 2) * m + r], a3 = a_t[(p + 3) * m + r];
       for (std::int64_t v = 0; v < nv; ++v) {
-        Vec x = acc[r][v];
-        x += a0 * load(b0 + v * kLanes);
-        x += a1 * load(b1 + v * kLanes);
-        x += a2 * load(b2 + v * kLanes);
-        x += a3 * load(b3 + v * kLanes);
+        Vec x = acc[r][v], bv;
+        load(bv, b0 + v * kLanes);
+        x += a0 * bv;
+        load(bv, b1 + v * kLanes);
+        x += a1 * bv;
+        load(bv, b2 + v * kLanes);
+        x += a2 * bv;
+        load(bv, b3 + v * kLanes);
+        x += a3 * bv;
         acc[r][v] = x;
       }
     }
@@ -77,7 +81,11 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
     const float* brow = b + p * ldb + j0;
     for (std::int64_t r = 0; r < m; ++r) {
       const float ap = a_t[p * m + r];
-      for (std::int64_t v = 0; v < nv; ++v) acc[r][v] += ap * load(brow + v * kLanes);
+      for (std::int64_t v = 0; v < nv; ++v) {
+        Vec bv;
+        load(bv, brow + v * kLanes);
+        acc[r][v] += ap * bv;
+      }
     }
   }
   for (std::int64_t r = 0; r < m; ++r) {
@@ -138,7 +146,11 @@ void narrow_rows_vec(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int6
     const float* arow = a + r * lda;
     for (std::int64_t p = 0; p < k; ++p) {
       const float s = arow[p];
-      for (int v = 0; v < NV; ++v) acc[v] += s * load(b_padded + (p * NV + v) * kLanes);
+      for (int v = 0; v < NV; ++v) {
+        Vec bv;
+        load(bv, b_padded + (p * NV + v) * kLanes);
+        acc[v] += s * bv;
+      }
     }
     std::memcpy(c + r * ldc, acc, static_cast<std::size_t>(n) * sizeof(float));
   }

@@ -1,10 +1,8 @@
 #include "layers/convolutional/conv_kernels.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <span>
-#include <utility>
 #include <vector>
 
 #include "ops/eigen.hpp"
@@ -66,22 +64,15 @@ std::int64_t source_position(const Dims& base, const std::int64_t* tap, const Di
   return pos;
 }
 
-// Short copies (a few channels: one 3-tap run of a 1-channel image is 3 floats) as fixed-size
-// moves; a loop or a variable-size memcpy is a libc call per run.
-template <std::size_t N>
-void copy_fixed(float* dst, const float* src) {
-  std::memcpy(dst, src, N * sizeof(float));
-}
-using CopyFn = void (*)(float*, const float*);
-template <std::size_t... N>
-constexpr std::array<CopyFn, sizeof...(N)> make_copies(std::index_sequence<N...>) {
-  return {&copy_fixed<N>...};
-}
-constexpr auto kShortCopies = make_copies(std::make_index_sequence<17>());
+// Copies count floats into an im2col row. Short runs (a few channels: one 3-tap run of a 1-channel
+// image is 3 floats) move a whole block of kBlock floats instead, as one vector load and store:
+// the extra floats land where the row's next run (or the next row) is written right after, and the
+// buffer has kBlock floats of slack; the source must have kBlock readable floats (src_end).
+constexpr std::int64_t kBlock = 16;
 
-void copy_floats(float* dst, const float* src, std::int64_t count) {
-  if (count < static_cast<std::int64_t>(kShortCopies.size())) {
-    kShortCopies[static_cast<std::size_t>(count)](dst, src);
+void copy_floats(float* dst, const float* src, std::int64_t count, const float* src_end) {
+  if (count <= kBlock && src_end - src >= kBlock) {
+    std::memcpy(dst, src, kBlock * sizeof(float));
   } else {
     std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
   }
@@ -91,8 +82,20 @@ Shape out_shape(std::int64_t n, const Dims& out, std::int64_t channels) {
   return spatial::make_shape(n, out, channels, false);
 }
 
+constexpr std::int64_t kBiasSpan = 64;
+
 void apply_epilogue(const Epilogue& e, float* rows, std::int64_t count, std::int64_t f) {
-  if (e.bias != nullptr) {
+  if (e.bias != nullptr && f < kBiasSpan && kBiasSpan % f == 0 && count * f >= kBiasSpan) {
+    // Few channels: add the bias repeated over kBiasSpan floats to the block as a flat array.
+    float pattern[kBiasSpan];
+    for (std::int64_t j = 0; j < kBiasSpan; ++j) pattern[j] = e.bias[j % f];
+    const std::int64_t total = count * f;
+    std::int64_t i = 0;
+    for (; i + kBiasSpan <= total; i += kBiasSpan) {
+      for (std::int64_t j = 0; j < kBiasSpan; ++j) rows[i + j] += pattern[j];
+    }
+    for (; i < total; ++i) rows[i] += pattern[i % kBiasSpan];
+  } else if (e.bias != nullptr) {
     for (std::int64_t i = 0; i < count; ++i) {
       float* row = rows + i * f;
       for (std::int64_t j = 0; j < f; ++j) row[j] += e.bias[j];
@@ -125,6 +128,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const Dims offs = tap_offsets(g);
   const Dims in_strides = position_strides(g.in);
   const float* xd = x.f32();
+  const float* x_end = xd + x.num_elements();
   const float* wd = kernel.f32();
   float* yd = y.f32_mut();
 
@@ -171,8 +175,9 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   ops::parallel_rows(total, work, [&](std::int64_t begin, std::int64_t end) {
     thread_local std::vector<float> buffer;
     const std::int64_t cap = std::min(end - begin, chunk + g48 - 1);
-    if (buffer.size() < static_cast<std::size_t>(cap * k))
-      buffer.resize(static_cast<std::size_t>(cap * k));
+    if (buffer.size() < static_cast<std::size_t>(cap * k + kBlock)) {
+      buffer.resize(static_cast<std::size_t>(cap * k + kBlock));
+    }
     float* cols = buffer.data();
     Dims o(r), base(r);
     for (std::int64_t row0 = begin; row0 < end;) {
@@ -194,7 +199,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
           if (inside) {
             const float* window = xd + (b * p_in + base_pos) * c + grp * cg;
             for (const Run& run : runs) {
-              copy_floats(dst, window + run.pos * c, run.taps * cg);
+              copy_floats(dst, window + run.pos * c, run.taps * cg, x_end);
               dst += run.taps * cg;
             }
           } else {
@@ -204,7 +209,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
               if (pos < 0) {
                 std::fill(dst, dst + cg, 0.0f);
               } else {
-                copy_floats(dst, xd + ((b * p_in + pos) * c + grp * cg), cg);
+                copy_floats(dst, xd + ((b * p_in + pos) * c + grp * cg), cg, x_end);
               }
             }
           }
