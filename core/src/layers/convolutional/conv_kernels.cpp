@@ -65,13 +65,18 @@ std::int64_t source_position(const Dims& base, const std::int64_t* tap, const Di
 }
 
 // Copies count floats into an im2col row. Short runs (a few channels: one 3-tap run of a 1-channel
-// image is 3 floats) move a whole block of kBlock floats instead, as one vector load and store:
-// the extra floats land where the row's next run (or the next row) is written right after, and the
-// buffer has kBlock floats of slack; the source must have kBlock readable floats (src_end).
+// image is 3 floats) move a whole block of 4, 8 or kBlock floats instead, one vector load and
+// store: the extra floats land where the row's next run (or the next row) is written right after,
+// and the buffer has kBlock floats of slack; the source must have kBlock readable floats (src_end).
 constexpr std::int64_t kBlock = 16;
 
 void copy_floats(float* dst, const float* src, std::int64_t count, const float* src_end) {
-  if (count <= kBlock && src_end - src >= kBlock) {
+  // The narrowest move that covers count (wide unaligned stores split across cache lines).
+  if (count <= 4 && src_end - src >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(float));
+  } else if (count <= 8 && src_end - src >= 8) {
+    std::memcpy(dst, src, 8 * sizeof(float));
+  } else if (count <= kBlock && src_end - src >= kBlock) {
     std::memcpy(dst, src, kBlock * sizeof(float));
   } else {
     std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
@@ -187,36 +192,72 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
       for (std::int64_t grp = 0; grp < groups; ++grp) {
         std::int64_t b = row0 / p_out;
         unravel(row0 % p_out, g.out, o);
-        for (std::int64_t i = 0; i < rows; ++i) {
-          bool inside = true;
-          std::int64_t base_pos = 0;
-          for (std::size_t d = 0; d < r; ++d) {
-            base[d] = o[d] * g.stride[d] - g.pad[d];
-            inside = inside && base[d] >= 0 && base[d] + extent[d] < g.in[d];
-            base_pos += base[d] * in_strides[d];
+        // A window inside the input: its runs of adjacent taps, each one block copy.
+        auto fill_inside = [&](float* dst, const float* window) {
+          for (const Run& run : runs) {
+            copy_floats(dst, window + run.pos * c, run.taps * cg, x_end);
+            dst += run.taps * cg;
           }
-          float* dst = cols + i * k;
-          if (inside) {
-            const float* window = xd + (b * p_in + base_pos) * c + grp * cg;
-            for (const Run& run : runs) {
-              copy_floats(dst, window + run.pos * c, run.taps * cg, x_end);
-              dst += run.taps * cg;
+        };
+        // A window over the border: tap by tap, zeros for padding.
+        auto fill_border = [&](float* dst) {
+          for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
+            const std::int64_t pos = source_position(
+                base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
+            if (pos < 0) {
+              std::fill(dst, dst + cg, 0.0f);
+            } else {
+              copy_floats(dst, xd + ((b * p_in + pos) * c + grp * cg), cg, x_end);
             }
-          } else {
-            for (std::int64_t t = 0; t < taps; ++t, dst += cg) {
-              const std::int64_t pos = source_position(
-                  base, offs.data() + t * static_cast<std::int64_t>(r), g.in, in_strides);
-              if (pos < 0) {
-                std::fill(dst, dst + cg, 0.0f);
+          }
+        };
+        if (r == 2) {
+          // 2D (Conv2D): rows come in runs of one image row, whose vertical extent is checked once.
+          for (std::int64_t i = 0; i < rows;) {
+            const std::int64_t span = std::min(rows - i, g.out[1] - o[1]);
+            base[0] = o[0] * g.stride[0] - g.pad[0];
+            const bool rows_inside = base[0] >= 0 && base[0] + extent[0] < g.in[0];
+            const float* image_row =
+                rows_inside ? xd + (b * g.in[0] + base[0]) * g.in[1] * c + grp * cg : nullptr;
+            for (std::int64_t s = 0; s < span; ++s) {
+              base[1] = (o[1] + s) * g.stride[1] - g.pad[1];
+              float* dst = cols + (i + s) * k;
+              if (rows_inside && base[1] >= 0 && base[1] + extent[1] < g.in[1]) {
+                fill_inside(dst, image_row + base[1] * c);
               } else {
-                copy_floats(dst, xd + ((b * p_in + pos) * c + grp * cg), cg, x_end);
+                fill_border(dst);
+              }
+            }
+            i += span;
+            o[1] += span;
+            if (o[1] == g.out[1]) {
+              o[1] = 0;
+              if (++o[0] == g.out[0]) {
+                o[0] = 0;
+                ++b;
               }
             }
           }
-          // Next output position (row-major odometer over the output dims, then the batch).
-          std::size_t d = r;
-          while (d > 0 && ++o[d - 1] == g.out[d - 1]) o[--d] = 0;
-          if (d == 0) ++b;
+        } else {
+          for (std::int64_t i = 0; i < rows; ++i) {
+            bool inside = true;
+            std::int64_t base_pos = 0;
+            for (std::size_t d = 0; d < r; ++d) {
+              base[d] = o[d] * g.stride[d] - g.pad[d];
+              inside = inside && base[d] >= 0 && base[d] + extent[d] < g.in[d];
+              base_pos += base[d] * in_strides[d];
+            }
+            float* dst = cols + i * k;
+            if (inside) {
+              fill_inside(dst, xd + (b * p_in + base_pos) * c + grp * cg);
+            } else {
+              fill_border(dst);
+            }
+            // Next output position (row-major odometer over the output dims, then the batch).
+            std::size_t d = r;
+            while (d > 0 && ++o[d - 1] == g.out[d - 1]) o[--d] = 0;
+            if (d == 0) ++b;
+          }
         }
         ops::gemm_serial(rows, fg, k, cols, k, wd + grp * fg, f, yd + row0 * f + grp * fg, f);
       }
