@@ -131,6 +131,8 @@ bool use_skinny(std::int64_t m, std::int64_t n, std::int64_t k) {
 // output row is instead one pass over its row of a with the row's accumulators in registers, b
 // (at most kNarrowK x kNarrowN floats) staying in L1.
 constexpr std::int64_t kNarrowN = 32;
+// Column granularity of a split of Eigen's GEMM (a multiple of its register-block widths).
+constexpr std::int64_t kColumnGrain = 64;
 constexpr std::int64_t kNarrowK = 64;
 
 bool use_narrow(std::int64_t n, std::int64_t k) {
@@ -225,6 +227,18 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::i
   if (use_narrow(n, k)) {
     parallel_rows(m, work, [&](std::int64_t r0, std::int64_t r1) {
       narrow_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+    });
+    return;
+  }
+  if (m < 2 * kRowGrain && n >= 2 * kColumnGrain) {
+    // Too few rows to share (a Dense layer at a batch of a few dozen): threads take column blocks
+    // instead, at multiples of kColumnGrain. Eigen's k-blocking depends on k alone and its column
+    // micro-panels are kColumnGrain-aligned either way, so each element's sum is unchanged.
+    const std::int64_t units = (n + kColumnGrain - 1) / kColumnGrain;
+    parallel_for(units, 1, work, [&](std::int64_t u0, std::int64_t u1) {
+      const std::int64_t j0 = u0 * kColumnGrain;
+      const std::int64_t j1 = std::min(n, u1 * kColumnGrain);
+      eigen_gemm(m, j1 - j0, k, a, lda, b + j0, ldb, c + j0, ldc);
     });
     return;
   }
