@@ -199,6 +199,53 @@ void eigen_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, 
 
 }  // namespace
 
+namespace {
+
+template <int NV>
+void narrow_gather_vec(const float* base, std::int64_t step, std::int64_t count,
+                       const std::int64_t* offsets, std::int64_t k, const float* b_padded,
+                       std::int64_t n, float* out) {
+  for (std::int64_t o = 0; o < count; ++o) {
+    const float* window = base + o * step;
+    Vec acc[NV] = {};
+    for (std::int64_t p = 0; p < k; ++p) {
+      const float x = window[offsets[p]];
+      for (int v = 0; v < NV; ++v) {
+        Vec bv;
+        load(bv, b_padded + (p * NV + v) * kLanes);
+        acc[v] += x * bv;
+      }
+    }
+    // Common filter counts as fixed-size moves (a run-time-size memcpy is a libc call per
+    // output position).
+    if (n == 8) {
+      std::memcpy(out + o * n, acc, 8 * sizeof(float));
+    } else if (n == kLanes * NV) {
+      std::memcpy(out + o * n, acc, kLanes * NV * sizeof(float));
+    } else {
+      std::memcpy(out + o * n, acc, static_cast<std::size_t>(n) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+
+void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
+                   const std::int64_t* offsets, std::int64_t k, const float* b, std::int64_t n,
+                   float* out) {
+  const std::int64_t nv = (n + kLanes - 1) / kLanes;
+  thread_local std::vector<float> padded;
+  padded.assign(static_cast<std::size_t>(k * nv * kLanes), 0.0f);
+  for (std::int64_t p = 0; p < k; ++p) {
+    std::copy(b + p * n, b + p * n + n, padded.begin() + p * nv * kLanes);
+  }
+  if (nv == 1) {
+    narrow_gather_vec<1>(base, step, count, offsets, k, padded.data(), n, out);
+  } else {
+    narrow_gather_vec<2>(base, step, count, offsets, k, padded.data(), n, out);
+  }
+}
+
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;

@@ -19,6 +19,9 @@ using spatial::Dims;
 constexpr std::int64_t kColumnBudget = std::int64_t{1} << 22;
 // convolve(): floats per im2col chunk (cache-sized; also the unit of work given to a thread).
 constexpr std::int64_t kGemmBudget = std::int64_t{1} << 19;
+// The direct (im2col-free) path: at most this many filters and taps x channels.
+constexpr std::int64_t kDirectMaxFilters = 32;
+constexpr std::int64_t kDirectMaxDepth = 64;
 
 std::int64_t rows_per_chunk(std::int64_t total_rows, std::int64_t cols) {
   return std::clamp<std::int64_t>(kColumnBudget / std::max<std::int64_t>(cols, 1), 1,
@@ -93,7 +96,7 @@ void apply_epilogue(const Epilogue& e, float* rows, std::int64_t count, std::int
   if (e.bias != nullptr && f < kBiasSpan && kBiasSpan % f == 0 && count * f >= kBiasSpan) {
     // Few channels: add the bias repeated over kBiasSpan floats to the block as a flat array.
     float pattern[kBiasSpan];
-    for (std::int64_t j = 0; j < kBiasSpan; ++j) pattern[j] = e.bias[j % f];
+    for (std::int64_t j = 0; j < kBiasSpan; j += f) std::copy(e.bias, e.bias + f, pattern + j);
     const std::int64_t total = count * f;
     std::int64_t i = 0;
     for (; i + kBiasSpan <= total; i += kBiasSpan) {
@@ -145,6 +148,39 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const std::int64_t chunk =
       std::max<std::int64_t>(kGemmBudget / std::max<std::int64_t>(k, 1) / g48, 1) * g48;
   const double work = static_cast<double>(total) * static_cast<double>(k) * static_cast<double>(f);
+  // Every window inside the input: no padding before, and the last window ends inside too ('same'
+  // padding can put all of its padding after).
+  auto inside_input = [&](std::size_t d) {
+    return g.pad[d] == 0 &&
+           (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] < g.in[d];
+  };
+  if (r == 2 && groups == 1 && f <= kDirectMaxFilters && k <= kDirectMaxDepth && inside_input(0) &&
+      inside_input(1)) {
+    // Few filters over few channels, no padding (e.g. a first 'valid' Conv2D on a grayscale
+    // image): each output image row accumulates its taps straight from the input rows, with no
+    // im2col copy and no per-position bookkeeping. Every output element is one multiply-add chain
+    // over the k taps in order (the same for any thread count).
+    std::vector<std::int64_t> tap_offset(static_cast<std::size_t>(k));
+    for (std::int64_t t = 0; t < taps; ++t) {
+      const std::int64_t ky = offs[static_cast<std::size_t>(t) * 2];
+      const std::int64_t kx = offs[static_cast<std::size_t>(t) * 2 + 1];
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        tap_offset[static_cast<std::size_t>(t * c + ch)] = (ky * g.in[1] + kx) * c + ch;
+      }
+    }
+    const std::int64_t out_h = g.out[0], out_w = g.out[1];
+    const std::int64_t step = g.stride[1] * c;
+    ops::parallel_for(n * out_h, 1, work, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t row = r0; row < r1; ++row) {
+        const std::int64_t b = row / out_h, oy = row % out_h;
+        const float* base = xd + (b * g.in[0] + oy * g.stride[0]) * g.in[1] * c;
+        float* out = yd + row * out_w * f;
+        ops::narrow_gather(base, step, out_w, tap_offset.data(), k, wd, f, out);
+      }
+      apply_epilogue(epilogue, yd + r0 * out_w * f, (r1 - r0) * out_w, f);
+    });
+    return y;
+  }
   if (taps == 1 && groups == 1 && p_in == p_out &&
       std::all_of(g.stride.begin(), g.stride.end(), [](std::int64_t v) { return v == 1; }) &&
       std::all_of(g.pad.begin(), g.pad.end(), [](std::int64_t v) { return v == 0; })) {
