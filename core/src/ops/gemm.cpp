@@ -139,6 +139,18 @@ bool use_narrow(std::int64_t n, std::int64_t k) {
   return n <= kNarrowN && k <= kNarrowK;
 }
 
+// b (k x n, row stride ldb, n <= 2 * kLanes) with its rows zero-padded to whole vectors, so that
+// every step of the narrow kernels is full-width. A per-thread buffer, valid until the next call.
+const float* padded_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k) {
+  const std::int64_t width = (n + kLanes - 1) / kLanes * kLanes;
+  thread_local std::vector<float> padded;
+  padded.assign(static_cast<std::size_t>(k * width), 0.0f);
+  for (std::int64_t p = 0; p < k; ++p) {
+    std::copy(b + p * ldb, b + p * ldb + n, padded.begin() + p * width);
+  }
+  return padded.data();
+}
+
 template <int NV>
 void narrow_rows_vec(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k,
                      const float* a, std::int64_t lda, const float* b_padded, float* c,
@@ -160,17 +172,11 @@ void narrow_rows_vec(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int6
 
 void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k, const float* a,
                  std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  // b with its rows zero-padded to whole vectors, so that every step is full-width.
-  const std::int64_t nv = (n + kLanes - 1) / kLanes;
-  thread_local std::vector<float> padded;
-  padded.assign(static_cast<std::size_t>(k * nv * kLanes), 0.0f);
-  for (std::int64_t p = 0; p < k; ++p) {
-    std::copy(b + p * ldb, b + p * ldb + n, padded.begin() + p * nv * kLanes);
-  }
-  if (nv == 1) {
-    narrow_rows_vec<1>(r0, r1, n, k, a, lda, padded.data(), c, ldc);
+  const float* padded = padded_columns(b, ldb, n, k);
+  if (n <= kLanes) {
+    narrow_rows_vec<1>(r0, r1, n, k, a, lda, padded, c, ldc);
   } else {
-    narrow_rows_vec<2>(r0, r1, n, k, a, lda, padded.data(), c, ldc);
+    narrow_rows_vec<2>(r0, r1, n, k, a, lda, padded, c, ldc);
   }
 }
 
@@ -233,16 +239,11 @@ void narrow_gather_vec(const float* base, std::int64_t step, std::int64_t count,
 void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
                    const std::int64_t* offsets, std::int64_t k, const float* b, std::int64_t n,
                    float* out) {
-  const std::int64_t nv = (n + kLanes - 1) / kLanes;
-  thread_local std::vector<float> padded;
-  padded.assign(static_cast<std::size_t>(k * nv * kLanes), 0.0f);
-  for (std::int64_t p = 0; p < k; ++p) {
-    std::copy(b + p * n, b + p * n + n, padded.begin() + p * nv * kLanes);
-  }
-  if (nv == 1) {
-    narrow_gather_vec<1>(base, step, count, offsets, k, padded.data(), n, out);
+  const float* padded = padded_columns(b, n, n, k);
+  if (n <= kLanes) {
+    narrow_gather_vec<1>(base, step, count, offsets, k, padded, n, out);
   } else {
-    narrow_gather_vec<2>(base, step, count, offsets, k, padded.data(), n, out);
+    narrow_gather_vec<2>(base, step, count, offsets, k, padded, n, out);
   }
 }
 
