@@ -31,7 +31,8 @@ class FileSink final : public kserde::io::ByteSink {
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
   void write(std::span<const std::byte> d) override {
-    if (std::fwrite(d.data(), 1, d.size(), f_) != d.size()) throw std::runtime_error("write failed");
+    if (std::fwrite(d.data(), 1, d.size(), f_) != d.size())
+      throw std::runtime_error("write failed");
     pos_ += d.size();
   }
   std::uint64_t position() const override { return pos_; }
@@ -101,7 +102,8 @@ int main(int argc, char** argv) {
       void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
       ::close(fd);
       if (map == MAP_FAILED) return 1;
-      std::shared_ptr<const void> owner(map, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+      std::shared_ptr<const void> owner(
+          map, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
       kserde::io::ByteSource src{{static_cast<const std::byte*>(map), size}, owner, 0, path};
       const auto root = kserde::hdf5::File::open(std::move(src)).root().group("layers");
       std::size_t total = 0;
@@ -120,6 +122,9 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove(path);
   const double r = median(raw), k = median(ks);
-  std::printf("raw pread: %.3f s   kserde (mmap + open + read every dataset): %.3f s   ratio %.2fx (goal <= 1.2x)\n", r, k, k / r);
+  std::printf(
+      "raw pread: %.3f s   kserde (mmap + open + read every dataset): %.3f s   ratio %.2fx (goal "
+      "<= 1.2x)\n",
+      r, k, k / r);
   return 0;
 }

@@ -39,47 +39,18 @@
 #include "kserde/plugin.hpp"
 #include "kserde/saving.hpp"
 #include "ops/thread_pool.hpp"
+#include "timing.hpp"
 
 extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Median of `runs` timings of fn (after one untimed warm-up when warm).
-double time_median(int runs, const std::function<void()>& fn, bool warm = true) {
-  if (warm) fn();
-  std::vector<double> t;
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = Clock::now();
-    fn();
-    t.push_back(since(t0));
-  }
-  return median(t);
-}
-
-// Median per-call time, repeating until ~0.5 s have passed (at least 3 calls).
-double time_adaptive(const std::function<void()>& fn) {
-  fn();
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (t.size() < 3 || (since(start) < 0.5 && t.size() < 200)) {
-    const auto t0 = Clock::now();
-    fn();
-    t.push_back(since(t0));
-  }
-  return median(t);
-}
+using bench::Clock;
+using bench::median;
+using bench::since;
+using bench::time_adaptive;
+using bench::time_median;
 
 std::string fmt_time(double s) {
   char b[32];

@@ -27,29 +27,12 @@
 #include <thread>
 #include <vector>
 
+#include "timing.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// The same method as kserde_bench's time_adaptive: one warm-up call, then the median per-call
-// time, repeating until ~0.5 s have passed (at least 3 calls, at most 200).
-double time_adaptive(const std::function<void()>& fn) {
-  fn();
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (t.size() < 3 || (since(start) < 0.5 && t.size() < 200)) {
-    const auto t0 = Clock::now();
-    fn();
-    t.push_back(since(t0));
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using bench::time_adaptive;
 
 // ---- .npy (float32, little-endian, C order only) -----------------------------------------------
 

@@ -151,33 +151,51 @@ const float* padded_columns(const float* b, std::int64_t ldb, std::int64_t n, st
   return padded.data();
 }
 
-template <int NV>
-void narrow_rows_vec(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k,
-                     const float* a, std::int64_t lda, const float* b_padded, float* c,
-                     std::int64_t ldc) {
-  for (std::int64_t r = r0; r < r1; ++r) {
+// The narrow kernel: for o < count, out[o * ldo, + n) = x_o @ b, where x_o is the k floats at
+// base + o * step (contiguous, or at `offsets` when Gathered, as a convolution reads its window).
+// Each element is one multiply-add chain over k in order.
+template <int NV, bool Gathered>
+void narrow_kernel(const float* base, std::int64_t step, std::int64_t count,
+                   const std::int64_t* offsets, std::int64_t k, const float* b_padded,
+                   std::int64_t n, float* out, std::int64_t ldo) {
+  for (std::int64_t o = 0; o < count; ++o) {
+    const float* x = base + o * step;
     Vec acc[NV] = {};
-    const float* arow = a + r * lda;
     for (std::int64_t p = 0; p < k; ++p) {
-      const float s = arow[p];
+      const float s = Gathered ? x[offsets[p]] : x[p];
       for (int v = 0; v < NV; ++v) {
         Vec bv;
         load(bv, b_padded + (p * NV + v) * kLanes);
         acc[v] += s * bv;
       }
     }
-    std::memcpy(c + r * ldc, acc, static_cast<std::size_t>(n) * sizeof(float));
+    // Common widths as fixed-size moves (a run-time-size memcpy is a libc call per row).
+    float* dst = out + o * ldo;
+    if (n == 8) {
+      std::memcpy(dst, acc, 8 * sizeof(float));
+    } else if (n == kLanes * NV) {
+      std::memcpy(dst, acc, kLanes * NV * sizeof(float));
+    } else {
+      std::memcpy(dst, acc, static_cast<std::size_t>(n) * sizeof(float));
+    }
+  }
+}
+
+template <bool Gathered>
+void narrow(const float* base, std::int64_t step, std::int64_t count, const std::int64_t* offsets,
+            std::int64_t k, const float* b, std::int64_t ldb, std::int64_t n, float* out,
+            std::int64_t ldo) {
+  const float* padded = padded_columns(b, ldb, n, k);
+  if (n <= kLanes) {
+    narrow_kernel<1, Gathered>(base, step, count, offsets, k, padded, n, out, ldo);
+  } else {
+    narrow_kernel<2, Gathered>(base, step, count, offsets, k, padded, n, out, ldo);
   }
 }
 
 void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k, const float* a,
                  std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  const float* padded = padded_columns(b, ldb, n, k);
-  if (n <= kLanes) {
-    narrow_rows_vec<1>(r0, r1, n, k, a, lda, padded, c, ldc);
-  } else {
-    narrow_rows_vec<2>(r0, r1, n, k, a, lda, padded, c, ldc);
-  }
+  narrow<false>(a + r0 * lda, lda, r1 - r0, nullptr, k, b, ldb, n, c + r0 * ldc, ldc);
 }
 
 template <class Stride>
@@ -205,46 +223,10 @@ void eigen_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, 
 
 }  // namespace
 
-namespace {
-
-template <int NV>
-void narrow_gather_vec(const float* base, std::int64_t step, std::int64_t count,
-                       const std::int64_t* offsets, std::int64_t k, const float* b_padded,
-                       std::int64_t n, float* out) {
-  for (std::int64_t o = 0; o < count; ++o) {
-    const float* window = base + o * step;
-    Vec acc[NV] = {};
-    for (std::int64_t p = 0; p < k; ++p) {
-      const float x = window[offsets[p]];
-      for (int v = 0; v < NV; ++v) {
-        Vec bv;
-        load(bv, b_padded + (p * NV + v) * kLanes);
-        acc[v] += x * bv;
-      }
-    }
-    // Common filter counts as fixed-size moves (a run-time-size memcpy is a libc call per
-    // output position).
-    if (n == 8) {
-      std::memcpy(out + o * n, acc, 8 * sizeof(float));
-    } else if (n == kLanes * NV) {
-      std::memcpy(out + o * n, acc, kLanes * NV * sizeof(float));
-    } else {
-      std::memcpy(out + o * n, acc, static_cast<std::size_t>(n) * sizeof(float));
-    }
-  }
-}
-
-}  // namespace
-
 void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
                    const std::int64_t* offsets, std::int64_t k, const float* b, std::int64_t n,
                    float* out) {
-  const float* padded = padded_columns(b, n, n, k);
-  if (n <= kLanes) {
-    narrow_gather_vec<1>(base, step, count, offsets, k, padded, n, out);
-  } else {
-    narrow_gather_vec<2>(base, step, count, offsets, k, padded, n, out);
-  }
+  narrow<true>(base, step, count, offsets, k, b, n, n, out, n);
 }
 
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,

@@ -39,19 +39,27 @@ void dispatch(std::int64_t total, std::int64_t parts, std::int64_t grain, Fn& fn
 // order, as one GEMM over all rows (results are bitwise identical for any thread count).
 inline constexpr std::int64_t kRowGrain = 48;
 
+inline constexpr double kMinWorkPerThread = 1 << 18;
+
+namespace detail {
+// Parts for `units` indivisible units: no more than threads, units and work / kMinWorkPerThread.
+inline std::int64_t part_count(std::int64_t units, double work) {
+  std::int64_t parts = std::min(static_cast<std::int64_t>(num_threads()), units);
+  if (work / kMinWorkPerThread < static_cast<double>(parts)) {
+    parts = static_cast<std::int64_t>(work / kMinWorkPerThread);
+  }
+  return parts;
+}
+}  // namespace detail
+
 // Calls fn(begin, end) over [0, rows) in parts: every part but the last starts and ends on a
 // multiple of kRowGrain, every part holds at least kRowGrain rows, and no more parts than threads
 // and than `work` (an estimate of the multiply-adds) / kMinWorkPerThread. Runs inline when there
 // is one part (or when called from inside the pool or while the pool is busy). Blocks until done;
 // allocates nothing.
-inline constexpr double kMinWorkPerThread = 1 << 18;
 template <class Fn>
 void parallel_rows(std::int64_t rows, double work, Fn&& fn) {
-  std::int64_t parts = static_cast<std::int64_t>(num_threads());
-  if (rows / kRowGrain < parts) parts = rows / kRowGrain;
-  if (work / kMinWorkPerThread < static_cast<double>(parts)) {
-    parts = static_cast<std::int64_t>(work / kMinWorkPerThread);
-  }
+  const std::int64_t parts = detail::part_count(rows / kRowGrain, work);
   if (parts <= 1) {
     if (rows > 0) fn(std::int64_t{0}, rows);
     return;
@@ -64,13 +72,7 @@ void parallel_rows(std::int64_t rows, double work, Fn&& fn) {
 // parallel_rows.
 template <class Fn>
 void parallel_for(std::int64_t count, std::int64_t min_items, double work, Fn&& fn) {
-  std::int64_t parts = static_cast<std::int64_t>(num_threads());
-  if (count / std::max<std::int64_t>(min_items, 1) < parts) {
-    parts = count / std::max<std::int64_t>(min_items, 1);
-  }
-  if (work / kMinWorkPerThread < static_cast<double>(parts)) {
-    parts = static_cast<std::int64_t>(work / kMinWorkPerThread);
-  }
+  const std::int64_t parts = detail::part_count(count / std::max<std::int64_t>(min_items, 1), work);
   if (parts <= 1) {
     if (count > 0) fn(std::int64_t{0}, count);
     return;

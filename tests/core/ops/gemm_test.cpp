@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kserde/initializers.hpp"
@@ -29,6 +30,13 @@ std::vector<float> random_floats(std::size_t count, unsigned seed) {
   std::vector<float> v(count);
   for (float& x : v) x = d(rng);
   return v;
+}
+
+// Random a (m x lda) and b (k x ldb) for p.
+std::pair<std::vector<float>, std::vector<float>> operands(const Problem& p, unsigned seed) {
+  return {
+      random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.m * p.lda, 1)), seed),
+      random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.k * p.ldb, 1)), seed + 1)};
 }
 
 std::vector<float> run(const Problem& p, const std::vector<float>& a, const std::vector<float>& b) {
@@ -55,10 +63,7 @@ BOOST_AUTO_TEST_CASE(every_kernel_matches_a_float64_product_within_float32_round
   const double u = std::ldexp(1.0, -24);
   for (const Problem& p : problems()) {
     BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
-      const auto a =
-          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.m * p.lda, 1)), 1);
-      const auto b =
-          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.k * p.ldb, 1)), 2);
+      const auto [a, b] = operands(p, 1);
       const auto c = run(p, a, b);
       int bad = 0;
       for (std::int64_t i = 0; i < p.m; ++i) {
@@ -88,10 +93,7 @@ BOOST_AUTO_TEST_CASE(every_kernel_matches_a_float64_product_within_float32_round
 BOOST_AUTO_TEST_CASE(results_are_bitwise_identical_for_any_thread_count) {
   for (const Problem& p : problems()) {
     BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
-      const auto a =
-          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.m * p.lda, 1)), 3);
-      const auto b =
-          random_floats(static_cast<std::size_t>(std::max<std::int64_t>(p.k * p.ldb, 1)), 4);
+      const auto [a, b] = operands(p, 3);
       ops::set_num_threads(1);
       const auto one = run(p, a, b);
       for (std::size_t threads : {2u, 3u, 8u}) {
