@@ -35,9 +35,8 @@ class Conv : public conv::ConvLayerBase {
   std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
-    if (!channels_first_ && (activation_.is_linear() || builtin_activation(activation_.name))) {
-      // Bias and activation fused into the convolution's row blocks (built-in activations act on
-      // elements or on the channel axis; a custom one may need the whole tensor).
+    if (!channels_first_ && activation_row_wise_) {
+      // Bias and activation fused into the convolution's row blocks.
       const Tensor bias = use_bias_ ? ops::as_float32(weight(1)) : Tensor();
       const conv::Epilogue epilogue{use_bias_ ? bias.f32() : nullptr, activation_.fn};
       return {conv::convolve(x, ops::as_float32(weight(0)), groups_, g, epilogue)};

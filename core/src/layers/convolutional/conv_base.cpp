@@ -35,6 +35,8 @@ void ConvLayerBase::parse_common(Deserializer& ctx, bool allow_causal,
     cfg::fail(where, "strides > 1 are not supported together with dilation_rate > 1");
   }
   activation_ = ctx.activation(cfg::find(c, "activation"), where);
+  activation_row_wise_ =
+      activation_.is_linear() || builtin_activation(activation_.name).has_value();
   // Write back what Keras's get_config would write for these values.
   spatial::write_tuple(object_dict(), "kernel_size", kernel_size_);
   spatial::write_tuple(object_dict(), "strides", strides_);

@@ -41,6 +41,9 @@ class ConvLayerBase : public Layer {
   bool channels_first_ = false;
   bool use_bias_ = true;
   Activation activation_;
+  // Linear or built-in: acts on elements or on the channel axis, so it can be applied to blocks of
+  // output rows (a custom activation may need the whole tensor).
+  bool activation_row_wise_ = true;
 };
 
 }  // namespace kserde::conv
