@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include "ops/packed_gemm.hpp"
 #include "ops/thread_pool.hpp"
 
 namespace kserde::ops {
@@ -140,15 +141,14 @@ bool use_narrow(std::int64_t n, std::int64_t k) {
 }
 
 // b (k x n, row stride ldb, n <= 2 * kLanes) with its rows zero-padded to whole vectors, so that
-// every step of the narrow kernels is full-width. A per-thread buffer, valid until the next call.
-const float* padded_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k) {
+// every step of the narrow kernels is full-width.
+void pad_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k,
+                 std::vector<float>& padded) {
   const std::int64_t width = (n + kLanes - 1) / kLanes * kLanes;
-  thread_local std::vector<float> padded;
   padded.assign(static_cast<std::size_t>(k * width), 0.0f);
   for (std::int64_t p = 0; p < k; ++p) {
     std::copy(b + p * ldb, b + p * ldb + n, padded.begin() + p * width);
   }
-  return padded.data();
 }
 
 // The narrow kernel: for o < count, out[o * ldo, + n) = x_o @ b, where x_o is the k floats at
@@ -183,9 +183,7 @@ void narrow_kernel(const float* base, std::int64_t step, std::int64_t count,
 
 template <bool Gathered>
 void narrow(const float* base, std::int64_t step, std::int64_t count, const std::int64_t* offsets,
-            std::int64_t k, const float* b, std::int64_t ldb, std::int64_t n, float* out,
-            std::int64_t ldo) {
-  const float* padded = padded_columns(b, ldb, n, k);
+            std::int64_t k, const float* padded, std::int64_t n, float* out, std::int64_t ldo) {
   if (n <= kLanes) {
     narrow_kernel<1, Gathered>(base, step, count, offsets, k, padded, n, out, ldo);
   } else {
@@ -195,38 +193,38 @@ void narrow(const float* base, std::int64_t step, std::int64_t count, const std:
 
 void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k, const float* a,
                  std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  narrow<false>(a + r0 * lda, lda, r1 - r0, nullptr, k, b, ldb, n, c + r0 * ldc, ldc);
+  thread_local std::vector<float> padded;
+  pad_columns(b, ldb, n, k, padded);
+  narrow<false>(a + r0 * lda, lda, r1 - r0, nullptr, k, padded.data(), n, c + r0 * ldc, ldc);
 }
 
-template <class Stride>
-void eigen_product(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, Stride sa,
-                   const float* b, Stride sb, float* c, Stride sc) {
-  using ConstM = Eigen::Map<const RowMatrix, Eigen::Unaligned, Stride>;
-  using M = Eigen::Map<RowMatrix, Eigen::Unaligned, Stride>;
-  M(c, m, n, sc).noalias() = ConstM(a, m, k, sa) * ConstM(b, k, n, sb);
+// One row of a (a Dense layer at batch 1): Eigen's GEMV streams b once at memory speed.
+void gemv(std::int64_t n, std::int64_t k, const float* a, const float* b, std::int64_t ldb,
+          float* c) {
+  using Row = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+  Eigen::Map<Row>(c, n).noalias() =
+      Eigen::Map<const Row>(a, k) *
+      Eigen::Map<const RowMatrix, Eigen::Unaligned, Strides>(b, k, n, Strides(ldb));
 }
 
-void eigen_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
-                const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  if (k == 0) {
-    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.0f);
-    return;
-  }
-  if (lda == k && ldb == n && ldc == n) {
-    // Dense maps: Eigen's own passes over c (zeroing, assignment) vectorize only on these.
-    eigen_product(m, n, k, a, Eigen::Stride<0, 0>(), b, Eigen::Stride<0, 0>(), c,
-                  Eigen::Stride<0, 0>());
+void general(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+             const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m == 1 && k > 0) {
+    gemv(n, k, a, b, ldb, c);
   } else {
-    eigen_product(m, n, k, a, Strides(lda), b, Strides(ldb), c, Strides(ldc));
+    packed_gemm(m, n, k, a, lda, b, ldb, c, ldc);
   }
 }
 
 }  // namespace
 
+NarrowOperand::NarrowOperand(const float* b, std::int64_t k, std::int64_t n) : k_(k), n_(n) {
+  pad_columns(b, n, n, k, padded_);
+}
+
 void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
-                   const std::int64_t* offsets, std::int64_t k, const float* b, std::int64_t n,
-                   float* out) {
-  narrow<true>(base, step, count, offsets, k, b, n, n, out, n);
+                   const std::int64_t* offsets, const NarrowOperand& b, float* out) {
+  narrow<true>(base, step, count, offsets, b.k(), b.padded(), b.n(), out, b.n());
 }
 
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
@@ -237,7 +235,7 @@ void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
   } else if (use_narrow(n, k)) {
     narrow_rows(0, m, n, k, a, lda, b, ldb, c, ldc);
   } else {
-    eigen_gemm(m, n, k, a, lda, b, ldb, c, ldc);
+    general(m, n, k, a, lda, b, ldb, c, ldc);
   }
 }
 
@@ -260,21 +258,22 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::i
     });
     return;
   }
-  if (m < 2 * kRowGrain && n >= 2 * kColumnGrain) {
-    // Too few rows to share (a Dense layer at a batch of a few dozen): threads take column blocks
-    // instead, at multiples of kColumnGrain. Eigen's k-blocking depends on k alone and its column
-    // micro-panels are kColumnGrain-aligned either way, so each element's sum is unchanged.
+  if (n > m && n >= 2 * kColumnGrain) {
+    // More columns than rows (a Dense layer at a batch of a few dozen): threads take column
+    // blocks, at multiples of kColumnGrain, so that each reads and packs only its share of b, the
+    // larger operand. Every kernel sums each element in the same order whatever its columns, so
+    // the split changes no result.
     const std::int64_t units = (n + kColumnGrain - 1) / kColumnGrain;
     parallel_for(units, 1, work, [&](std::int64_t u0, std::int64_t u1) {
       const std::int64_t j0 = u0 * kColumnGrain;
       const std::int64_t j1 = std::min(n, u1 * kColumnGrain);
-      eigen_gemm(m, j1 - j0, k, a, lda, b + j0, ldb, c + j0, ldc);
+      general(m, j1 - j0, k, a, lda, b + j0, ldb, c + j0, ldc);
     });
     return;
   }
   // Rows split at multiples of kRowGrain (bitwise identical to one GEMM, see kRowGrain).
   parallel_rows(m, work, [&](std::int64_t r0, std::int64_t r1) {
-    eigen_gemm(r1 - r0, n, k, a + r0 * lda, lda, b, ldb, c + r0 * ldc, ldc);
+    general(r1 - r0, n, k, a + r0 * lda, lda, b, ldb, c + r0 * ldc, ldc);
   });
 }
 

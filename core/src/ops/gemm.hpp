@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace kserde::ops {
 
@@ -16,11 +17,25 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::i
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
 
+// b (k x n, n <= 32) with each row zero-padded to whole vectors: the operand of narrow_gather,
+// prepared once per layer call instead of once per row of output.
+class NarrowOperand {
+ public:
+  NarrowOperand(const float* b, std::int64_t k, std::int64_t n);
+  const float* padded() const { return padded_.data(); }
+  std::int64_t k() const { return k_; }
+  std::int64_t n() const { return n_; }
+
+ private:
+  std::vector<float> padded_;
+  std::int64_t k_;
+  std::int64_t n_;
+};
+
 // For o < count: out[o * n, + n) = sum over p < k of base[o * step + offsets[p]] * b[p * n, + n]
 // (b is k x n, n <= 32): a narrow product whose a-rows are gathered from fixed offsets, as a
 // convolution reads its windows. Each element is one multiply-add chain over p in order.
 void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
-                   const std::int64_t* offsets, std::int64_t k, const float* b, std::int64_t n,
-                   float* out);
+                   const std::int64_t* offsets, const NarrowOperand& b, float* out);
 
 }  // namespace kserde::ops

@@ -34,10 +34,11 @@ void dispatch(std::int64_t total, std::int64_t parts, std::int64_t grain, Fn& fn
 }
 }  // namespace detail
 
-// Row granularity of every split: a multiple of every Eigen GEMM micro-panel width, so a GEMM over
-// a part of the rows computes each output element with exactly the same operations, in the same
-// order, as one GEMM over all rows (results are bitwise identical for any thread count).
-inline constexpr std::int64_t kRowGrain = 48;
+// Row granularity of every split: a multiple of the GEMM kernels' register tile height. Every
+// kernel for two rows or more computes each output element as one multiply-add chain in order,
+// so a part of the rows gets exactly the results it would get within all of them (bitwise
+// identical for any thread count), as long as no part is a single row (which goes to a GEMV).
+inline constexpr std::int64_t kRowGrain = 12;
 
 inline constexpr double kMinWorkPerThread = 1 << 18;
 

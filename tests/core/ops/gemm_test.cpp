@@ -1,5 +1,6 @@
-// ops::gemm: every kernel (few rows, few columns, Eigen's GEMM) against a float64 product, with
-// the float32 error bound of a k-term sum, and bitwise the same for every thread count.
+// ops::gemm: every kernel (one row, few rows, few columns, the packed kernel) against a float64
+// product, with the float32 error bound of a k-term sum; each element as one multiply-add chain in
+// order; bitwise the same for every thread count.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -46,13 +47,27 @@ std::vector<float> run(const Problem& p, const std::vector<float>& a, const std:
 }
 
 // Shapes that reach each kernel: 1 row (GEMV), 2..16 rows (streaming), few columns and a short k
-// (narrow rows), everything else (Eigen), with and without row padding (leading dimensions).
+// (narrow rows), everything else (packed), with and without row padding (leading dimensions). The
+// packed ones cover partial register tiles in rows and columns, several blocks of rows (> 240),
+// of columns (> 1024) and of k (> 384), a reads in place and packed (wide blocks, and rows 4 KiB
+// apart).
 std::vector<Problem> problems() {
-  return {
-      {1, 300, 70, 70, 300, 300},     {2, 64, 33, 33, 64, 64},      {5, 1000, 129, 129, 1000, 1000},
-      {16, 80, 500, 500, 80, 80},     {16, 17, 4000, 4000, 17, 17}, {9, 300, 64, 70, 310, 305},
-      {200, 8, 9, 9, 8, 8},           {333, 30, 64, 64, 30, 40},    {97, 70, 90, 90, 70, 70},
-      {500, 130, 300, 310, 140, 150}, {48, 1, 5, 5, 1, 1},          {7, 5, 0, 1, 5, 5}};
+  return {{1, 300, 70, 70, 300, 300},
+          {2, 64, 33, 33, 64, 64},
+          {5, 1000, 129, 129, 1000, 1000},
+          {16, 80, 500, 500, 80, 80},
+          {16, 17, 4000, 4000, 17, 17},
+          {9, 300, 64, 70, 310, 305},
+          {200, 8, 9, 9, 8, 8},
+          {333, 30, 64, 64, 30, 40},
+          {97, 70, 90, 90, 70, 70},
+          {500, 130, 300, 310, 140, 150},
+          {48, 1, 5, 5, 1, 1},
+          {7, 5, 0, 1, 5, 5},
+          {250, 1100, 400, 400, 1100, 1100},
+          {61, 100, 1030, 1030, 100, 100},
+          {40, 50, 100, 1024, 50, 50},
+          {17, 600, 70, 70, 600, 620}};
 }
 
 }  // namespace
@@ -86,6 +101,39 @@ BOOST_AUTO_TEST_CASE(every_kernel_matches_a_float64_product_within_float32_round
         }
       }
       BOOST_TEST(bad == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_element_of_a_multi_row_product_is_one_in_order_multiply_add_chain) {
+  // The kernels for two rows or more all compute c[i][j] = (((a0 b0 + a1 b1) + a2 b2) + ...) with
+  // each step one rounding (fused multiply-add) or, in a build without FMA, two. So a row's result
+  // does not depend on how many rows come with it, nor on any blocking. Reference: that chain,
+  // evaluated here element by element.
+  for (const Problem& p : problems()) {
+    if (p.m < 2) continue;  // one row goes to Eigen's GEMV, which sums in its own order
+    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+      const auto [a, b] = operands(p, 7);
+      const auto c = run(p, a, b);
+      int fused_mismatch = 0, unfused_mismatch = 0;
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        for (std::int64_t j = 0; j < p.n; ++j) {
+          float fused = 0.0f, unfused = 0.0f;
+          for (std::int64_t q = 0; q < p.k; ++q) {
+            const float x = a[static_cast<std::size_t>(i * p.lda + q)];
+            const float y = b[static_cast<std::size_t>(q * p.ldb + j)];
+            fused = std::fma(x, y, fused);
+            volatile float product = x * y;  // rounded on its own: no contraction
+            unfused = unfused + product;
+          }
+          const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
+          fused_mismatch += got != fused;
+          unfused_mismatch += got != unfused;
+        }
+      }
+      BOOST_TEST((fused_mismatch == 0 || unfused_mismatch == 0),
+                 fused_mismatch << " elements differ from the fused chain, " << unfused_mismatch
+                                << " from the unfused one");
     }
   }
 }

@@ -142,11 +142,10 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
 
   // Rows go to the inference pool in parts; each part builds its im2col rows in chunks of about
   // kGemmBudget floats (a multiple of kRowGrain rows; a short tail joins the chunk before it), so
-  // every GEMM starts on a multiple of kRowGrain and holds at least kRowGrain rows: the result is
-  // bitwise the same for any thread count.
-  const std::int64_t g48 = ops::kRowGrain;
+  // every GEMM holds at least kRowGrain rows: the result is bitwise the same for any thread count.
+  const std::int64_t grain = ops::kRowGrain;
   const std::int64_t chunk =
-      std::max<std::int64_t>(kGemmBudget / std::max<std::int64_t>(k, 1) / g48, 1) * g48;
+      std::max<std::int64_t>(kGemmBudget / std::max<std::int64_t>(k, 1) / grain, 1) * grain;
   const double work = static_cast<double>(total) * static_cast<double>(k) * static_cast<double>(f);
   // Every window inside the input: no padding before, and the last window ends inside too ('same'
   // padding can put all of its padding after).
@@ -170,14 +169,16 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
     }
     const std::int64_t out_h = g.out[0], out_w = g.out[1];
     const std::int64_t step = g.stride[1] * c;
+    const ops::NarrowOperand weights(wd, k, f);
     ops::parallel_for(n * out_h, 1, work, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t row = r0; row < r1; ++row) {
         const std::int64_t b = row / out_h, oy = row % out_h;
         const float* base = xd + (b * g.in[0] + oy * g.stride[0]) * g.in[1] * c;
         float* out = yd + row * out_w * f;
-        ops::narrow_gather(base, step, out_w, tap_offset.data(), k, wd, f, out);
+        ops::narrow_gather(base, step, out_w, tap_offset.data(), weights, out);
+        // While the row is still in L1.
+        apply_epilogue(epilogue, out, out_w, f);
       }
-      apply_epilogue(epilogue, yd + r0 * out_w * f, (r1 - r0) * out_w, f);
     });
     return y;
   }
@@ -215,7 +216,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
 
   ops::parallel_rows(total, work, [&](std::int64_t begin, std::int64_t end) {
     thread_local std::vector<float> buffer;
-    const std::int64_t cap = std::min(end - begin, chunk + g48 - 1);
+    const std::int64_t cap = std::min(end - begin, chunk + grain - 1);
     if (buffer.size() < static_cast<std::size_t>(cap * k + kBlock)) {
       buffer.resize(static_cast<std::size_t>(cap * k + kBlock));
     }
@@ -223,7 +224,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
     Dims o(r), base(r);
     for (std::int64_t row0 = begin; row0 < end;) {
       std::int64_t row1 = std::min(row0 + chunk, end);
-      if (end - row1 < g48) row1 = end;
+      if (end - row1 < grain) row1 = end;
       const std::int64_t rows = row1 - row0;
       for (std::int64_t grp = 0; grp < groups; ++grp) {
         std::int64_t b = row0 / p_out;

@@ -1,6 +1,7 @@
 #include "layers/pooling/pool_kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -13,20 +14,55 @@ namespace {
 using spatial::Dims;
 using Range = std::pair<std::int64_t, std::int64_t>;  // [begin, end) of input positions
 
+// Channel blocks of L floats as one vector (the compiler splits a vector wider than the target's).
+template <int L>
+struct Block {
+  typedef float V __attribute__((vector_size(L * sizeof(float))));
+};
+
+// Max or sum of one window over channels [ch, ch + L) into dst, as one vector per block: the
+// same operations per element, in the same order, as the scalar loop for the remaining channels.
+template <Mode M, int L>
+void pool_block(const float* xd, float* dst, std::int64_t ch, std::int64_t c,
+                std::int64_t row_stride, Range ry, Range rx) {
+  using V = typename Block<L>::V;
+  V acc;
+  for (int i = 0; i < L; ++i)
+    acc[i] = M == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  for (std::int64_t iy = ry.first; iy < ry.second; ++iy) {
+    for (std::int64_t ix = rx.first; ix < rx.second; ++ix) {
+      V v;
+      std::memcpy(&v, xd + iy * row_stride + ix * c + ch, sizeof v);
+      if constexpr (M == Mode::Max) {
+        acc = acc < v ? v : acc;  // std::max(acc, v) per lane (a NaN in v is skipped alike)
+      } else {
+        acc += v;
+      }
+    }
+  }
+  std::memcpy(dst + ch, &acc, sizeof acc);
+}
+
 // Max or sum-then-average of one window into dst[0, c).
 template <Mode M>
 void pool_window(const float* xd, float* dst, std::int64_t c, std::int64_t row_stride, Range ry,
                  Range rx) {
+  std::int64_t ch = 0;
+  for (; ch + 16 <= c; ch += 16) pool_block<M, 16>(xd, dst, ch, c, row_stride, ry, rx);
+  if (ch + 8 <= c) {
+    pool_block<M, 8>(xd, dst, ch, c, row_stride, ry, rx);
+    ch += 8;
+  }
   const float init = M == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f;
-  for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] = init;
-  for (std::int64_t iy = ry.first; iy < ry.second; ++iy) {
+  for (std::int64_t j = ch; j < c; ++j) dst[j] = init;
+  for (std::int64_t iy = ry.first; ch < c && iy < ry.second; ++iy) {
     for (std::int64_t ix = rx.first; ix < rx.second; ++ix) {
       const float* src = xd + iy * row_stride + ix * c;
-      for (std::int64_t ch = 0; ch < c; ++ch) {
+      for (std::int64_t j = ch; j < c; ++j) {
         if constexpr (M == Mode::Max) {
-          dst[ch] = std::max(dst[ch], src[ch]);
+          dst[j] = std::max(dst[j], src[j]);
         } else {
-          dst[ch] += src[ch];
+          dst[j] += src[j];
         }
       }
     }
@@ -35,7 +71,7 @@ void pool_window(const float* xd, float* dst, std::int64_t c, std::int64_t row_s
     const std::int64_t count = (ry.second - ry.first) * (rx.second - rx.first);
     if (count > 0) {
       const float inv = 1.0f / static_cast<float>(count);
-      for (std::int64_t ch = 0; ch < c; ++ch) dst[ch] *= inv;
+      for (std::int64_t j = 0; j < c; ++j) dst[j] *= inv;
     }
   }
 }

@@ -1,0 +1,274 @@
+#include "ops/packed_gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace kserde::ops {
+
+namespace {
+
+// Register tile: kRows rows x kVecs vectors of c stay in registers while a kDepth-long strip of
+// a (kRows values per step, broadcast) meets a strip of b (kVecs vectors per step). Sized to the
+// vector register file: 24 of AVX-512's 32 registers hold the tile, 12 of AVX2's 16.
+#if defined(__AVX512F__)
+constexpr std::int64_t kLanes = 16;
+constexpr std::int64_t kRows = 12;
+#elif defined(__AVX__)
+constexpr std::int64_t kLanes = 8;
+constexpr std::int64_t kRows = 6;
+#else
+constexpr std::int64_t kLanes = 4;
+constexpr std::int64_t kRows = 6;
+#endif
+constexpr std::int64_t kVecs = 2;
+constexpr std::int64_t kCols = kLanes * kVecs;
+static_assert(kPackedColumnGrain % kCols == 0);
+
+// Cache blocks: a kDepth x kCols strip of packed b (24-48 KiB) stays in L1 while the kernel runs
+// down a block of kBlockRows rows of packed a, which stays in L2 (~400 KiB); a kDepth x
+// kBlockCols block of packed b is swept once per block of rows.
+constexpr std::int64_t kDepth = 384;
+constexpr std::int64_t kBlockRows = kRows * 20;
+constexpr std::int64_t kBlockCols = 1024;
+constexpr std::int64_t kPackAColumns = 512;
+constexpr std::int64_t kConflictStride = 1024;
+
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+
+void load(Vec& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+void store(float* p, const Vec& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// c[kRows, kCols] (row stride ldc) = (accumulate ? c : 0) + ap @ bp over `depth` steps, where ap
+// holds kRows floats per step and bp kCols. Each element is one multiply-add chain in step order.
+// Rows of b ahead to prefetch while a strip is packed: consecutive rows of a strip are a whole
+// row of b apart, a stride the hardware prefetchers do not follow.
+constexpr std::int64_t kPrefetchRows = 12;
+
+// Where a tile's strip of b comes from: the packed strip (kCols floats per step), or, for the
+// first tile of a strip, b itself (row stride ldb), which the tile then also copies into the
+// packed strip. Packing while computing lets the loads from memory overlap the multiply-adds (a
+// product with few rows and many weights is otherwise bound by a separate packing pass).
+struct Strip {
+  float* packed;
+  const float* source = nullptr;  // null: packed already holds the strip
+  std::int64_t ldb = 0;
+};
+
+// c[R, kCols] (row stride ldc) = (accumulate ? c : 0) + a @ b over `depth` steps, where a is read
+// at ap[r * lda + p] (in place) or ap[p * kRows + r] (packed). Each element is one multiply-add
+// chain in step order, whatever R (R < kRows for the last rows of a product).
+template <std::int64_t R, bool PackedA, bool PackB>
+void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
+          std::int64_t ldc, bool accumulate) {
+  static_assert(R <= kRows);
+  Vec acc[R][kVecs];
+  if (accumulate) {
+#pragma GCC unroll 16
+    for (std::int64_t r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (std::int64_t v = 0; v < kVecs; ++v) load(acc[r][v], c + r * ldc + v * kLanes);
+    }
+  } else {
+#pragma GCC unroll 16
+    for (std::int64_t r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (std::int64_t v = 0; v < kVecs; ++v) acc[r][v] = Vec{};
+    }
+  }
+  float* bp = strip.packed;
+  for (std::int64_t p = 0; p < depth; ++p) {
+    Vec bv[kVecs];
+    if constexpr (PackB) {
+      const float* src = strip.source + p * strip.ldb;
+      if (p + kPrefetchRows < depth) {
+        const float* ahead = src + kPrefetchRows * strip.ldb;
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + kCols - 1);
+      }
+#pragma GCC unroll 4
+      for (std::int64_t v = 0; v < kVecs; ++v) {
+        load(bv[v], src + v * kLanes);
+        store(bp + p * kCols + v * kLanes, bv[v]);
+      }
+    } else {
+#pragma GCC unroll 4
+      for (std::int64_t v = 0; v < kVecs; ++v) load(bv[v], bp + p * kCols + v * kLanes);
+    }
+#pragma GCC unroll 16
+    for (std::int64_t r = 0; r < R; ++r) {
+      const float s = PackedA ? ap[p * kRows + r] : ap[r * lda + p];
+#pragma GCC unroll 4
+      for (std::int64_t v = 0; v < kVecs; ++v) acc[r][v] += s * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (std::int64_t r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (std::int64_t v = 0; v < kVecs; ++v) store(c + r * ldc + v * kLanes, acc[r][v]);
+  }
+}
+
+// Tile heights for the last rows of a product, so that they cost what they hold (64 rows are
+// 5 x 12 + 4, not 6 x 12).
+constexpr std::int64_t kShortRows = kRows / 3;
+
+template <std::int64_t R, bool PackedA>
+void short_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
+                std::int64_t ldc, std::int64_t rows, std::int64_t cols, bool accumulate) {
+  if (rows == R && cols == kCols) {
+    tile<R, PackedA, false>(depth, ap, lda, strip, c, ldc, accumulate);
+    return;
+  }
+  // Through a scratch tile, computed by exactly the same chains as in place.
+  alignas(64) float scratch[R * kCols] = {};
+  if (accumulate) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::memcpy(scratch + r * kCols, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+    }
+  }
+  tile<R, PackedA, false>(depth, ap, lda, strip, scratch, kCols, accumulate);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::memcpy(c + r * ldc, scratch + r * kCols, static_cast<std::size_t>(cols) * sizeof(float));
+  }
+}
+
+// A partial tile (rows < kRows or cols < kCols), at the smallest tile height that holds its rows.
+template <bool PackedA>
+void edge_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
+               std::int64_t ldc, std::int64_t rows, std::int64_t cols, bool accumulate) {
+  if (rows <= kShortRows) {
+    short_tile<kShortRows, PackedA>(depth, ap, lda, strip, c, ldc, rows, cols, accumulate);
+  } else if (rows <= 2 * kShortRows) {
+    short_tile<2 * kShortRows, PackedA>(depth, ap, lda, strip, c, ldc, rows, cols, accumulate);
+  } else {
+    short_tile<kRows, PackedA>(depth, ap, lda, strip, c, ldc, rows, cols, accumulate);
+  }
+}
+
+// Rows [i0, i0 + rows) x steps [p0, p0 + depth) of a, as panels of kRows rows: panel q holds, for
+// each step, its kRows values (zero past the last row).
+void pack_a(const float* a, std::int64_t lda, std::int64_t i0, std::int64_t rows, std::int64_t p0,
+            std::int64_t depth, float* out) {
+  for (std::int64_t q = 0; q < rows; q += kRows) {
+    float* panel = out + q * depth;
+    if (rows - q >= kRows) {
+      const float* src[kRows];
+      for (std::int64_t r = 0; r < kRows; ++r) src[r] = a + (i0 + q + r) * lda + p0;
+      for (std::int64_t p = 0; p < depth; ++p) {
+#pragma GCC unroll 16
+        for (std::int64_t r = 0; r < kRows; ++r) panel[p * kRows + r] = src[r][p];
+      }
+      continue;
+    }
+    const std::int64_t valid = rows - q;
+    for (std::int64_t p = 0; p < depth; ++p) {
+      for (std::int64_t r = 0; r < kRows; ++r) {
+        panel[p * kRows + r] = r < valid ? a[(i0 + q + r) * lda + p0 + p] : 0.0f;
+      }
+    }
+  }
+}
+
+// Steps [p0, p0 + depth) x columns [j0, j0 + cols) of b (cols <= kCols) as one packed strip: for
+// each step, kCols values (zero past the last column).
+void pack_b(const float* b, std::int64_t ldb, std::int64_t p0, std::int64_t depth, std::int64_t j0,
+            std::int64_t cols, float* out) {
+  for (std::int64_t p = 0; p < depth; ++p) {
+    const float* src = b + (p0 + p) * ldb + j0;
+    float* dst = out + p * kCols;
+    std::memcpy(dst, src, static_cast<std::size_t>(cols) * sizeof(float));
+    std::fill(dst + cols, dst + kCols, 0.0f);
+  }
+}
+
+std::int64_t round_up(std::int64_t x, std::int64_t to) {
+  return (x + to - 1) / to * to;
+}
+
+}  // namespace
+
+void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+                 const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.0f);
+    return;
+  }
+  // Per-thread packing buffers, grown to the largest block seen and then reused.
+  thread_local std::vector<float> packed_a;
+  thread_local std::vector<float> packed_b;
+  const std::int64_t depth_max = std::min(k, kDepth);
+  const std::int64_t block_cols = std::min(round_up(n, kCols), kBlockCols);
+  const std::int64_t block_rows = std::min(round_up(m, kRows), kBlockRows);
+  const auto need_a = static_cast<std::size_t>(block_rows * depth_max);
+  const auto need_b = static_cast<std::size_t>(block_cols * depth_max);
+  if (packed_a.size() < need_a) packed_a.resize(need_a);
+  if (packed_b.size() < need_b) packed_b.resize(need_b);
+
+  for (std::int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
+    const std::int64_t cols = std::min(kBlockCols, n - j0);
+    // a is packed when the copy is cheap next to the block's work, or when its rows are a
+    // multiple of 4 KiB apart (the kernel's row streams would all fall in one L1 set).
+    // Otherwise the kernel reads a's rows in place and only a last partial panel is packed.
+    const bool pack_all_a = cols >= kPackAColumns || lda % kConflictStride == 0;
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+      const std::int64_t depth = std::min(kDepth, k - p0);
+      const bool accumulate = p0 > 0;
+      for (std::int64_t i0 = 0; i0 < m; i0 += kBlockRows) {
+        const std::int64_t rows = std::min(kBlockRows, m - i0);
+        const std::int64_t full_rows = pack_all_a ? 0 : rows / kRows * kRows;
+        if (full_rows < rows) {
+          pack_a(a, lda, i0 + full_rows, rows - full_rows, p0, depth, packed_a.data());
+        }
+        for (std::int64_t jq = 0; jq < cols; jq += kCols) {
+          const std::int64_t tile_cols = std::min(kCols, cols - jq);
+          Strip strip{packed_b.data() + jq * depth};
+          // The block's strips of b are packed during its first block of rows: by its first tile
+          // when that is a whole one, else beforehand.
+          bool pack_in_tile = false;
+          if (i0 == 0) {
+            if (tile_cols == kCols && rows >= kRows) {
+              strip.source = b + p0 * ldb + j0 + jq;
+              strip.ldb = ldb;
+              pack_in_tile = true;
+            } else {
+              pack_b(b, ldb, p0, depth, j0 + jq, tile_cols, strip.packed);
+            }
+          }
+          for (std::int64_t iq = 0; iq < rows; iq += kRows) {
+            float* ct = c + (i0 + iq) * ldc + j0 + jq;
+            const std::int64_t tile_rows = std::min(kRows, rows - iq);
+            const bool whole = tile_rows == kRows && tile_cols == kCols;
+            const bool packs = pack_in_tile && iq == 0;
+            if (iq < full_rows) {
+              const float* ar = a + (i0 + iq) * lda + p0;
+              if (packs) {
+                tile<kRows, false, true>(depth, ar, lda, strip, ct, ldc, accumulate);
+              } else if (whole) {
+                tile<kRows, false, false>(depth, ar, lda, strip, ct, ldc, accumulate);
+              } else {
+                edge_tile<false>(depth, ar, lda, strip, ct, ldc, tile_rows, tile_cols, accumulate);
+              }
+              continue;
+            }
+            const float* ap = packed_a.data() + (iq - full_rows) * depth;
+            if (packs) {
+              tile<kRows, true, true>(depth, ap, kRows, strip, ct, ldc, accumulate);
+            } else if (whole) {
+              tile<kRows, true, false>(depth, ap, kRows, strip, ct, ldc, accumulate);
+            } else {
+              edge_tile<true>(depth, ap, kRows, strip, ct, ldc, tile_rows, tile_cols, accumulate);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace kserde::ops
