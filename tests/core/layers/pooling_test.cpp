@@ -187,12 +187,12 @@ Floats ref_pool(const Floats& x, std::int64_t n, const Dims& in, std::int64_t c,
 }
 
 void run_pool(const std::string& cls, const Dims& in, const Dims& k, const Dims& s,
-              const std::string& padding, bool channels_first) {
+              const std::string& padding, bool channels_first, std::int64_t c = 3) {
   BOOST_TEST_CONTEXT(cls << " in=" << tuple_json(in) << " k=" << tuple_json(k)
                          << " s=" << tuple_json(s) << " " << padding
-                         << (channels_first ? " channels_first" : "")) {
+                         << (channels_first ? " channels_first" : "") << " c=" << c) {
     const bool max = cls.rfind("Max", 0) == 0;
-    const std::int64_t n = 2, c = 3;
+    const std::int64_t n = 2;
     auto l = kserde::layers::from_config(
         cls, R"({"pool_size": )" + tuple_json(k) + R"(, "strides": )" + tuple_json(s) +
                  R"(, "padding": ")" + padding + R"(", "data_format": ")" +
@@ -273,6 +273,19 @@ BOOST_AUTO_TEST_CASE(window_pooling_sweep_against_reference) {
         run_pool(cls + "2D", {7, 4}, {3, 3}, {2, 2}, padding, cf);
         run_pool(cls + "3D", {5, 4, 3}, {2, 3, 2}, {2, 1, 2}, padding, cf);
         run_pool(cls + "3D", {4, 4, 4}, {2, 2, 2}, {2, 2, 2}, padding, cf);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(window_pooling_2d_over_many_channels_against_reference) {
+  // Channels go through the kernel in blocks of 16 and 8 and then one by one: counts that hit
+  // each (8, 16, 16 + 8 + 3).
+  for (const std::string cls : {"MaxPooling2D", "AveragePooling2D"}) {
+    for (const std::string padding : {"valid", "same"}) {
+      for (std::int64_t c : {8, 16, 27}) {
+        run_pool(cls, {5, 6}, {2, 3}, {2, 1}, padding, false, c);
+        run_pool(cls, {6, 6}, {2, 2}, {2, 2}, padding, false, c);
       }
     }
   }
