@@ -4,7 +4,9 @@
 #include <cstring>
 #include <vector>
 
-#include <Eigen/Core>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "ops/packed_gemm.hpp"
 #include "ops/thread_pool.hpp"
@@ -13,14 +15,11 @@ namespace kserde::ops {
 
 namespace {
 
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Strides = Eigen::OuterStride<>;
-
-// Few rows (a Dense layer at small batch): Eigen's GEMM would pack all of b, i.e. copy every
-// weight once per call, which costs more than the arithmetic. Instead b is streamed once, in
-// panels of kPanel columns: the panel's accumulators for every row stay in L1 while the rows of
-// b go by four at a time, so each accumulator is loaded and stored once per four multiply-adds.
-// A single row is left to Eigen's GEMV, which streams already.
+// Few rows (a Dense layer at small batch): a packing GEMM would copy every weight once per call,
+// which costs more than the arithmetic. Instead b is streamed once, in panels of kPanel columns:
+// the panel's accumulators for every row stay in L1 while the rows of b go by four at a time, so
+// each accumulator is loaded and stored once per four multiply-adds. A single row keeps its
+// accumulators in registers (row_times_matrix).
 constexpr std::int64_t kSkinnyRows = 16;
 constexpr double kSkinnyWork = 1 << 16;
 constexpr std::int64_t kLanes = 16;  // one AVX-512 register; the compiler splits it elsewhere
@@ -128,11 +127,11 @@ bool use_skinny(std::int64_t m, std::int64_t n, std::int64_t k) {
 }
 
 // Narrow products (a convolution with few filters over few channels, e.g. 3x3 taps of one
-// channel into 8 filters): Eigen would pack all of a for a few multiply-adds per element. Each
-// output row is instead one pass over its row of a with the row's accumulators in registers, b
+// channel into 8 filters): a packing GEMM would copy all of a for a few multiply-adds per element.
+// Each output row is instead one pass over its row of a with the row's accumulators in registers, b
 // (at most kNarrowK x kNarrowN floats) staying in L1.
 constexpr std::int64_t kNarrowN = 32;
-// Column granularity of a split of Eigen's GEMM (a multiple of its register-block widths).
+// Column granularity of a split across threads (a multiple of every kernel's register width).
 constexpr std::int64_t kColumnGrain = 64;
 constexpr std::int64_t kNarrowK = 64;
 
@@ -198,19 +197,89 @@ void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t 
   narrow<false>(a + r0 * lda, lda, r1 - r0, nullptr, k, padded.data(), n, c + r0 * ldc, ldc);
 }
 
-// One row of a (a Dense layer at batch 1): Eigen's GEMV streams b once at memory speed.
-void gemv(std::int64_t n, std::int64_t k, const float* a, const float* b, std::int64_t ldb,
-          float* c) {
-  using Row = Eigen::Matrix<float, 1, Eigen::Dynamic>;
-  Eigen::Map<Row>(c, n).noalias() =
-      Eigen::Map<const Row>(a, k) *
-      Eigen::Map<const RowMatrix, Eigen::Unaligned, Strides>(b, k, n, Strides(ldb));
+// One row of a (a Dense layer at batch 1): b is read once, front to back, kRowBlock rows at a time
+// (that many sequential streams, which the hardware prefetchers follow), each sweep adding their
+// terms to the running sums of a panel of kRowPanel columns held in L1. Each element is one
+// multiply-add chain over k in order, as in the kernels for more rows, so a sample's result does
+// not depend on its batch.
+constexpr std::int64_t kRowBlock = 8;
+constexpr std::int64_t kRowPanel = 2048;
+
+// sums[0, width) += the terms of `rows` rows of b (row stride ldb) weighted by s, row by row.
+template <std::int64_t Rows>
+void row_sweep(const float* s, const float* b, std::int64_t ldb, float* sums, std::int64_t width) {
+  std::int64_t j = 0;
+  for (; j + kLanes <= width; j += kLanes) {
+    Vec x;
+    load(x, sums + j);
+#pragma GCC unroll 8
+    for (std::int64_t i = 0; i < Rows; ++i) {
+      Vec bv;
+      load(bv, b + i * ldb + j);
+      x += s[i] * bv;
+    }
+    std::memcpy(sums + j, &x, sizeof x);
+  }
+  if (j == width) return;
+#if defined(__AVX512F__)
+  static_assert(kLanes == 16);
+  const auto mask = static_cast<__mmask16>((1u << (width - j)) - 1);
+  __m512 x = _mm512_maskz_loadu_ps(mask, sums + j);
+  for (std::int64_t i = 0; i < Rows; ++i) {
+    x = _mm512_fmadd_ps(_mm512_set1_ps(s[i]), _mm512_maskz_loadu_ps(mask, b + i * ldb + j), x);
+  }
+  _mm512_mask_storeu_ps(sums + j, mask, x);
+#else
+  for (; j < width; ++j) {
+    float x = sums[j];
+    for (std::int64_t i = 0; i < Rows; ++i) x += s[i] * b[i * ldb + j];
+    sums[j] = x;
+  }
+#endif
+}
+
+// Fewer columns than one vector (a classifier after a Flatten): one vector of sums in a register
+// for all of k, each row of b one masked load. The same chains.
+void narrow_row_times_matrix(std::int64_t n, std::int64_t k, const float* a, const float* b,
+                             std::int64_t ldb, float* c) {
+#if defined(__AVX512F__)
+  const auto mask = static_cast<__mmask16>((1u << n) - 1);
+  __m512 x = _mm512_setzero_ps();
+  for (std::int64_t p = 0; p < k; ++p) {
+    x = _mm512_fmadd_ps(_mm512_set1_ps(a[p]), _mm512_maskz_loadu_ps(mask, b + p * ldb), x);
+  }
+  _mm512_mask_storeu_ps(c, mask, x);
+#else
+  float x[kLanes] = {};
+  for (std::int64_t p = 0; p < k; ++p) {
+    for (std::int64_t j = 0; j < n; ++j) x[j] += a[p] * b[p * ldb + j];
+  }
+  std::copy(x, x + n, c);
+#endif
+}
+
+void row_times_matrix(std::int64_t n, std::int64_t k, const float* a, const float* b,
+                      std::int64_t ldb, float* c) {
+  if (n < kLanes) {
+    narrow_row_times_matrix(n, k, a, b, ldb, c);
+    return;
+  }
+  for (std::int64_t j0 = 0; j0 < n; j0 += kRowPanel) {
+    const std::int64_t width = std::min(kRowPanel, n - j0);
+    float* sums = c + j0;
+    std::fill(sums, sums + width, 0.0f);
+    std::int64_t p = 0;
+    for (; p + kRowBlock <= k; p += kRowBlock) {
+      row_sweep<kRowBlock>(a + p, b + p * ldb + j0, ldb, sums, width);
+    }
+    for (; p < k; ++p) row_sweep<1>(a + p, b + p * ldb + j0, ldb, sums, width);
+  }
 }
 
 void general(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
              const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  if (m == 1 && k > 0) {
-    gemv(n, k, a, b, ldb, c);
+  if (m == 1) {
+    row_times_matrix(n, k, a, b, ldb, c);
   } else {
     packed_gemm(m, n, k, a, lda, b, ldb, c, ldc);
   }
