@@ -5,8 +5,8 @@
 //   SimpleRNN: h = act(x W + b + h' U)
 //   LSTM:      z = x W + h' U + b; i,f,o = ract(z_i,z_f,z_o); c = f*c' + i*act(z_c); h = o*act(c)
 //   GRU:       z,r = ract(x W_zr + b_zr + h' U_zr [+ rb_zr]);
-//              reset_after: hh = act(x W_h + b_h + r*(h' U_h + rb_h)); else act(x W_h + b_h + (r*h') U_h)
-//              h = z*h' + (1-z)*hh
+//              reset_after: hh = act(x W_h + b_h + r*(h' U_h + rb_h)); else act(x W_h + b_h +
+//              (r*h') U_h) h = z*h' + (1-z)*hh
 // Dropout is training-only and ignored; unit_forget_bias only affects initialization.
 #include "layers/recurrent/rnn_cell.hpp"
 
@@ -25,8 +25,8 @@ constexpr const char* kOrthogonal =
 
 bool is_rnn_only_key(std::string_view key) {
   static constexpr std::array<std::string_view, 10> keys = {
-      "name",     "return_sequences",     "return_state",         "go_backwards", "stateful",
-      "unroll",   "zero_output_for_mask", "activity_regularizer", "use_cudnn",    "cell"};
+      "name",   "return_sequences",     "return_state",         "go_backwards", "stateful",
+      "unroll", "zero_output_for_mask", "activity_regularizer", "use_cudnn",    "cell"};
   for (std::string_view k : keys) {
     if (k == key) return true;
   }
@@ -68,8 +68,10 @@ RecurrentCell::RecurrentCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx,
 
 void RecurrentCell::build_impl(const std::vector<Shape>& in) {
   if (in.empty() || in[0].size() != 2 || in[0][1] < 0) {
-    throw ShapeError(describe() + ": needs step inputs of shape (batch, features) with known "
-                     "features, got " + (in.empty() ? std::string("nothing") : shape_to_string(in[0])));
+    throw ShapeError(describe() +
+                     ": needs step inputs of shape (batch, features) with known "
+                     "features, got " +
+                     (in.empty() ? std::string("nothing") : shape_to_string(in[0])));
   }
   add_weight("kernel", {in[0][1], gates_ * units_});
   add_weight("recurrent_kernel", {units_, gates_ * units_});
@@ -78,8 +80,7 @@ void RecurrentCell::build_impl(const std::vector<Shape>& in) {
 
 RowMatrix RecurrentCell::project_inputs(const float* rows, std::int64_t n) const {
   const std::int64_t in_dim = kernel().dim(0);
-  Eigen::Map<const RowMatrix> x(rows, n, in_dim);
-  RowMatrix xp = x * ops::as_matrix(kernel(), in_dim, gates_ * units_);
+  RowMatrix xp = ops::product(rows, n, in_dim, kernel().f32(), gates_ * units_, 0, gates_ * units_);
   if (const float* b = input_bias()) {
     xp.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(b, gates_ * units_);
   }
@@ -115,7 +116,8 @@ std::vector<Tensor> RecurrentCell::call(const std::vector<Tensor>& inputs, CallC
   step(project_inputs(x.f32(), batch), states);
   std::vector<Tensor> out;
   auto to_tensor = [&](const RowMatrix& m) {
-    return Tensor::from_floats({batch, units_}, std::span<const float>(m.data(), static_cast<std::size_t>(m.size())));
+    return Tensor::from_floats(
+        {batch, units_}, std::span<const float>(m.data(), static_cast<std::size_t>(m.size())));
   };
   out.push_back(to_tensor(states[0]));
   for (const RowMatrix& s : states) out.push_back(to_tensor(s));
@@ -139,7 +141,7 @@ class SimpleRNNCell final : public detail::RecurrentCell {
       : RecurrentCell(std::move(d), ctx, 1, false) {}
 
   void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
-    RowMatrix h = xp + states[0] * ops::as_matrix(recurrent_kernel(), units_, units_);
+    RowMatrix h = xp + ops::product(states[0], recurrent_kernel().f32(), units_, 0, units_);
     detail::apply_activation(activation_, h);
     states[0] = std::move(h);
   }
@@ -156,7 +158,7 @@ class LSTMCell final : public detail::RecurrentCell {
 
   void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
     const Eigen::Index u = units_;
-    const RowMatrix z = xp + states[0] * ops::as_matrix(recurrent_kernel(), u, 4 * u);
+    const RowMatrix z = xp + ops::product(states[0], recurrent_kernel().f32(), 4 * u, 0, 4 * u);
     RowMatrix i = z.middleCols(0, u);
     RowMatrix f = z.middleCols(u, u);
     RowMatrix g = z.middleCols(2 * u, u);
@@ -184,8 +186,8 @@ class GRUCell final : public detail::RecurrentCell {
   void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
     const Eigen::Index u = units_;
     const RowMatrix& h_prev = states[0];
-    const auto rk = ops::as_matrix(recurrent_kernel(), u, 3 * u);
-    RowMatrix inner = reset_after_ ? RowMatrix(h_prev * rk) : RowMatrix(h_prev * rk.leftCols(2 * u));
+    const float* rk = recurrent_kernel().f32();
+    RowMatrix inner = ops::product(h_prev, rk, 3 * u, 0, reset_after_ ? 3 * u : 2 * u);
     if (reset_after_ && use_bias_) {
       // Row 1 of the (2, 3u) bias is the recurrent bias.
       inner.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(weight(2).f32() + 3 * u, 3 * u);
@@ -198,7 +200,7 @@ class GRUCell final : public detail::RecurrentCell {
     if (reset_after_) {
       hh = xp.middleCols(2 * u, u) + r.cwiseProduct(inner.middleCols(2 * u, u));
     } else {
-      hh = xp.middleCols(2 * u, u) + r.cwiseProduct(h_prev) * rk.rightCols(u);
+      hh = xp.middleCols(2 * u, u) + ops::product(r.cwiseProduct(h_prev), rk, 3 * u, 2 * u, u);
     }
     detail::apply_activation(activation_, hh);
     RowMatrix h = z.cwiseProduct(h_prev) + (RowMatrix::Ones(z.rows(), u) - z).cwiseProduct(hh);
