@@ -31,6 +31,18 @@ constexpr std::int64_t kPrefetchRows = 16;
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
+// acc + a * b for the scalar edges, rounded as the vector kernels round theirs: fused where the
+// target has FMA (which -ffp-contract=fast makes of every vector `x += s * v` here), else a
+// multiply then an add. Written out because contraction is the compiler's option, not a promise:
+// GCC may vectorize a scalar loop into separate multiplies and adds.
+inline float madd(float acc, float a, float b) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
+
 // Unaligned load. An out-parameter, not a return value: returning a vector wider than the
 // baseline ISA's registers draws GCC's -Wpsabi when built without -march=native.
 void load(Vec& v, const float* p) {
@@ -115,7 +127,7 @@ void skinny(std::int64_t m, std::int64_t j0, std::int64_t j1, std::int64_t k, co
     for (std::int64_t jj = j; jj < j1; ++jj) {
       float acc = 0.0f;
       for (std::int64_t p = 0; p < k; ++p)
-        acc += a_t[static_cast<std::size_t>(p * m + r)] * b[p * ldb + jj];
+        acc = madd(acc, a_t[static_cast<std::size_t>(p * m + r)], b[p * ldb + jj]);
       c[r * ldc + jj] = acc;
     }
   }
@@ -232,7 +244,7 @@ void row_sweep(const float* s, const float* b, std::int64_t ldb, float* sums, st
 #else
   for (; j < width; ++j) {
     float x = sums[j];
-    for (std::int64_t i = 0; i < Rows; ++i) x += s[i] * b[i * ldb + j];
+    for (std::int64_t i = 0; i < Rows; ++i) x = madd(x, s[i], b[i * ldb + j]);
     sums[j] = x;
   }
 #endif
@@ -252,7 +264,7 @@ void narrow_row_times_matrix(std::int64_t n, std::int64_t k, const float* a, con
 #else
   float x[kLanes] = {};
   for (std::int64_t p = 0; p < k; ++p) {
-    for (std::int64_t j = 0; j < n; ++j) x[j] += a[p] * b[p * ldb + j];
+    for (std::int64_t j = 0; j < n; ++j) x[j] = madd(x[j], a[p], b[p * ldb + j]);
   }
   std::copy(x, x + n, c);
 #endif
