@@ -4,16 +4,18 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "ops/packed_gemm.hpp"
+#include "ops/simd.hpp"
 #include "ops/thread_pool.hpp"
 
 namespace kserde::ops {
 
 namespace {
+
+using simd::kLanes;
+using simd::load;
+using simd::multiply_add;
+using simd::Vec;
 
 // Few rows (a Dense layer at small batch): a packing GEMM would copy every weight once per call,
 // which costs more than the arithmetic. Instead b is streamed once, in panels of kPanel columns:
@@ -22,32 +24,11 @@ namespace {
 // accumulators in registers (row_times_matrix).
 constexpr std::int64_t kSkinnyRows = 16;
 constexpr double kSkinnyWork = 1 << 16;
-constexpr std::int64_t kLanes = 16;  // one AVX-512 register; the compiler splits it elsewhere
 constexpr std::int64_t kPanelVecs = 16;
 constexpr std::int64_t kPanel = kLanes * kPanelVecs;
 // Rows of b ahead to prefetch: consecutive rows of a panel are a whole row of b apart, a stride
 // the hardware prefetchers do not follow.
 constexpr std::int64_t kPrefetchRows = 16;
-
-typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
-
-// acc + a * b for the scalar edges, rounded as the vector kernels round theirs: fused where the
-// target has FMA (which -ffp-contract=fast makes of every vector `x += s * v` here), else a
-// multiply then an add. Written out because contraction is the compiler's option, not a promise:
-// GCC may vectorize a scalar loop into separate multiplies and adds.
-inline float madd(float acc, float a, float b) {
-#if defined(__FMA__)
-  return __builtin_fmaf(a, b, acc);
-#else
-  return acc + a * b;
-#endif
-}
-
-// Unaligned load. An out-parameter, not a return value: returning a vector wider than the
-// baseline ISA's registers draws GCC's -Wpsabi when built without -march=native.
-void load(Vec& v, const float* p) {
-  std::memcpy(&v, p, sizeof v);
-}
 
 // Columns [j0, j0 + nv * kLanes) of all m rows; a_t is a transposed (a_t[p * m + r]). Every output
 // element is one multiply-add chain over k in order, the same whatever the panel or thread split.
@@ -78,13 +59,13 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
       for (std::int64_t v = 0; v < nv; ++v) {
         Vec x = acc[r][v], bv;
         load(bv, b0 + v * kLanes);
-        x += a0 * bv;
+        multiply_add(x, a0, bv);
         load(bv, b1 + v * kLanes);
-        x += a1 * bv;
+        multiply_add(x, a1, bv);
         load(bv, b2 + v * kLanes);
-        x += a2 * bv;
+        multiply_add(x, a2, bv);
         load(bv, b3 + v * kLanes);
-        x += a3 * bv;
+        multiply_add(x, a3, bv);
         acc[r][v] = x;
       }
     }
@@ -96,7 +77,7 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
       for (std::int64_t v = 0; v < nv; ++v) {
         Vec bv;
         load(bv, brow + v * kLanes);
-        acc[r][v] += ap * bv;
+        multiply_add(acc[r][v], ap, bv);
       }
     }
   }
@@ -127,7 +108,7 @@ void skinny(std::int64_t m, std::int64_t j0, std::int64_t j1, std::int64_t k, co
     for (std::int64_t jj = j; jj < j1; ++jj) {
       float acc = 0.0f;
       for (std::int64_t p = 0; p < k; ++p)
-        acc = madd(acc, a_t[static_cast<std::size_t>(p * m + r)], b[p * ldb + jj]);
+        acc = multiply_add(acc, a_t[static_cast<std::size_t>(p * m + r)], b[p * ldb + jj]);
       c[r * ldc + jj] = acc;
     }
   }
@@ -151,7 +132,7 @@ bool use_narrow(std::int64_t n, std::int64_t k) {
   return n <= kNarrowN && k <= kNarrowK;
 }
 
-// b (k x n, row stride ldb, n <= 2 * kLanes) with its rows zero-padded to whole vectors, so that
+// b (k x n, row stride ldb, n <= kNarrowN) with its rows zero-padded to whole vectors, so that
 // every step of the narrow kernels is full-width.
 void pad_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k,
                  std::vector<float>& padded) {
@@ -177,7 +158,7 @@ void narrow_kernel(const float* base, std::int64_t step, std::int64_t count,
       for (int v = 0; v < NV; ++v) {
         Vec bv;
         load(bv, b_padded + (p * NV + v) * kLanes);
-        acc[v] += s * bv;
+        multiply_add(acc[v], s, bv);
       }
     }
     // Common widths as fixed-size moves (a run-time-size memcpy is a libc call per row).
@@ -192,14 +173,26 @@ void narrow_kernel(const float* base, std::int64_t step, std::int64_t count,
   }
 }
 
+// narrow_kernel with NV = nv (1 <= nv <= Max), chosen at run time.
+template <int Max, bool Gathered>
+void narrow_kernel_upto(std::int64_t nv, const float* base, std::int64_t step, std::int64_t count,
+                        const std::int64_t* offsets, std::int64_t k, const float* b_padded,
+                        std::int64_t n, float* out, std::int64_t ldo) {
+  if constexpr (Max > 1) {
+    if (nv < Max) {
+      narrow_kernel_upto<Max - 1, Gathered>(nv, base, step, count, offsets, k, b_padded, n, out,
+                                            ldo);
+      return;
+    }
+  }
+  narrow_kernel<Max, Gathered>(base, step, count, offsets, k, b_padded, n, out, ldo);
+}
+
 template <bool Gathered>
 void narrow(const float* base, std::int64_t step, std::int64_t count, const std::int64_t* offsets,
             std::int64_t k, const float* padded, std::int64_t n, float* out, std::int64_t ldo) {
-  if (n <= kLanes) {
-    narrow_kernel<1, Gathered>(base, step, count, offsets, k, padded, n, out, ldo);
-  } else {
-    narrow_kernel<2, Gathered>(base, step, count, offsets, k, padded, n, out, ldo);
-  }
+  narrow_kernel_upto<kNarrowN / kLanes, Gathered>((n + kLanes - 1) / kLanes, base, step, count,
+                                                  offsets, k, padded, n, out, ldo);
 }
 
 void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t k, const float* a,
@@ -228,7 +221,7 @@ void row_sweep(const float* s, const float* b, std::int64_t ldb, float* sums, st
     for (std::int64_t i = 0; i < Rows; ++i) {
       Vec bv;
       load(bv, b + i * ldb + j);
-      x += s[i] * bv;
+      multiply_add(x, s[i], bv);
     }
     std::memcpy(sums + j, &x, sizeof x);
   }
@@ -244,7 +237,7 @@ void row_sweep(const float* s, const float* b, std::int64_t ldb, float* sums, st
 #else
   for (; j < width; ++j) {
     float x = sums[j];
-    for (std::int64_t i = 0; i < Rows; ++i) x = madd(x, s[i], b[i * ldb + j]);
+    for (std::int64_t i = 0; i < Rows; ++i) x = multiply_add(x, s[i], b[i * ldb + j]);
     sums[j] = x;
   }
 #endif
@@ -264,7 +257,7 @@ void narrow_row_times_matrix(std::int64_t n, std::int64_t k, const float* a, con
 #else
   float x[kLanes] = {};
   for (std::int64_t p = 0; p < k; ++p) {
-    for (std::int64_t j = 0; j < n; ++j) x[j] = madd(x[j], a[p], b[p * ldb + j]);
+    for (std::int64_t j = 0; j < n; ++j) x[j] = multiply_add(x[j], a[p], b[p * ldb + j]);
   }
   std::copy(x, x + n, c);
 #endif

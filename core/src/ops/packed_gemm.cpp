@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "ops/simd.hpp"
+
 namespace kserde::ops {
 
 namespace {
@@ -11,19 +13,14 @@ namespace {
 // Register tile: kRows rows x kVecs vectors of c stay in registers while a kDepth-long strip of
 // a (kRows values per step, broadcast) meets a strip of b (kVecs vectors per step). Sized to the
 // vector register file: 24 of AVX-512's 32 registers hold the tile, 12 of AVX2's 16.
-#if defined(__AVX512F__)
-constexpr std::int64_t kLanes = 16;
-constexpr std::int64_t kRows = 12;
-#elif defined(__AVX__)
-constexpr std::int64_t kLanes = 8;
-constexpr std::int64_t kRows = 6;
-#else
-constexpr std::int64_t kLanes = 4;
-constexpr std::int64_t kRows = 6;
-#endif
+using simd::kLanes;
+using simd::load;
+using simd::multiply_add;
+using simd::store;
+using simd::Vec;
+constexpr std::int64_t kRows = kLanes == 16 ? 12 : 6;
 constexpr std::int64_t kVecs = 2;
 constexpr std::int64_t kCols = kLanes * kVecs;
-static_assert(kPackedColumnGrain % kCols == 0);
 
 // Cache blocks: a kDepth x kCols strip of packed b (24-48 KiB) stays in L1 while the kernel runs
 // down a block of kBlockRows rows of packed a, which stays in L2 (~400 KiB); a kDepth x
@@ -34,17 +31,6 @@ constexpr std::int64_t kBlockCols = 1024;
 constexpr std::int64_t kPackAColumns = 512;
 constexpr std::int64_t kConflictStride = 1024;
 
-typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
-
-void load(Vec& v, const float* p) {
-  std::memcpy(&v, p, sizeof v);
-}
-void store(float* p, const Vec& v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-// c[kRows, kCols] (row stride ldc) = (accumulate ? c : 0) + ap @ bp over `depth` steps, where ap
-// holds kRows floats per step and bp kCols. Each element is one multiply-add chain in step order.
 // Rows of b ahead to prefetch while a strip is packed: consecutive rows of a strip are a whole
 // row of b apart, a stride the hardware prefetchers do not follow.
 constexpr std::int64_t kPrefetchRows = 12;
@@ -103,7 +89,7 @@ void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& st
     for (std::int64_t r = 0; r < R; ++r) {
       const float s = PackedA ? ap[p * kRows + r] : ap[r * lda + p];
 #pragma GCC unroll 4
-      for (std::int64_t v = 0; v < kVecs; ++v) acc[r][v] += s * bv[v];
+      for (std::int64_t v = 0; v < kVecs; ++v) multiply_add(acc[r][v], s, bv[v]);
     }
   }
 #pragma GCC unroll 16

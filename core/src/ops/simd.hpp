@@ -1,0 +1,58 @@
+// Internal: the one vector type of the product kernels (gemm.cpp, packed_gemm.cpp), one register
+// of the target, and the multiply-add that defines their rounding.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+namespace kserde::ops::simd {
+
+#if defined(__AVX512F__)
+inline constexpr std::int64_t kLanes = 16;
+#elif defined(__AVX__)
+inline constexpr std::int64_t kLanes = 8;
+#else
+inline constexpr std::int64_t kLanes = 4;
+#endif
+
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+
+// Unaligned load and store. Out-parameters rather than return values keep GCC's -Wpsabi quiet
+// about vector returns.
+inline void load(Vec& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+inline void store(float* p, const Vec& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// acc += s * b, one rounding per lane where the target has FMA, else a multiply then an add. Every
+// kernel's sums are chains of these in order, so each output element is rounded the same whichever
+// kernel computes it. Written out rather than left to -ffp-contract, which the compiler applies
+// only at some optimization levels and may skip where it vectorizes scalar code.
+inline void multiply_add(Vec& acc, float s, const Vec& b) {
+#if defined(__AVX512F__)
+  acc = _mm512_fmadd_ps(_mm512_set1_ps(s), b, acc);
+#elif defined(__FMA__)
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(s), b, acc);
+#else
+  const Vec product = s * b;
+  acc += product;
+#endif
+}
+
+// The same for one float.
+inline float multiply_add(float acc, float a, float b) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, acc);
+#else
+  const float product = a * b;
+  return acc + product;
+#endif
+}
+
+}  // namespace kserde::ops::simd
