@@ -136,6 +136,21 @@ void edge_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Stri
   }
 }
 
+// One tile of the block loop: the first of a strip also packs it; a partial one goes through
+// edge_tile.
+template <bool PackedA>
+void run_tile(bool packs, bool whole, std::int64_t depth, const float* ap, std::int64_t lda,
+              const Strip& strip, float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols,
+              bool accumulate) {
+  if (packs) {
+    tile<kRows, PackedA, true>(depth, ap, lda, strip, c, ldc, accumulate);
+  } else if (whole) {
+    tile<kRows, PackedA, false>(depth, ap, lda, strip, c, ldc, accumulate);
+  } else {
+    edge_tile<PackedA>(depth, ap, lda, strip, c, ldc, rows, cols, accumulate);
+  }
+}
+
 // Rows [i0, i0 + rows) x steps [p0, p0 + depth) of a, as panels of kRows rows: panel q holds, for
 // each step, its kRows values (zero past the last row).
 void pack_a(const float* a, std::int64_t lda, std::int64_t i0, std::int64_t rows, std::int64_t p0,
@@ -232,23 +247,11 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
             const bool whole = tile_rows == kRows && tile_cols == kCols;
             const bool packs = pack_in_tile && iq == 0;
             if (iq < full_rows) {
-              const float* ar = a + (i0 + iq) * lda + p0;
-              if (packs) {
-                tile<kRows, false, true>(depth, ar, lda, strip, ct, ldc, accumulate);
-              } else if (whole) {
-                tile<kRows, false, false>(depth, ar, lda, strip, ct, ldc, accumulate);
-              } else {
-                edge_tile<false>(depth, ar, lda, strip, ct, ldc, tile_rows, tile_cols, accumulate);
-              }
-              continue;
-            }
-            const float* ap = packed_a.data() + (iq - full_rows) * depth;
-            if (packs) {
-              tile<kRows, true, true>(depth, ap, kRows, strip, ct, ldc, accumulate);
-            } else if (whole) {
-              tile<kRows, true, false>(depth, ap, kRows, strip, ct, ldc, accumulate);
+              run_tile<false>(packs, whole, depth, a + (i0 + iq) * lda + p0, lda, strip, ct, ldc,
+                              tile_rows, tile_cols, accumulate);
             } else {
-              edge_tile<true>(depth, ap, kRows, strip, ct, ldc, tile_rows, tile_cols, accumulate);
+              run_tile<true>(packs, whole, depth, packed_a.data() + (iq - full_rows) * depth, kRows,
+                             strip, ct, ldc, tile_rows, tile_cols, accumulate);
             }
           }
         }
