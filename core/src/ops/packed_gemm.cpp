@@ -38,17 +38,31 @@ constexpr std::int64_t kPrefetchRows = 12;
 // Where a tile's strip of b comes from: the packed strip (kCols floats per step), or, for the
 // first tile of a strip, b itself (row stride ldb), which the tile then also copies into the
 // packed strip. Packing while computing lets the loads from memory overlap the multiply-adds (a
-// product with few rows and many weights is otherwise bound by a separate packing pass).
+// product with few rows and many weights is otherwise bound by a separate packing pass). Better
+// still, the other tiles of a strip share copying the next strip, a row every few steps, so that
+// its loads hide behind a whole strip's arithmetic.
+enum class StripMode { Packed, Pack, PackedCopyNext };
+
+// Blocks of at most this many rows copy the next strip meanwhile; with more, b is a small part of
+// the traffic and the copying does not pay.
+constexpr std::int64_t kCopyRows = 8 * kRows;
+
 struct Strip {
   float* packed;
-  const float* source = nullptr;  // null: packed already holds the strip
+  const float* source = nullptr;  // Pack: the strip in b
   std::int64_t ldb = 0;
+  // PackedCopyNext: rows [0, next_rows) of next_source (row stride ldb) into next_packed, one
+  // every next_every steps.
+  const float* next_source = nullptr;
+  float* next_packed = nullptr;
+  std::int64_t next_rows = 0;
+  std::int64_t next_every = 1;
 };
 
 // c[R, kCols] (row stride ldc) = (accumulate ? c : 0) + a @ b over `depth` steps, where a is read
 // at ap[r * lda + p] (in place) or ap[p * kRows + r] (packed). Each element is one multiply-add
 // chain in step order, whatever R (R < kRows for the last rows of a product).
-template <std::int64_t R, bool PackedA, bool PackB>
+template <std::int64_t R, bool PackedA, StripMode Mode>
 void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
           std::int64_t ldc, bool accumulate) {
   static_assert(R <= kRows);
@@ -67,9 +81,25 @@ void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& st
     }
   }
   float* bp = strip.packed;
+  [[maybe_unused]] std::int64_t countdown = 1, copied = 0;
   for (std::int64_t p = 0; p < depth; ++p) {
+    if constexpr (Mode == StripMode::PackedCopyNext) {
+      if (--countdown == 0 && copied < strip.next_rows) {
+        countdown = strip.next_every;
+        const float* src = strip.next_source + copied * strip.ldb;
+        __builtin_prefetch(src + kPrefetchRows * strip.ldb);
+        __builtin_prefetch(src + kPrefetchRows * strip.ldb + kCols - 1);
+#pragma GCC unroll 4
+        for (std::int64_t v = 0; v < kVecs; ++v) {
+          Vec x;
+          load(x, src + v * kLanes);
+          store(strip.next_packed + copied * kCols + v * kLanes, x);
+        }
+        ++copied;
+      }
+    }
     Vec bv[kVecs];
-    if constexpr (PackB) {
+    if constexpr (Mode == StripMode::Pack) {
       const float* src = strip.source + p * strip.ldb;
       if (p + kPrefetchRows < depth) {
         const float* ahead = src + kPrefetchRows * strip.ldb;
@@ -107,7 +137,7 @@ template <std::int64_t R, bool PackedA>
 void short_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
                 std::int64_t ldc, std::int64_t rows, std::int64_t cols, bool accumulate) {
   if (rows == R && cols == kCols) {
-    tile<R, PackedA, false>(depth, ap, lda, strip, c, ldc, accumulate);
+    tile<R, PackedA, StripMode::Packed>(depth, ap, lda, strip, c, ldc, accumulate);
     return;
   }
   // Through a scratch tile, computed by exactly the same chains as in place.
@@ -117,7 +147,7 @@ void short_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Str
       std::memcpy(scratch + r * kCols, c + r * ldc, static_cast<std::size_t>(cols) * sizeof(float));
     }
   }
-  tile<R, PackedA, false>(depth, ap, lda, strip, scratch, kCols, accumulate);
+  tile<R, PackedA, StripMode::Packed>(depth, ap, lda, strip, scratch, kCols, accumulate);
   for (std::int64_t r = 0; r < rows; ++r) {
     std::memcpy(c + r * ldc, scratch + r * kCols, static_cast<std::size_t>(cols) * sizeof(float));
   }
@@ -136,16 +166,17 @@ void edge_tile(std::int64_t depth, const float* ap, std::int64_t lda, const Stri
   }
 }
 
-// One tile of the block loop: the first of a strip also packs it; a partial one goes through
-// edge_tile.
+// One tile of the block loop: a partial one goes through edge_tile.
 template <bool PackedA>
-void run_tile(bool packs, bool whole, std::int64_t depth, const float* ap, std::int64_t lda,
+void run_tile(StripMode mode, bool whole, std::int64_t depth, const float* ap, std::int64_t lda,
               const Strip& strip, float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols,
               bool accumulate) {
-  if (packs) {
-    tile<kRows, PackedA, true>(depth, ap, lda, strip, c, ldc, accumulate);
+  if (mode == StripMode::Pack) {
+    tile<kRows, PackedA, StripMode::Pack>(depth, ap, lda, strip, c, ldc, accumulate);
+  } else if (mode == StripMode::PackedCopyNext) {
+    tile<kRows, PackedA, StripMode::PackedCopyNext>(depth, ap, lda, strip, c, ldc, accumulate);
   } else if (whole) {
-    tile<kRows, PackedA, false>(depth, ap, lda, strip, c, ldc, accumulate);
+    tile<kRows, PackedA, StripMode::Packed>(depth, ap, lda, strip, c, ldc, accumulate);
   } else {
     edge_tile<PackedA>(depth, ap, lda, strip, c, ldc, rows, cols, accumulate);
   }
@@ -226,31 +257,50 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
         if (full_rows < rows) {
           pack_a(a, lda, i0 + full_rows, rows - full_rows, p0, depth, packed_a.data());
         }
+        bool ready = false;  // the strip was copied by the previous strip's tiles
         for (std::int64_t jq = 0; jq < cols; jq += kCols) {
           const std::int64_t tile_cols = std::min(kCols, cols - jq);
           Strip strip{packed_b.data() + jq * depth};
-          // The block's strips of b are packed during its first block of rows: by its first tile
-          // when that is a whole one, else beforehand.
+          // The block's strips of b are packed during its first block of rows: by the previous
+          // strip's tiles, else by its first tile when that is a whole one, else beforehand.
           bool pack_in_tile = false;
-          if (i0 == 0) {
+          if (i0 == 0 && !ready) {
             if (tile_cols == kCols && rows >= kRows) {
               strip.source = b + p0 * ldb + j0 + jq;
-              strip.ldb = ldb;
               pack_in_tile = true;
             } else {
               pack_b(b, ldb, p0, depth, j0 + jq, tile_cols, strip.packed);
             }
           }
+          strip.ldb = ldb;
+          // The whole tiles that do not pack this strip share copying the next one (when whole).
+          const std::int64_t copiers = rows / kRows - (pack_in_tile ? 1 : 0);
+          const bool copy_next =
+              i0 == 0 && rows <= kCopyRows && jq + 2 * kCols <= cols && copiers > 0;
+          ready = copy_next;
           for (std::int64_t iq = 0; iq < rows; iq += kRows) {
             float* ct = c + (i0 + iq) * ldc + j0 + jq;
             const std::int64_t tile_rows = std::min(kRows, rows - iq);
             const bool whole = tile_rows == kRows && tile_cols == kCols;
-            const bool packs = pack_in_tile && iq == 0;
+            StripMode mode = StripMode::Packed;
+            if (pack_in_tile && iq == 0) {
+              mode = StripMode::Pack;
+            } else if (copy_next && whole) {
+              const std::int64_t share = iq / kRows - (pack_in_tile ? 1 : 0);
+              const std::int64_t first = share * depth / copiers;
+              const std::int64_t last = (share + 1) * depth / copiers;
+              strip.next_source = b + (p0 + first) * ldb + j0 + jq + kCols;
+              strip.next_packed = strip.packed + depth * kCols + first * kCols;
+              strip.next_rows = last - first;
+              strip.next_every =
+                  std::max<std::int64_t>(1, depth / std::max<std::int64_t>(strip.next_rows, 1));
+              mode = StripMode::PackedCopyNext;
+            }
             if (iq < full_rows) {
-              run_tile<false>(packs, whole, depth, a + (i0 + iq) * lda + p0, lda, strip, ct, ldc,
+              run_tile<false>(mode, whole, depth, a + (i0 + iq) * lda + p0, lda, strip, ct, ldc,
                               tile_rows, tile_cols, accumulate);
             } else {
-              run_tile<true>(packs, whole, depth, packed_a.data() + (iq - full_rows) * depth, kRows,
+              run_tile<true>(mode, whole, depth, packed_a.data() + (iq - full_rows) * depth, kRows,
                              strip, ct, ldc, tile_rows, tile_cols, accumulate);
             }
           }

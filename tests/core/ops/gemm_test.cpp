@@ -46,11 +46,12 @@ std::vector<float> run(const Problem& p, const std::vector<float>& a, const std:
   return c;
 }
 
-// Shapes that reach each kernel: 1 row (a whole panel, a partial one, a lane tail), 2..16 rows
-// (streaming), few columns and a short k (narrow rows), everything else (packed), with and without
-// row padding (leading dimensions). The packed ones cover partial register tiles in rows and
-// columns, several blocks of rows (> 240), of columns (> 1024) and of k (> 384), a reads in place
-// and packed (wide blocks, and rows 4 KiB apart).
+// Shapes that reach each kernel: 1 row (sweeps of rows, a lane tail, fewer columns than a
+// vector), 2..16 rows (streaming), few columns and a short k (narrow rows), everything else
+// (packed), with and without row padding (leading dimensions). The packed ones cover partial
+// register tiles in rows and columns, several blocks of rows (> 240), of columns (> 1024) and of
+// k (> 384), a read in place and packed (wide blocks, and rows 4 KiB apart), and few rows over
+// many columns (each strip of b copied while the one before it is in use).
 std::vector<Problem> problems() {
   return {{1, 300, 70, 70, 300, 300},
           {2, 64, 33, 33, 64, 64},
@@ -67,7 +68,8 @@ std::vector<Problem> problems() {
           {250, 1100, 400, 400, 1100, 1100},
           {61, 100, 1030, 1030, 100, 100},
           {40, 50, 100, 1024, 50, 50},
-          {17, 600, 70, 70, 600, 620}};
+          {17, 600, 70, 70, 600, 620},
+          {64, 1100, 800, 800, 1100, 1100}};
 }
 
 }  // namespace
