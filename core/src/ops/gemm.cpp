@@ -13,6 +13,7 @@ namespace kserde::ops {
 namespace {
 
 using simd::kLanes;
+using simd::kSumBlock;
 using simd::load;
 using simd::multiply_add;
 using simd::Vec;
@@ -30,22 +31,23 @@ constexpr std::int64_t kPanel = kLanes * kPanelVecs;
 // the hardware prefetchers do not follow.
 constexpr std::int64_t kPrefetchRows = 16;
 
-// Columns [j0, j0 + nv * kLanes) of all m rows; a_t is a transposed (a_t[p * m + r]). Every output
-// element is one multiply-add chain over k in order, the same whatever the panel or thread split.
-void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t k,
-                  const float* a_t, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+// Columns [j0, j0 + nv * kLanes) of all m rows over steps [p0, p1) (one sum block); a_t is a
+// transposed (a_t[p * m + r]). The block's sums are stored to c, or added to it when p0 > 0.
+void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t p0,
+                  std::int64_t p1, const float* a_t, const float* b, std::int64_t ldb, float* c,
+                  std::int64_t ldc) {
   Vec acc[kSkinnyRows][kPanelVecs];
   for (std::int64_t r = 0; r < m; ++r) {
     for (std::int64_t v = 0; v < nv; ++v) acc[r][v] = Vec{};
   }
   const std::int64_t width = nv * kLanes;
-  std::int64_t p = 0;
-  for (; p + 4 <= k; p += 4) {
+  std::int64_t p = p0;
+  for (; p + 4 <= p1; p += 4) {
     const float* b0 = b + p * ldb + j0;
     const float* b1 = b0 + ldb;
     const float* b2 = b1 + ldb;
     const float* b3 = b2 + ldb;
-    if (p + kPrefetchRows + 4 <= k) {
+    if (p + kPrefetchRows + 4 <= p1) {
       for (std::int64_t i = 0; i < 4; ++i) {
         const float* ahead = b0 + (kPrefetchRows + i) * ldb;
         for (std::int64_t x = 0; x < width; x += 64 / static_cast<std::int64_t>(sizeof(float))) {
@@ -70,7 +72,7 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
       }
     }
   }
-  for (; p < k; ++p) {
+  for (; p < p1; ++p) {
     const float* brow = b + p * ldb + j0;
     for (std::int64_t r = 0; r < m; ++r) {
       const float ap = a_t[p * m + r];
@@ -82,7 +84,15 @@ void skinny_panel(std::int64_t m, std::int64_t j0, std::int64_t nv, std::int64_t
     }
   }
   for (std::int64_t r = 0; r < m; ++r) {
-    std::memcpy(c + r * ldc + j0, acc[r], static_cast<std::size_t>(width) * sizeof(float));
+    float* row = c + r * ldc + j0;
+    if (p0 > 0) {
+      for (std::int64_t v = 0; v < nv; ++v) {
+        Vec sum;
+        load(sum, row + v * kLanes);
+        acc[r][v] = sum + acc[r][v];
+      }
+    }
+    std::memcpy(row, acc[r], static_cast<std::size_t>(width) * sizeof(float));
   }
 }
 
@@ -97,19 +107,25 @@ void skinny(std::int64_t m, std::int64_t j0, std::int64_t j1, std::int64_t k, co
   std::int64_t j = j0;
   for (; j + kLanes <= j1; j += kPanel) {
     const std::int64_t nv = std::min(kPanelVecs, (j1 - j) / kLanes);
-    skinny_panel(m, j, nv, k, a_t.data(), b, ldb, c, ldc);
+    for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
+      skinny_panel(m, j, nv, p0, std::min(k, p0 + kSumBlock), a_t.data(), b, ldb, c, ldc);
+    }
     if (nv < kPanelVecs) {
       j += nv * kLanes;
       break;
     }
   }
-  // Column tail: the same chain per element, scalar.
+  // Column tail: the same sums per element, scalar.
   for (std::int64_t r = 0; r < m; ++r) {
     for (std::int64_t jj = j; jj < j1; ++jj) {
-      float acc = 0.0f;
-      for (std::int64_t p = 0; p < k; ++p)
-        acc = multiply_add(acc, a_t[static_cast<std::size_t>(p * m + r)], b[p * ldb + jj]);
-      c[r * ldc + jj] = acc;
+      float total = 0.0f;
+      for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
+        float acc = 0.0f;
+        for (std::int64_t p = p0; p < std::min(k, p0 + kSumBlock); ++p)
+          acc = multiply_add(acc, a_t[static_cast<std::size_t>(p * m + r)], b[p * ldb + jj]);
+        total = p0 == 0 ? acc : total + acc;
+      }
+      c[r * ldc + jj] = total;
     }
   }
 }
@@ -127,6 +143,7 @@ constexpr std::int64_t kNarrowN = 32;
 // Column granularity of a split across threads (a multiple of every kernel's register width).
 constexpr std::int64_t kColumnGrain = 64;
 constexpr std::int64_t kNarrowK = 64;
+static_assert(kNarrowK <= kSumBlock, "a narrow product is one sum block");
 
 bool use_narrow(std::int64_t n, std::int64_t k) {
   return n <= kNarrowN && k <= kNarrowK;
@@ -204,9 +221,9 @@ void narrow_rows(std::int64_t r0, std::int64_t r1, std::int64_t n, std::int64_t 
 
 // One row of a (a Dense layer at batch 1): b is read once, front to back, kRowBlock rows at a time
 // (that many sequential streams, which the hardware prefetchers follow), each sweep adding their
-// terms to the running sums of a panel of kRowPanel columns held in L1. Each element is one
-// multiply-add chain over k in order, as in the kernels for more rows, so a sample's result does
-// not depend on its batch.
+// terms to the running sums of a panel of kRowPanel columns held in L1, one sum block at a time
+// (simd::kSumBlock, as in the kernels for more rows, so a sample's result does not depend on its
+// batch).
 constexpr std::int64_t kRowBlock = 8;
 constexpr std::int64_t kRowPanel = 2048;
 
@@ -244,22 +261,30 @@ void row_sweep(const float* s, const float* b, std::int64_t ldb, float* sums, st
 }
 
 // Fewer columns than one vector (a classifier after a Flatten): one vector of sums in a register
-// for all of k, each row of b one masked load. The same chains.
+// per sum block, each row of b one masked load.
 void narrow_row_times_matrix(std::int64_t n, std::int64_t k, const float* a, const float* b,
                              std::int64_t ldb, float* c) {
 #if defined(__AVX512F__)
   const auto mask = static_cast<__mmask16>((1u << n) - 1);
-  __m512 x = _mm512_setzero_ps();
-  for (std::int64_t p = 0; p < k; ++p) {
-    x = _mm512_fmadd_ps(_mm512_set1_ps(a[p]), _mm512_maskz_loadu_ps(mask, b + p * ldb), x);
+  __m512 total = _mm512_setzero_ps();
+  for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
+    __m512 x = _mm512_setzero_ps();
+    for (std::int64_t p = p0; p < std::min(k, p0 + kSumBlock); ++p) {
+      x = _mm512_fmadd_ps(_mm512_set1_ps(a[p]), _mm512_maskz_loadu_ps(mask, b + p * ldb), x);
+    }
+    total = p0 == 0 ? x : _mm512_add_ps(total, x);
   }
-  _mm512_mask_storeu_ps(c, mask, x);
+  _mm512_mask_storeu_ps(c, mask, total);
 #else
-  float x[kLanes] = {};
-  for (std::int64_t p = 0; p < k; ++p) {
-    for (std::int64_t j = 0; j < n; ++j) x[j] = multiply_add(x[j], a[p], b[p * ldb + j]);
+  float total[kLanes] = {};
+  for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
+    float x[kLanes] = {};
+    for (std::int64_t p = p0; p < std::min(k, p0 + kSumBlock); ++p) {
+      for (std::int64_t j = 0; j < n; ++j) x[j] = multiply_add(x[j], a[p], b[p * ldb + j]);
+    }
+    for (std::int64_t j = 0; j < n; ++j) total[j] = p0 == 0 ? x[j] : total[j] + x[j];
   }
-  std::copy(x, x + n, c);
+  std::copy(total, total + n, c);
 #endif
 }
 
@@ -269,15 +294,25 @@ void row_times_matrix(std::int64_t n, std::int64_t k, const float* a, const floa
     narrow_row_times_matrix(n, k, a, b, ldb, c);
     return;
   }
+  static_assert(kSumBlock % kRowBlock == 0);
+  alignas(64) float block[kRowPanel];
   for (std::int64_t j0 = 0; j0 < n; j0 += kRowPanel) {
     const std::int64_t width = std::min(kRowPanel, n - j0);
-    float* sums = c + j0;
-    std::fill(sums, sums + width, 0.0f);
-    std::int64_t p = 0;
-    for (; p + kRowBlock <= k; p += kRowBlock) {
-      row_sweep<kRowBlock>(a + p, b + p * ldb + j0, ldb, sums, width);
+    float* total = c + j0;
+    std::fill(total, total + width, 0.0f);
+    for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
+      const std::int64_t p1 = std::min(k, p0 + kSumBlock);
+      float* sums = p0 == 0 ? total : block;  // the first block's sums are the total so far
+      std::fill(sums, sums + width, 0.0f);
+      std::int64_t p = p0;
+      for (; p + kRowBlock <= p1; p += kRowBlock) {
+        row_sweep<kRowBlock>(a + p, b + p * ldb + j0, ldb, sums, width);
+      }
+      for (; p < p1; ++p) row_sweep<1>(a + p, b + p * ldb + j0, ldb, sums, width);
+      if (sums == block) {
+        for (std::int64_t j = 0; j < width; ++j) total[j] = total[j] + block[j];
+      }
     }
-    for (; p < k; ++p) row_sweep<1>(a + p, b + p * ldb + j0, ldb, sums, width);
   }
 }
 

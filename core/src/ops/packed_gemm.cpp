@@ -25,7 +25,7 @@ constexpr std::int64_t kCols = kLanes * kVecs;
 // Cache blocks: a kDepth x kCols strip of packed b (24-48 KiB) stays in L1 while the kernel runs
 // down a block of kBlockRows rows of packed a, which stays in L2 (~400 KiB); a kDepth x
 // kBlockCols block of packed b is swept once per block of rows.
-constexpr std::int64_t kDepth = 384;
+constexpr std::int64_t kDepth = simd::kSumBlock;  // one sum block per pass
 constexpr std::int64_t kBlockRows = kRows * 20;
 constexpr std::int64_t kBlockCols = 1024;
 constexpr std::int64_t kPackAColumns = 512;
@@ -59,26 +59,18 @@ struct Strip {
   std::int64_t next_every = 1;
 };
 
-// c[R, kCols] (row stride ldc) = (accumulate ? c : 0) + a @ b over `depth` steps, where a is read
-// at ap[r * lda + p] (in place) or ap[p * kRows + r] (packed). Each element is one multiply-add
-// chain in step order, whatever R (R < kRows for the last rows of a product).
+// c[R, kCols] (row stride ldc) = a @ b over one sum block of `depth` steps, added to c when
+// `accumulate`; a is read at ap[r * lda + p] (in place) or ap[p * kRows + r] (packed). Each element
+// is a multiply-add chain from zero in step order (simd::kSumBlock).
 template <std::int64_t R, bool PackedA, StripMode Mode>
 void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& strip, float* c,
           std::int64_t ldc, bool accumulate) {
   static_assert(R <= kRows);
   Vec acc[R][kVecs];
-  if (accumulate) {
 #pragma GCC unroll 16
-    for (std::int64_t r = 0; r < R; ++r) {
+  for (std::int64_t r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-      for (std::int64_t v = 0; v < kVecs; ++v) load(acc[r][v], c + r * ldc + v * kLanes);
-    }
-  } else {
-#pragma GCC unroll 16
-    for (std::int64_t r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-      for (std::int64_t v = 0; v < kVecs; ++v) acc[r][v] = Vec{};
-    }
+    for (std::int64_t v = 0; v < kVecs; ++v) acc[r][v] = Vec{};
   }
   float* bp = strip.packed;
   [[maybe_unused]] std::int64_t countdown = 1, copied = 0;
@@ -125,7 +117,14 @@ void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& st
 #pragma GCC unroll 16
   for (std::int64_t r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (std::int64_t v = 0; v < kVecs; ++v) store(c + r * ldc + v * kLanes, acc[r][v]);
+    for (std::int64_t v = 0; v < kVecs; ++v) {
+      if (accumulate) {
+        Vec sum;
+        load(sum, c + r * ldc + v * kLanes);
+        acc[r][v] = sum + acc[r][v];
+      }
+      store(c + r * ldc + v * kLanes, acc[r][v]);
+    }
   }
 }
 

@@ -21,6 +21,14 @@ inline constexpr std::int64_t kLanes = 4;
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
+// Every kernel sums each output element over k in blocks of kSumBlock steps counted from the
+// first: within a block, one multiply-add chain from zero in step order; the block sums are then
+// added in order. Whatever the kernel, the number of rows or the thread split, an element is
+// computed by these operations, so a sample's result does not depend on its batch. The blocks also
+// keep long sums accurate: a k-term float32 sum done as one chain has an error bound growing with
+// k, done in blocks with kSumBlock + k / kSumBlock.
+inline constexpr std::int64_t kSumBlock = 384;
+
 // Unaligned load and store. Out-parameters rather than return values keep GCC's -Wpsabi quiet
 // about vector returns.
 inline void load(Vec& v, const float* p) {
