@@ -78,6 +78,10 @@ void pool_window(const float* xd, float* dst, std::int64_t c, std::int64_t row_s
 
 // The 2D case (MaxPooling2D, AveragePooling2D) without the N-d index bookkeeping: one image at a
 // time, output positions in order. Same operations per element as the general loop below.
+// An input element read into a window costs about as much as a few multiply-adds of a GEMM (the
+// pool's work unit): a load, a compare or add, and its share of the window bookkeeping.
+constexpr double kWorkPerElement = 4;
+
 template <Mode M>
 void pool_2d_mode(const float* xd, float* yd, std::int64_t n, std::int64_t in_w, std::int64_t c,
                   std::int64_t in_pos, const std::vector<Range>& ry, const std::vector<Range>& rx) {
@@ -88,19 +92,20 @@ void pool_2d_mode(const float* xd, float* yd, std::int64_t n, std::int64_t in_w,
   double across = 0;
   for (const Range& x_range : rx) across += static_cast<double>(x_range.second - x_range.first);
   // Images are independent: split them across the inference pool.
-  ops::parallel_for(n, 1, static_cast<double>(n) * window * across * static_cast<double>(c),
-                    [&](std::int64_t b0, std::int64_t b1) {
-                      for (std::int64_t b = b0; b < b1; ++b) {
-                        const float* image = xd + b * in_pos * c;
-                        float* dst = yd + b * out_pos * c;
-                        for (const Range& y_range : ry) {
-                          for (const Range& x_range : rx) {
-                            pool_window<M>(image, dst, c, row_stride, y_range, x_range);
-                            dst += c;
-                          }
-                        }
-                      }
-                    });
+  ops::parallel_for(
+      n, 1, kWorkPerElement * static_cast<double>(n) * window * across * static_cast<double>(c),
+      [&](std::int64_t b0, std::int64_t b1) {
+        for (std::int64_t b = b0; b < b1; ++b) {
+          const float* image = xd + b * in_pos * c;
+          float* dst = yd + b * out_pos * c;
+          for (const Range& y_range : ry) {
+            for (const Range& x_range : rx) {
+              pool_window<M>(image, dst, c, row_stride, y_range, x_range);
+              dst += c;
+            }
+          }
+        }
+      });
 }
 
 void pool_2d(const float* xd, float* yd, std::int64_t n, std::int64_t in_h, std::int64_t in_w,
