@@ -17,8 +17,9 @@ using spatial::Dims;
 
 // im2col/col2im work in row chunks so the column buffer stays around this many floats.
 constexpr std::int64_t kColumnBudget = std::int64_t{1} << 22;
-// convolve(): floats per im2col chunk (cache-sized; also the unit of work given to a thread).
-constexpr std::int64_t kGemmBudget = std::int64_t{1} << 19;
+// convolve(): floats per im2col chunk (512 KiB: the chunk is still in L2 when the GEMM reads it,
+// measured faster than 1-2 MiB chunks on the benchmark's convolutions).
+constexpr std::int64_t kGemmBudget = std::int64_t{1} << 17;
 // The direct (im2col-free) path: at most this many filters and taps x channels.
 constexpr std::int64_t kDirectMaxFilters = 32;
 constexpr std::int64_t kDirectMaxDepth = 64;
