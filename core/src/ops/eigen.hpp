@@ -19,8 +19,8 @@ inline MatrixMap as_matrix(Tensor& t, Eigen::Index rows, Eigen::Index cols) {
 }
 
 // a (rows x depth, row-major) @ b[:, first, first + cols) where b is row-major with `ldb` floats
-// per row, through ops::gemm (threaded; each element summed in order, so a row's result does not
-// depend on the batch).
+// per row, through ops::gemm (threaded; every element summed by the same rule whatever the rows,
+// so a row's result does not depend on the batch).
 RowMatrix product(const float* a, Eigen::Index rows, Eigen::Index depth, const float* b,
                   Eigen::Index ldb, Eigen::Index first, Eigen::Index cols);
 inline RowMatrix product(const RowMatrix& a, const float* b, Eigen::Index ldb, Eigen::Index first,

@@ -21,8 +21,8 @@ using simd::Vec;
 // Few rows (a Dense layer at small batch): a packing GEMM would copy every weight once per call,
 // which costs more than the arithmetic. Instead b is streamed once, in panels of kPanel columns:
 // the panel's accumulators for every row stay in L1 while the rows of b go by four at a time, so
-// each accumulator is loaded and stored once per four multiply-adds. A single row keeps its
-// accumulators in registers (row_times_matrix).
+// each accumulator is loaded and stored once per four multiply-adds. A single row goes to
+// row_times_matrix.
 constexpr std::int64_t kSkinnyRows = 16;
 constexpr double kSkinnyWork = 1 << 16;
 constexpr std::int64_t kPanelVecs = 16;

@@ -1,4 +1,5 @@
-// Internal: the one matrix product behind Dense, EinsumDense and every convolution.
+// Internal: the one matrix product behind Dense, EinsumDense, every convolution and the recurrent
+// cells.
 #pragma once
 
 #include <cstdint>
@@ -8,8 +9,9 @@ namespace kserde::ops {
 
 // c[m, n] = a[m, k] @ b[k, n], all row-major float32 with the given leading dimensions (row
 // strides in floats). Splits the work across the inference pool. Each output element is computed
-// by the same operations in the same order whatever the thread count, so results are bitwise
-// identical for any pool size. Allocates nothing in steady state.
+// by the same operations (simd::kSumBlock's rule) whatever the number of rows, the kernel or the
+// thread count, so results are bitwise identical for any batch and pool size. Allocates nothing in
+// steady state.
 void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
           const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
 

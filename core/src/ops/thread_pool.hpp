@@ -35,9 +35,9 @@ void dispatch(std::int64_t total, std::int64_t parts, std::int64_t grain, Fn& fn
 }  // namespace detail
 
 // Row granularity of every split: a multiple of the GEMM kernels' register tile height. Every
-// kernel for two rows or more computes each output element as one multiply-add chain in order,
-// so a part of the rows gets exactly the results it would get within all of them (bitwise
-// identical for any thread count), as long as no part is a single row (which goes to a GEMV).
+// kernel sums each output element by the same rule (simd::kSumBlock) whatever the number of rows,
+// so a part of the rows gets exactly the results it would get within all of them: bitwise
+// identical for any thread count.
 inline constexpr std::int64_t kRowGrain = 12;
 
 inline constexpr double kMinWorkPerThread = 1 << 18;
