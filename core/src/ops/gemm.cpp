@@ -386,4 +386,39 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::i
   });
 }
 
+namespace {
+
+// b_i for item i: the stored block itself, or its transpose in a per-thread buffer.
+const float* item_b(const float* b, std::int64_t i, std::int64_t n, std::int64_t k,
+                    bool transposed) {
+  const float* bi = b + i * k * n;
+  if (!transposed) return bi;
+  thread_local std::vector<float> t;
+  t.resize(static_cast<std::size_t>(k * n));
+  for (std::int64_t j = 0; j < n; ++j) {
+    for (std::int64_t p = 0; p < k; ++p) t[static_cast<std::size_t>(p * n + j)] = bi[j * k + p];
+  }
+  return t.data();
+}
+
+}  // namespace
+
+void batched_gemm(std::int64_t count, std::int64_t m, std::int64_t n, std::int64_t k,
+                  const float* a, const float* b, bool b_transposed, float* c) {
+  if (count <= 0 || m <= 0 || n <= 0) return;
+  const double work = static_cast<double>(count) * static_cast<double>(m) * static_cast<double>(n) *
+                      static_cast<double>(std::max<std::int64_t>(k, 1));
+  if (count < static_cast<std::int64_t>(num_threads())) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      gemm(m, n, k, a + i * m * k, k, item_b(b, i, n, k, b_transposed), n, c + i * m * n, n);
+    }
+    return;
+  }
+  parallel_for(count, 1, work, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      gemm_serial(m, n, k, a + i * m * k, k, item_b(b, i, n, k, b_transposed), n, c + i * m * n, n);
+    }
+  });
+}
+
 }  // namespace kserde::ops

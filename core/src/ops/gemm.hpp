@@ -15,6 +15,14 @@ namespace kserde::ops {
 void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
           const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
 
+// For every i < count: c_i[m, n] = a_i[m, k] @ b_i, where b_i is [k, n] or, when `b_transposed`,
+// the transpose of a stored [n, k] (attention's scores, q @ k^T), and operand i of each is the
+// i-th contiguous row-major block (a + i * m * k, ...). Items are split across the inference pool
+// (one per head and sample in attention), or each product is when there are fewer items than
+// threads; the same sums as gemm either way.
+void batched_gemm(std::int64_t count, std::int64_t m, std::int64_t n, std::int64_t k,
+                  const float* a, const float* b, bool b_transposed, float* c);
+
 // The same product on the calling thread only (for callers that split work themselves).
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc);

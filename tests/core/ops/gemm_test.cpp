@@ -162,6 +162,44 @@ BOOST_AUTO_TEST_CASE(results_are_bitwise_identical_for_any_thread_count) {
   ops::set_num_threads(0);
 }
 
+BOOST_AUTO_TEST_CASE(batched_products_equal_one_product_per_item_bitwise) {
+  // Attention's per-head products: item i of a batched product, b stored transposed or not, is
+  // exactly the single product of item i with b laid out as [k, n] here. Counts below and above
+  // the thread count take the two ways of splitting the work.
+  const std::int64_t m = 19, n = 37, k = 45;
+  for (std::size_t threads : {1u, 3u}) {
+    ops::set_num_threads(threads);
+    for (std::int64_t count : {2, 7}) {
+      for (bool transposed : {false, true}) {
+        BOOST_TEST_CONTEXT(threads << " threads, " << count << " items"
+                                   << (transposed ? ", b transposed" : "")) {
+          const auto a = random_floats(static_cast<std::size_t>(count * m * k), 11);
+          const auto b = random_floats(static_cast<std::size_t>(count * k * n), 12);
+          std::vector<float> c(static_cast<std::size_t>(count * m * n));
+          ops::batched_gemm(count, m, n, k, a.data(), b.data(), transposed, c.data());
+          int differing_items = 0;
+          for (std::int64_t i = 0; i < count; ++i) {
+            std::vector<float> bi(static_cast<std::size_t>(k * n));
+            for (std::int64_t p = 0; p < k; ++p) {
+              for (std::int64_t j = 0; j < n; ++j) {
+                // Stored [n, k] when transposed, [k, n] otherwise.
+                bi[static_cast<std::size_t>(p * n + j)] =
+                    b[static_cast<std::size_t>(i * k * n + (transposed ? j * k + p : p * n + j))];
+              }
+            }
+            std::vector<float> ci(static_cast<std::size_t>(m * n));
+            ops::gemm(m, n, k, a.data() + i * m * k, k, bi.data(), n, ci.data(), n);
+            differing_items += !std::equal(ci.begin(), ci.end(),
+                                           c.begin() + static_cast<std::ptrdiff_t>(i * m * n));
+          }
+          BOOST_TEST(differing_items == 0);
+        }
+      }
+    }
+  }
+  ops::set_num_threads(0);
+}
+
 BOOST_AUTO_TEST_CASE(convolutions_are_bitwise_identical_for_any_thread_count) {
   // 3x3 'same' over 7 channels (im2col + GEMM), 3x3 over 1 channel (narrow rows) and 1x1 (a plain
   // product), at a batch whose rows do not divide evenly between threads.

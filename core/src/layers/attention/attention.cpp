@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "layers/attention/attention_util.hpp"
-#include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -19,7 +19,8 @@ namespace {
 
 class AttentionBase : public Layer {
  public:
-  AttentionBase(std::shared_ptr<JsonDocument> d, bool additive) : Layer(std::move(d)), additive_(additive) {
+  AttentionBase(std::shared_ptr<JsonDocument> d, bool additive)
+      : Layer(std::move(d)), additive_(additive) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
     config_default("use_scale", additive ? "true" : "false");
@@ -31,7 +32,10 @@ class AttentionBase : public Layer {
     if (!additive) {
       const std::string mode = cfg::get_string(c, "score_mode", describe(), "dot");
       if (mode != "dot" && mode != "concat") {
-        cfg::fail(describe(), "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. Received: score_mode=" + mode);
+        cfg::fail(describe(),
+                  "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                  "Received: score_mode=" +
+                      mode);
       }
       concat_ = mode == "concat";
     }
@@ -42,8 +46,10 @@ class AttentionBase : public Layer {
   std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
     const std::string& w = describe();
     if (inputs.size() < 2 || inputs.size() > 3) {
-      throw ShapeError(w + " layer accepts inputs list of length 2 or 3, namely [query, value] or "
-                       "[query, value, key]. Received length: " + std::to_string(inputs.size()));
+      throw ShapeError(w +
+                       " layer accepts inputs list of length 2 or 3, namely [query, value] or "
+                       "[query, value, key]. Received length: " +
+                       std::to_string(inputs.size()));
     }
     const Tensor q = ops::as_float32(inputs[0]);
     const Tensor v = ops::as_float32(inputs[1]);
@@ -53,9 +59,11 @@ class AttentionBase : public Layer {
         !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin()) ||
         !std::equal(k.shape().begin(), k.shape().end() - 1, v.shape().begin()) ||
         q.shape().back() != k.shape().back()) {
-      throw ShapeError(w + ": expects query (batch.., Tq, dim), value (batch.., Tv, dim_v) and key "
-                       "(batch.., Tv, dim), got " + shape_to_string(q.shape()) + ", " +
-                       shape_to_string(v.shape()) + ", " + shape_to_string(k.shape()));
+      throw ShapeError(w +
+                       ": expects query (batch.., Tq, dim), value (batch.., Tv, dim_v) and key "
+                       "(batch.., Tv, dim), got " +
+                       shape_to_string(q.shape()) + ", " + shape_to_string(v.shape()) + ", " +
+                       shape_to_string(k.shape()));
     }
     const std::int64_t tq = q.dim(q.rank() - 2);
     const std::int64_t tv = v.dim(v.rank() - 2);
@@ -69,13 +77,16 @@ class AttentionBase : public Layer {
 
     Shape score_shape(q.shape().begin(), q.shape().end() - 1);
     score_shape.push_back(tv);
-    Tensor scores(score_shape, DType::Float32);
+    // Every element is written below (compute_scores, then the product).
+    Tensor scores = Tensor::uninitialized(score_shape, DType::Float32);
     compute_scores(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim);
 
     // Padding: value mask (batch.., Tv) and/or causal (Tq, Tv); masked scores get -1e9 added.
     std::optional<detail::BoolArray> mask;
-    const std::optional<Tensor> q_mask = ctx.input_masks.size() > 0 ? ctx.input_masks[0] : std::nullopt;
-    const std::optional<Tensor> v_mask = ctx.input_masks.size() > 1 ? ctx.input_masks[1] : std::nullopt;
+    const std::optional<Tensor> q_mask =
+        ctx.input_masks.size() > 0 ? ctx.input_masks[0] : std::nullopt;
+    const std::optional<Tensor> v_mask =
+        ctx.input_masks.size() > 1 ? ctx.input_masks[1] : std::nullopt;
     if (v_mask) mask = detail::expand_dims(detail::to_bool_array(*v_mask), -2);
     if (detail::kwarg_flag(ctx, "use_causal_mask")) {
       detail::BoolArray causal{{tq, tv}, {}};
@@ -95,12 +106,8 @@ class AttentionBase : public Layer {
 
     Shape out_shape(q.shape().begin(), q.shape().end() - 1);
     out_shape.push_back(dv);
-    Tensor out(out_shape, DType::Float32);
-    for (std::int64_t b = 0; b < n; ++b) {
-      Eigen::Map<const ops::RowMatrix> wb(s + b * tq * tv, tq, tv);
-      Eigen::Map<const ops::RowMatrix> vb(v.f32() + b * tv * dv, tv, dv);
-      Eigen::Map<ops::RowMatrix>(out.f32_mut() + b * tq * dv, tq, dv).noalias() = wb * vb;
-    }
+    Tensor out = Tensor::uninitialized(out_shape, DType::Float32);
+    ops::batched_gemm(n, tq, dv, tv, s, v.f32(), false, out.f32_mut());
     if (q_mask) {
       if (q_mask->num_elements() != n * tq) {
         throw ShapeError(w + ": query mask of shape " + shape_to_string(q_mask->shape()) +
@@ -134,7 +141,8 @@ class AttentionBase : public Layer {
  protected:
   void build_impl(const std::vector<Shape>& in) override {
     if (in.size() < 2 || in.size() > 3) {
-      throw ShapeError(describe() + " layer must be built on [query, value] or [query, value, key] shapes");
+      throw ShapeError(describe() +
+                       " layer must be built on [query, value] or [query, value, key] shapes");
     }
     if (additive_) {
       if (use_scale_) add_weight("scale", {in[0].back()});
@@ -148,12 +156,10 @@ class AttentionBase : public Layer {
   void compute_scores(const float* q, const float* k, float* s, std::int64_t n, std::int64_t tq,
                       std::int64_t tv, std::int64_t dim) const {
     if (!additive_ && !concat_) {
-      for (std::int64_t b = 0; b < n; ++b) {
-        Eigen::Map<const ops::RowMatrix> qb(q + b * tq * dim, tq, dim);
-        Eigen::Map<const ops::RowMatrix> kb(k + b * tv * dim, tv, dim);
-        Eigen::Map<ops::RowMatrix> sb(s + b * tq * tv, tq, tv);
-        sb.noalias() = qb * kb.transpose();
-        if (use_scale_) sb *= weight(0).f32()[0];
+      ops::batched_gemm(n, tq, tv, dim, q, k, true, s);
+      if (use_scale_) {
+        const float scale = weight(0).f32()[0];
+        for (std::int64_t i = 0; i < n * tq * tv; ++i) s[i] *= scale;
       }
       return;
     }
@@ -192,7 +198,8 @@ class Attention final : public AttentionBase {
 
 class AdditiveAttention final : public AttentionBase {
  public:
-  AdditiveAttention(std::shared_ptr<JsonDocument> d, Deserializer&) : AttentionBase(std::move(d), true) {}
+  AdditiveAttention(std::shared_ptr<JsonDocument> d, Deserializer&)
+      : AttentionBase(std::move(d), true) {}
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/thread_pool.hpp"
 
 namespace kserde::detail {
 
@@ -72,7 +73,8 @@ void for_each_offset(const Shape& target, const std::vector<std::int64_t>& strid
 
 }  // namespace
 
-std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target, const std::string& where) {
+std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target,
+                                       const std::string& where) {
   auto s = broadcast_shape(a.shape, target);
   if (a.shape.size() > target.size() || !s || *s != target) {
     throw ShapeError(where + ": mask of shape " + shape_to_string(a.shape) +
@@ -80,12 +82,14 @@ std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target, 
   }
   std::vector<std::uint8_t> out;
   out.reserve(static_cast<std::size_t>(shape_num_elements(target)));
-  for_each_offset(target, broadcast_strides(a.shape, target),
-                  [&](std::int64_t off) { out.push_back(a.values[static_cast<std::size_t>(off)]); });
+  for_each_offset(target, broadcast_strides(a.shape, target), [&](std::int64_t off) {
+    out.push_back(a.values[static_cast<std::size_t>(off)]);
+  });
   return out;
 }
 
-BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b, const std::string& where) {
+BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b,
+                      const std::string& where) {
   if (!a) return b;
   auto s = broadcast_shape(a->shape, b.shape);
   if (!s) {
@@ -109,7 +113,7 @@ Tensor permute(const Tensor& t, const std::vector<std::size_t>& perm) {
     out_shape[i] = s[perm[i]];
     strides[i] = s[perm[i]] == 1 ? 0 : src_strides[perm[i]];
   }
-  Tensor out(out_shape, DType::Float32);
+  Tensor out = Tensor::uninitialized(out_shape, DType::Float32);  // every element written
   const float* src = t.f32();
   float* dst = out.f32_mut();
   std::int64_t n = 0;
@@ -120,23 +124,28 @@ Tensor permute(const Tensor& t, const std::vector<std::size_t>& perm) {
 void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
                          const std::uint8_t* mask, bool zero_masked) {
   constexpr float kLargeNegative = -1e9f;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = scores + r * cols;
-    const std::uint8_t* m = mask != nullptr ? mask + r * cols : nullptr;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (std::int64_t c = 0; c < cols; ++c) {
-      if (m != nullptr && m[c] == 0) row[c] = kLargeNegative;
-      mx = std::max(mx, row[c]);
+  // Rows are independent: split across the inference pool (an exp costs a few multiply-adds).
+  constexpr double kWorkPerElement = 8;
+  const double work = kWorkPerElement * static_cast<double>(rows) * static_cast<double>(cols);
+  ops::parallel_for(rows, 1, work, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* row = scores + r * cols;
+      const std::uint8_t* m = mask != nullptr ? mask + r * cols : nullptr;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (std::int64_t c = 0; c < cols; ++c) {
+        if (m != nullptr && m[c] == 0) row[c] = kLargeNegative;
+        mx = std::max(mx, row[c]);
+      }
+      float sum = 0.0f;
+      for (std::int64_t c = 0; c < cols; ++c) {
+        row[c] = std::exp(row[c] - mx);
+        sum += row[c];
+      }
+      for (std::int64_t c = 0; c < cols; ++c) {
+        row[c] = (zero_masked && m != nullptr && m[c] == 0) ? 0.0f : row[c] / sum;
+      }
     }
-    float sum = 0.0f;
-    for (std::int64_t c = 0; c < cols; ++c) {
-      row[c] = std::exp(row[c] - mx);
-      sum += row[c];
-    }
-    for (std::int64_t c = 0; c < cols; ++c) {
-      row[c] = (zero_masked && m != nullptr && m[c] == 0) ? 0.0f : row[c] / sum;
-    }
-  }
+  });
 }
 
 bool kwarg_flag(const CallContext& ctx, const std::string& name) {
@@ -205,7 +214,10 @@ EinsumProjection::EinsumProjection(const std::string& name, const JsonValue& dty
                                    std::size_t free_dims, const Shape& bound, const Shape& out,
                                    bool use_bias, bool sigmoid)
     : Layer(projection_dict(name, dtype, free_dims, bound, out, use_bias, sigmoid)),
-      bound_(bound), out_(out), use_bias_(use_bias), sigmoid_(sigmoid) {}
+      bound_(bound),
+      out_(out),
+      use_bias_(use_bias),
+      sigmoid_(sigmoid) {}
 
 void EinsumProjection::build_impl(const std::vector<Shape>&) {
   Shape k = bound_;
@@ -217,7 +229,8 @@ void EinsumProjection::build_impl(const std::vector<Shape>&) {
 Tensor EinsumProjection::project(const Tensor& x_in) const {
   const Tensor x = ops::as_float32(x_in);
   const std::size_t nb = bound_.size();
-  if (x.rank() < nb + 1 || !std::equal(bound_.begin(), bound_.end(), x.shape().end() - static_cast<std::ptrdiff_t>(nb))) {
+  if (x.rank() < nb + 1 || !std::equal(bound_.begin(), bound_.end(),
+                                       x.shape().end() - static_cast<std::ptrdiff_t>(nb))) {
     throw ShapeError(describe() + ": input of shape " + shape_to_string(x.shape()) +
                      " does not end in " + shape_to_string(bound_));
   }

@@ -1,7 +1,7 @@
 // keras.layers.MultiHeadAttention: scaled dot-product attention over `attention_axes` with
 // num_heads heads.
-//   Q = query @ Wq + bq (.., heads, key_dim); K = key @ Wk + bk; V = value @ Wv + bv (.., heads, value_dim)
-//   scores = softmax_over_key_axes(Q K^T / sqrt(key_dim), masked); O = scores V
+//   Q = query @ Wq + bq (.., heads, key_dim); K = key @ Wk + bk; V = value @ Wv + bv (.., heads,
+//   value_dim) scores = softmax_over_key_axes(Q K^T / sqrt(key_dim), masked); O = scores V
 //   [use_gate: O *= sigmoid(query @ Wg + bg)];  output = O @ Wo + bo over (heads, value_dim)
 // No variables of its own. Sub-layers (EinsumDense-like, saved in this order): key_dense,
 // output_dense, query_dense, value_dense, then the weightless _dropout_layer, [_gate_dense],
@@ -11,13 +11,13 @@
 // Masks (Keras semantics): query mask = the query input's mask; value_mask / key_mask from the
 // keyword tensors or the value/key inputs' masks; attention_mask keyword; use_causal_mask and
 // return_attention_scores as scalar keyword tensors. A fully masked row averages all keys on
-// Keras's fused path (3-D inputs, dropout 0, no scores returned) and is zero otherwise, as in Keras.
-// The output carries the query mask.
+// Keras's fused path (3-D inputs, dropout 0, no scores returned) and is zero otherwise, as in
+// Keras. The output carries the query mask.
 #include <cmath>
 #include <numeric>
 
 #include "layers/attention/attention_util.hpp"
-#include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -69,9 +69,11 @@ class MultiHeadAttention final : public Layer {
     const JsonValue& c = config();
     const std::string& w = describe();
     heads_ = cfg::get_int(c, "num_heads", w);
-    if (heads_ <= 0) cfg::fail(w, "num_heads must be a positive integer, got " + std::to_string(heads_));
+    if (heads_ <= 0)
+      cfg::fail(w, "num_heads must be a positive integer, got " + std::to_string(heads_));
     key_dim_ = cfg::get_int(c, "key_dim", w);
-    if (key_dim_ <= 0) cfg::fail(w, "key_dim must be a positive integer, got " + std::to_string(key_dim_));
+    if (key_dim_ <= 0)
+      cfg::fail(w, "key_dim must be a positive integer, got " + std::to_string(key_dim_));
     value_dim_ = cfg::has_non_null(c, "value_dim") ? cfg::get_int(c, "value_dim", w) : 0;
     if (value_dim_ < 0) cfg::fail(w, "value_dim must be a positive integer or None");
     if (value_dim_ == 0) value_dim_ = key_dim_;  // Keras treats 0/None as key_dim and saves that
@@ -95,8 +97,9 @@ class MultiHeadAttention final : public Layer {
     }
     if (cfg::has_non_null(c, "attention_axes")) {
       const JsonValue& aa = c["attention_axes"];
-      attention_axes_ = aa.IsArray() ? cfg::get_int_tuple(c, "attention_axes", w, 0)
-                                     : std::vector<std::int64_t>{cfg::get_int(c, "attention_axes", w)};
+      attention_axes_ = aa.IsArray()
+                            ? cfg::get_int_tuple(c, "attention_axes", w, 0)
+                            : std::vector<std::int64_t>{cfg::get_int(c, "attention_axes", w)};
       has_axes_ = !attention_axes_.empty();
     }
     if (cfg::has_non_null(c, "sliding_window")) {
@@ -138,17 +141,26 @@ class MultiHeadAttention final : public Layer {
     // Combined boolean mask, broadcastable to the scores.
     std::optional<BoolArray> mask;
     const std::optional<Tensor> query_mask = input_mask(ctx, 0);
-    if (query_mask) mask = detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*query_mask), -1), w);
+    if (query_mask)
+      mask =
+          detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*query_mask), -1), w);
     const Tensor* vm = kwarg(ctx, "value_mask");
-    const std::optional<Tensor> value_mask = vm != nullptr ? std::optional<Tensor>(*vm) : input_mask(ctx, 1);
-    if (value_mask) mask = detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*value_mask), -2), w);
+    const std::optional<Tensor> value_mask =
+        vm != nullptr ? std::optional<Tensor>(*vm) : input_mask(ctx, 1);
+    if (value_mask)
+      mask =
+          detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*value_mask), -2), w);
     const Tensor* km = kwarg(ctx, "key_mask");
-    const std::optional<Tensor> key_mask = km != nullptr ? std::optional<Tensor>(*km) : input_mask(ctx, 2);
-    if (key_mask) mask = detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*key_mask), -2), w);
+    const std::optional<Tensor> key_mask =
+        km != nullptr ? std::optional<Tensor>(*km) : input_mask(ctx, 2);
+    if (key_mask)
+      mask =
+          detail::logical_and(mask, detail::expand_dims(detail::to_bool_array(*key_mask), -2), w);
     const std::int64_t tq = query.dim(1);
     const std::int64_t tv = value.dim(1);
     if (causal) {
-      mask = detail::logical_and(mask, position_mask(tq, tv, [](auto i, auto j) { return i >= j; }), w);
+      mask = detail::logical_and(mask, position_mask(tq, tv, [](auto i, auto j) { return i >= j; }),
+                                 w);
     }
     if (sliding_window_ > 0) {
       const std::int64_t sw = sliding_window_;
@@ -240,19 +252,22 @@ class MultiHeadAttention final : public Layer {
  protected:
   void build_impl(const std::vector<Shape>& in) override {
     const std::string& w = describe();
-    if (in.size() < 2 || in.size() > 3) throw ShapeError(w + " needs query, value and optional key shapes");
+    if (in.size() < 2 || in.size() > 3)
+      throw ShapeError(w + " needs query, value and optional key shapes");
     const Shape& qs = in[0];
     const Shape& vs = in[1];
     const Shape& ks = in.size() > 2 ? in[2] : in[1];
     for (const Shape* s : {&qs, &vs, &ks}) {
       if (s->size() < 3 || s->back() < 0) {
-        throw ShapeError(w + ": query, value and key need rank >= 3 with a known last dimension, got " +
+        throw ShapeError(w +
+                         ": query, value and key need rank >= 3 with a known last dimension, got " +
                          shape_to_string(*s));
       }
     }
     if (qs.size() != vs.size() || ks.size() != vs.size() ||
         !std::equal(vs.begin() + 1, vs.end() - 1, ks.begin() + 1)) {
-      throw ShapeError(w + ": All dimensions of `value` and `key`, except the last one, must be "
+      throw ShapeError(w +
+                       ": All dimensions of `value` and `key`, except the last one, must be "
                        "equal (and ranks must match the query). Received: value_shape=" +
                        shape_to_string(vs) + " and key_shape=" + shape_to_string(ks));
     }
@@ -260,7 +275,8 @@ class MultiHeadAttention final : public Layer {
     const std::size_t r = rank_ + 1;  // rank of the projected tensors
     if (!has_axes_) {
       attention_axes_.clear();
-      for (std::size_t a = 1; a + 2 < r; ++a) attention_axes_.push_back(static_cast<std::int64_t>(a));
+      for (std::size_t a = 1; a + 2 < r; ++a)
+        attention_axes_.push_back(static_cast<std::int64_t>(a));
     } else {
       for (std::int64_t& a : attention_axes_) {
         if (a < 0) a += static_cast<std::int64_t>(r) - 1;
@@ -285,7 +301,8 @@ class MultiHeadAttention final : public Layer {
     };
     query_dense_ = make("query", qs, qs.size() - 1, {qs.back()}, {heads_, key_dim_}, false);
     key_dense_ = make("key", ks, ks.size() - 1, {ks.back()}, {heads_, key_dim_}, false);
-    if (use_gate_) gate_dense_ = make("gate", qs, qs.size() - 1, {qs.back()}, {heads_, value_dim_}, true);
+    if (use_gate_)
+      gate_dense_ = make("gate", qs, qs.size() - 1, {qs.back()}, {heads_, value_dim_}, true);
     value_dense_ = make("value", vs, vs.size() - 1, {vs.back()}, {heads_, value_dim_}, false);
     Shape out = output_shape_.empty() ? Shape{qs.back()} : Shape(output_shape_);
     Shape o_in(qs.begin(), qs.end() - 1);
@@ -306,22 +323,24 @@ class MultiHeadAttention final : public Layer {
 
   // Attention over the projected q (.., heads, key_dim), k, v; returns (.., heads, value_dim) in
   // q's layout and sets `scores` to the probabilities (batch axes.., query axes.., key axes..).
-  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const std::optional<BoolArray>& mask,
-                bool fused, Tensor& scores) const {
+  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v,
+                const std::optional<BoolArray>& mask, bool fused, Tensor& scores) const {
     const std::string& w = describe();
     const std::size_t r = q.rank();
     std::vector<std::size_t> batch_axes;
     std::vector<std::size_t> attn_axes;
     for (std::int64_t a : attention_axes_) attn_axes.push_back(static_cast<std::size_t>(a));
     for (std::size_t a = 0; a + 1 < r; ++a) {
-      if (std::find(attn_axes.begin(), attn_axes.end(), a) == attn_axes.end()) batch_axes.push_back(a);
+      if (std::find(attn_axes.begin(), attn_axes.end(), a) == attn_axes.end())
+        batch_axes.push_back(a);
     }
     std::int64_t nb = 1, tq = 1, tk = 1;
     Shape score_shape;
     for (std::size_t a : batch_axes) {
       if (k.dim(a) != q.dim(a) || v.dim(a) != q.dim(a)) {
         throw ShapeError(w + ": query " + shape_to_string(q.shape()) + " and key/value " +
-                         shape_to_string(k.shape()) + " differ on non-attention axis " + std::to_string(a));
+                         shape_to_string(k.shape()) + " differ on non-attention axis " +
+                         std::to_string(a));
       }
       nb *= q.dim(a);
       score_shape.push_back(q.dim(a));
@@ -341,16 +360,14 @@ class MultiHeadAttention final : public Layer {
     const Tensor kp = detail::permute(k, perm);
     const Tensor vp = detail::permute(v, perm);
     const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(key_dim_));
-    if (!fused) ops::scale(qp, inv_sqrt);  // Keras scales the query on this path, the logits on the fused one
+    if (!fused)
+      ops::scale(qp, inv_sqrt);  // Keras scales the query on this path, the logits on the fused one
 
-    scores = Tensor({nb, tq, tk}, DType::Float32);
+    scores = Tensor::uninitialized({nb, tq, tk}, DType::Float32);  // written by the product
     float* s = scores.f32_mut();
-    for (std::int64_t b = 0; b < nb; ++b) {
-      Eigen::Map<const ops::RowMatrix> qb(qp.f32() + b * tq * key_dim_, tq, key_dim_);
-      Eigen::Map<const ops::RowMatrix> kb(kp.f32() + b * tk * key_dim_, tk, key_dim_);
-      Eigen::Map<ops::RowMatrix> sb(s + b * tq * tk, tq, tk);
-      sb.noalias() = qb * kb.transpose();
-      if (fused) sb *= inv_sqrt;
+    ops::batched_gemm(nb, tq, tk, key_dim_, qp.f32(), kp.f32(), true, s);
+    if (fused) {
+      for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
     }
     std::vector<std::uint8_t> keep;
     if (mask) {
@@ -368,13 +385,8 @@ class MultiHeadAttention final : public Layer {
     Shape o_shape;
     for (std::size_t a : perm) o_shape.push_back(q.dim(a));
     o_shape.back() = value_dim_;
-    Tensor o(o_shape, DType::Float32);
-    for (std::int64_t b = 0; b < nb; ++b) {
-      Eigen::Map<const ops::RowMatrix> pb(s + b * tq * tk, tq, tk);
-      Eigen::Map<const ops::RowMatrix> vb(vp.f32() + b * tk * value_dim_, tk, value_dim_);
-      Eigen::Map<ops::RowMatrix> ob(o.f32_mut() + b * tq * value_dim_, tq, value_dim_);
-      ob.noalias() = pb * vb;
-    }
+    Tensor o = Tensor::uninitialized(o_shape, DType::Float32);  // written by the product
+    ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
     scores = scores.reshaped(score_shape);
     std::vector<std::size_t> inverse(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = i;
@@ -392,7 +404,8 @@ class MultiHeadAttention final : public Layer {
   bool has_axes_ = false;
   std::int64_t sliding_window_ = 0;
   std::size_t rank_ = 0;
-  std::shared_ptr<EinsumProjection> query_dense_, key_dense_, value_dense_, output_dense_, gate_dense_;
+  std::shared_ptr<EinsumProjection> query_dense_, key_dense_, value_dense_, output_dense_,
+      gate_dense_;
   std::shared_ptr<WeightlessChild> softmax_, dropout_layer_;
 };
 
