@@ -5,8 +5,9 @@
 //   SimpleRNN: h = act(x W + b + h' U)
 //   LSTM:      z = x W + h' U + b; i,f,o = ract(z_i,z_f,z_o); c = f*c' + i*act(z_c); h = o*act(c)
 //   GRU:       z,r = ract(x W_zr + b_zr + h' U_zr [+ rb_zr]);
-//              reset_after: hh = act(x W_h + b_h + r*(h' U_h + rb_h)); else act(x W_h + b_h +
-//              (r*h') U_h) h = z*h' + (1-z)*hh
+//              reset_after: hh = act(x W_h + b_h + r*(h' U_h + rb_h));
+//              else:        hh = act(x W_h + b_h + (r*h') U_h)
+//              h = z*h' + (1-z)*hh
 // Dropout is training-only and ignored; unit_forget_bias only affects initialization.
 #include "layers/recurrent/rnn_cell.hpp"
 
