@@ -294,12 +294,15 @@ void row_times_matrix(std::int64_t n, std::int64_t k, const float* a, const floa
     narrow_row_times_matrix(n, k, a, b, ldb, c);
     return;
   }
+  if (k <= 0) {
+    std::fill(c, c + n, 0.0f);
+    return;
+  }
   static_assert(kSumBlock % kRowBlock == 0);
   alignas(64) float block[kRowPanel];
   for (std::int64_t j0 = 0; j0 < n; j0 += kRowPanel) {
     const std::int64_t width = std::min(kRowPanel, n - j0);
     float* total = c + j0;
-    std::fill(total, total + width, 0.0f);
     for (std::int64_t p0 = 0; p0 < k; p0 += kSumBlock) {
       const std::int64_t p1 = std::min(k, p0 + kSumBlock);
       float* sums = p0 == 0 ? total : block;  // the first block's sums are the total so far

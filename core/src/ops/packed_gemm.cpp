@@ -57,7 +57,25 @@ struct Strip {
   float* next_packed = nullptr;
   std::int64_t next_rows = 0;
   std::int64_t next_every = 1;
+  std::int64_t next_rows_to_end = 0;  // rows from next_source to the end of its strip
 };
+
+// Copies one step of a strip (kCols floats at src, a row of b) into the packed strip at dst,
+// keeping the values in `row`, and prefetches the step kPrefetchRows further down when it is one
+// of the `steps_left` still to copy (so that no address past b is formed).
+inline void copy_strip_row(const float* src, std::int64_t ldb, std::int64_t steps_left, float* dst,
+                           Vec (&row)[kVecs]) {
+  if (steps_left > kPrefetchRows) {
+    const float* ahead = src + kPrefetchRows * ldb;
+    __builtin_prefetch(ahead);
+    __builtin_prefetch(ahead + kCols - 1);
+  }
+#pragma GCC unroll 4
+  for (std::int64_t v = 0; v < kVecs; ++v) {
+    load(row[v], src + v * kLanes);
+    store(dst + v * kLanes, row[v]);
+  }
+}
 
 // c[R, kCols] (row stride ldc) = a @ b over one sum block of `depth` steps, added to c when
 // `accumulate`; a is read at ap[r * lda + p] (in place) or ap[p * kRows + r] (packed). Each element
@@ -78,31 +96,15 @@ void tile(std::int64_t depth, const float* ap, std::int64_t lda, const Strip& st
     if constexpr (Mode == StripMode::PackedCopyNext) {
       if (--countdown == 0 && copied < strip.next_rows) {
         countdown = strip.next_every;
-        const float* src = strip.next_source + copied * strip.ldb;
-        __builtin_prefetch(src + kPrefetchRows * strip.ldb);
-        __builtin_prefetch(src + kPrefetchRows * strip.ldb + kCols - 1);
-#pragma GCC unroll 4
-        for (std::int64_t v = 0; v < kVecs; ++v) {
-          Vec x;
-          load(x, src + v * kLanes);
-          store(strip.next_packed + copied * kCols + v * kLanes, x);
-        }
+        Vec row[kVecs];
+        copy_strip_row(strip.next_source + copied * strip.ldb, strip.ldb,
+                       strip.next_rows_to_end - copied, strip.next_packed + copied * kCols, row);
         ++copied;
       }
     }
     Vec bv[kVecs];
     if constexpr (Mode == StripMode::Pack) {
-      const float* src = strip.source + p * strip.ldb;
-      if (p + kPrefetchRows < depth) {
-        const float* ahead = src + kPrefetchRows * strip.ldb;
-        __builtin_prefetch(ahead);
-        __builtin_prefetch(ahead + kCols - 1);
-      }
-#pragma GCC unroll 4
-      for (std::int64_t v = 0; v < kVecs; ++v) {
-        load(bv[v], src + v * kLanes);
-        store(bp + p * kCols + v * kLanes, bv[v]);
-      }
+      copy_strip_row(strip.source + p * strip.ldb, strip.ldb, depth - p, bp + p * kCols, bv);
     } else {
 #pragma GCC unroll 4
       for (std::int64_t v = 0; v < kVecs; ++v) load(bv[v], bp + p * kCols + v * kLanes);
@@ -291,6 +293,7 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
               strip.next_source = b + (p0 + first) * ldb + j0 + jq + kCols;
               strip.next_packed = strip.packed + depth * kCols + first * kCols;
               strip.next_rows = last - first;
+              strip.next_rows_to_end = depth - first;
               strip.next_every =
                   std::max<std::int64_t>(1, depth / std::max<std::int64_t>(strip.next_rows, 1));
               mode = StripMode::PackedCopyNext;
