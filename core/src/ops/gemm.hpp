@@ -1,5 +1,5 @@
-// Internal: the one matrix product behind Dense, EinsumDense, every convolution and the recurrent
-// cells.
+// Internal: the one matrix product behind every layer that multiplies matrices (Dense, EinsumDense,
+// convolutions, recurrent cells, attention, Dot, the matmul op).
 #pragma once
 
 #include <cstdint>

@@ -5,7 +5,6 @@
 #include <span>
 #include <vector>
 
-#include "ops/eigen.hpp"
 #include "ops/gemm.hpp"
 #include "ops/thread_pool.hpp"
 
@@ -359,18 +358,24 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
 
   const Dims offs = tap_offsets(g);
   const Dims out_strides = position_strides(g.out);
-  auto xin = ops::as_matrix(x, total, c);
-  auto w = ops::as_matrix(kernel, k, c);  // row (tap, filter), column input channel
+  // The kernel as (input channel, (tap, filter)): its transpose, once.
+  std::vector<float> wt(static_cast<std::size_t>(c * k));
+  const float* wd = kernel.f32();
+  for (std::int64_t q = 0; q < k; ++q) {
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      wt[static_cast<std::size_t>(ch * k + q)] = wd[q * c + ch];
+  }
+  const float* xd = x.f32();
   float* yd = y.f32_mut();
 
   // Every input row contributes x_row @ kernel^T (one filter vector per tap); col2im scatters
   // those vectors to their output positions.
   const std::int64_t chunk = rows_per_chunk(total, k);
-  ops::RowMatrix cols(chunk, k);
+  std::vector<float> cols(static_cast<std::size_t>(chunk * k));
   Dims i_idx(r), base(r);
   for (std::int64_t row0 = 0; row0 < total; row0 += chunk) {
     const std::int64_t rows = std::min(chunk, total - row0);
-    cols.topRows(rows).noalias() = xin.middleRows(row0, rows) * w.transpose();
+    ops::gemm(rows, k, c, xd + row0 * c, c, wt.data(), k, cols.data(), k);
     for (std::int64_t i = 0; i < rows; ++i) {
       const std::int64_t row = row0 + i;
       const std::int64_t b = row / p_in;

@@ -13,7 +13,7 @@
 
 #include "layers/common.hpp"
 #include "layers/merging/tensor_algebra.hpp"
-#include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -104,14 +104,8 @@ Tensor einsum2(std::string lx, const Tensor& x_in, std::string lw, const Tensor&
   Shape mid_shape;
   for (char c : batch + m + n) mid_shape.push_back(dim_of(c));
   Tensor mid(mid_shape, DType::Float32);
-  if (nm > 0 && nn > 0) {
-    for (std::int64_t b = 0; b < nb; ++b) {
-      ops::MatrixMap om(mid.f32_mut() + b * nm * nn, nm, nn);
-      if (nk == 0) continue;
-      const ops::ConstMatrixMap xm(xt.f32() + b * nm * nk, nm, nk);
-      const ops::ConstMatrixMap wm(wt.f32() + b * nk * nn, nk, nn);
-      om.noalias() = xm * wm;
-    }
+  if (nm > 0 && nn > 0 && nk > 0) {
+    ops::batched_gemm(nb, nm, nn, nk, xt.f32(), wt.f32(), false, mid.f32_mut());
   }
   return detail::transpose(mid, perm_for(batch + m + n, lo));
 }
@@ -160,8 +154,8 @@ class EinsumDense final : public Layer {
     const auto [lx, lo] = full_labels(x.rank());
     Tensor y = einsum2(lx, x, eq_.w, ops::as_float32(weight(0)), lo, describe());
     if (bias_axes_) {
-      y = detail::broadcast_binary(y, ops::as_float32(weight(1)),
-                                   [](float a, float b) { return a + b; }, describe());
+      y = detail::broadcast_binary(
+          y, ops::as_float32(weight(1)), [](float a, float b) { return a + b; }, describe());
     }
     activation_.apply(y);
     ctx.output_masks.clear();
@@ -252,9 +246,11 @@ class EinsumDense final : public Layer {
     // Output: batch, then (left elision) the elided non-batch dims, the given dims, then
     // (right elision) the elided trailing dims.
     Shape out{in[0]};
-    if (eq_.elided == Elided::Left && e > 0) out.insert(out.end(), in.begin() + 1, in.begin() + static_cast<std::ptrdiff_t>(e));
+    if (eq_.elided == Elided::Left && e > 0)
+      out.insert(out.end(), in.begin() + 1, in.begin() + static_cast<std::ptrdiff_t>(e));
     out.insert(out.end(), partial_out_.begin(), partial_out_.end());
-    if (eq_.elided == Elided::Right) out.insert(out.end(), in.end() - static_cast<std::ptrdiff_t>(e), in.end());
+    if (eq_.elided == Elided::Right)
+      out.insert(out.end(), in.end() - static_cast<std::ptrdiff_t>(e), in.end());
     if (out.size() != lo.size()) {
       throw ShapeError(describe() + ": output_shape " + shape_to_string(partial_out_) +
                        " does not fit the equation '" + equation_ + "' for input shape " +
@@ -264,7 +260,8 @@ class EinsumDense final : public Layer {
     auto out_dim = [&](char c) { return out[lo.find(c)]; };
     for (char c : eq_.in) {
       if (eq_.out.find(c) != std::string::npos && out_dim(c) >= 0 && out_dim(c) != in_dim(c)) {
-        throw ShapeError(describe() + ": input and output shapes do not match at shared dimension '" +
+        throw ShapeError(describe() +
+                         ": input and output shapes do not match at shared dimension '" +
                          std::string(1, c) + "': input has " + std::to_string(in_dim(c)) +
                          ", output has " + std::to_string(out_dim(c)));
       }

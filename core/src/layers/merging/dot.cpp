@@ -8,7 +8,7 @@
 
 #include "layers/merging/merge.hpp"
 #include "layers/merging/tensor_algebra.hpp"
-#include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -63,12 +63,7 @@ class Dot final : public detail::Merge {
     Shape out_shape = output_shape({x.shape(), y.shape()}, a0, a1);
     Tensor out(out_shape, DType::Float32);
     if (k == 0 || m == 0 || n == 0) return {out};
-    for (std::int64_t i = 0; i < b; ++i) {
-      const ops::ConstMatrixMap xm(xt.f32() + i * m * k, m, k);
-      const ops::ConstMatrixMap ym(yt.f32() + i * k * n, k, n);
-      ops::MatrixMap om(out.f32_mut() + i * m * n, m, n);
-      om.noalias() = xm * ym;
-    }
+    ops::batched_gemm(b, m, n, k, xt.f32(), yt.f32(), false, out.f32_mut());
     return {out};
   }
 
@@ -85,7 +80,8 @@ class Dot final : public detail::Merge {
     const auto [a0, a1] = resolve(in);
     check_dims(in[0], in[1], a0, a1);
   }
-  Tensor merge(const std::vector<Tensor>&, const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const std::vector<Tensor>&,
+               const std::vector<std::optional<Tensor>>&) const override {
     return {};  // call() is overridden
   }
 
@@ -100,7 +96,8 @@ class Dot final : public detail::Merge {
     const std::int64_t ax1 = pair_ ? axes_[1] : axes_[0];
     const std::size_t a0 = detail::canonical_axis(ax0, in[0].size(), describe());
     const std::size_t a1 = detail::canonical_axis(ax1, in[1].size(), describe());
-    if (a0 == 0 || a1 == 0) throw ShapeError(describe() + ": cannot take a dot product over the batch axis 0");
+    if (a0 == 0 || a1 == 0)
+      throw ShapeError(describe() + ": cannot take a dot product over the batch axis 0");
     return {a0, a1};
   }
 

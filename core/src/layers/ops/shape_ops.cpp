@@ -8,7 +8,7 @@
 
 #include "layers/common.hpp"
 #include "layers/merging/tensor_algebra.hpp"
-#include "ops/eigen.hpp"
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -30,7 +30,9 @@ std::vector<std::int64_t> int_list(const JsonValue* v, const std::string& where)
 
 std::size_t axis_of(std::int64_t a, std::size_t rank, const std::string& where) {
   const std::int64_t r = static_cast<std::int64_t>(rank);
-  if (a < -r || a >= r) throw ShapeError(where + ": axis " + std::to_string(a) + " out of range for rank " + std::to_string(r));
+  if (a < -r || a >= r)
+    throw ShapeError(where + ": axis " + std::to_string(a) + " out of range for rank " +
+                     std::to_string(r));
   return static_cast<std::size_t>(a < 0 ? a + r : a);
 }
 
@@ -59,9 +61,15 @@ class GetItem final : public ShapeOp {
     }
     // Expand Ellipsis into full slices.
     std::size_t consuming = 0;
-    for (const JsonValue* k : items) consuming += (k->IsNull() || is_marker(*k, "__ellipsis__")) ? 0 : 1;
-    if (consuming > x.rank()) throw ShapeError(describe() + ": too many indices for rank " + std::to_string(x.rank()));
-    struct Dim { std::int64_t start = 0, step = 1, count = 0; bool keep = true; bool newaxis = false; };
+    for (const JsonValue* k : items)
+      consuming += (k->IsNull() || is_marker(*k, "__ellipsis__")) ? 0 : 1;
+    if (consuming > x.rank())
+      throw ShapeError(describe() + ": too many indices for rank " + std::to_string(x.rank()));
+    struct Dim {
+      std::int64_t start = 0, step = 1, count = 0;
+      bool keep = true;
+      bool newaxis = false;
+    };
     std::vector<Dim> dims;
     std::size_t axis = 0;
     bool seen_ellipsis = false;
@@ -76,7 +84,9 @@ class GetItem final : public ShapeOp {
       } else if (k->IsInt64()) {
         const std::int64_t n = x.dim(axis);
         std::int64_t i = k->GetInt64();
-        if (i < -n || i >= n) throw ShapeError(describe() + ": index " + std::to_string(i) + " out of range for size " + std::to_string(n));
+        if (i < -n || i >= n)
+          throw ShapeError(describe() + ": index " + std::to_string(i) + " out of range for size " +
+                           std::to_string(n));
         dims.push_back({i < 0 ? i + n : i, 1, 1, false, false});
         ++axis;
       } else if (is_marker(*k, "__slice__")) {
@@ -88,12 +98,14 @@ class GetItem final : public ShapeOp {
           if (!cfg::has_non_null(c, name)) return dflt;
           std::int64_t v = cfg::get_int(c, name, describe());
           if (v < 0) v += n;
-          return step > 0 ? std::clamp<std::int64_t>(v, 0, n) : std::clamp<std::int64_t>(v, -1, n - 1);
+          return step > 0 ? std::clamp<std::int64_t>(v, 0, n)
+                          : std::clamp<std::int64_t>(v, -1, n - 1);
         };
         const std::int64_t start = clampi("start", step > 0 ? 0 : n - 1);
         const std::int64_t stop = clampi("stop", step > 0 ? n : -1);
-        const std::int64_t count = step > 0 ? std::max<std::int64_t>(0, (stop - start + step - 1) / step)
-                                            : std::max<std::int64_t>(0, (start - stop - step - 1) / -step);
+        const std::int64_t count =
+            step > 0 ? std::max<std::int64_t>(0, (stop - start + step - 1) / step)
+                     : std::max<std::int64_t>(0, (start - stop - step - 1) / -step);
         dims.push_back({start, step, count, true, false});
         ++axis;
       } else {
@@ -126,8 +138,10 @@ class GetItem final : public ShapeOp {
     std::vector<std::int64_t> idx(counts.size(), 0);
     for (std::int64_t o = 0; o < total; ++o) {
       std::int64_t off = 0;
-      for (std::size_t a = 0; a < idx.size(); ++a) off += (starts[a] + idx[a] * steps[a]) * strides[a];
-      std::memcpy(dst + o * static_cast<std::int64_t>(es), src + off * static_cast<std::int64_t>(es), es);
+      for (std::size_t a = 0; a < idx.size(); ++a)
+        off += (starts[a] + idx[a] * steps[a]) * strides[a];
+      std::memcpy(dst + o * static_cast<std::int64_t>(es),
+                  src + off * static_cast<std::int64_t>(es), es);
       for (std::size_t a = idx.size(); a-- > 0;) {
         if (++idx[a] < counts[a]) break;
         idx[a] = 0;
@@ -148,9 +162,13 @@ class ReshapeOp final : public ShapeOp {
     std::int64_t known = 1;
     int unknown = -1;
     for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == -1) unknown = static_cast<int>(i); else known *= s[i];
+      if (s[i] == -1)
+        unknown = static_cast<int>(i);
+      else
+        known *= s[i];
     }
-    if (unknown >= 0 && known > 0) s[static_cast<std::size_t>(unknown)] = inputs[0].num_elements() / known;
+    if (unknown >= 0 && known > 0)
+      s[static_cast<std::size_t>(unknown)] = inputs[0].num_elements() / known;
     return {inputs[0].reshaped(s)};
   }
 
@@ -214,7 +232,9 @@ class SqueezeOp final : public ShapeOp {
     } else {
       for (std::int64_t a : axes_) {
         const std::size_t i = axis_of(a, x.rank(), describe());
-        if (x.dim(i) != 1) throw ShapeError(describe() + ": cannot squeeze an axis of size " + std::to_string(x.dim(i)));
+        if (x.dim(i) != 1)
+          throw ShapeError(describe() + ": cannot squeeze an axis of size " +
+                           std::to_string(x.dim(i)));
         drop[i] = true;
       }
     }
@@ -297,20 +317,18 @@ class MatmulOp final : public ShapeOp {
     const Shape batch = detail::broadcast_shapes(ba, bb, describe());
     const std::int64_t m = a.dim(a.rank() - 2), k = a.shape().back(), n = b.shape().back();
     Shape sa = batch, sb = batch;
-    sa.push_back(m); sa.push_back(k);
-    sb.push_back(k); sb.push_back(n);
+    sa.push_back(m);
+    sa.push_back(k);
+    sb.push_back(k);
+    sb.push_back(n);
     const Tensor A = detail::broadcast_to(a, sa, describe());
     const Tensor B = detail::broadcast_to(b, sb, describe());
     Shape so = batch;
-    so.push_back(m); so.push_back(n);
+    so.push_back(m);
+    so.push_back(n);
     Tensor out(so, DType::Float32);
     const std::int64_t nb = shape_num_elements(batch);
-    for (std::int64_t i = 0; i < nb; ++i) {
-      ops::ConstMatrixMap ma(A.f32() + i * m * k, m, k);
-      ops::ConstMatrixMap mb(B.f32() + i * k * n, k, n);
-      ops::MatrixMap mo(out.f32_mut() + i * m * n, m, n);
-      mo.noalias() = ma * mb;
-    }
+    ops::batched_gemm(nb, m, n, k, A.f32(), B.f32(), false, out.f32_mut());
     return {out};
   }
 };
@@ -329,10 +347,12 @@ const BuiltinLayerRegistration kShapeOps[] = {
     {"ops.ExpandDims", factory<ExpandDimsOp>()},
     {"ops.Squeeze", factory<SqueezeOp>()},
     {"ops.Matmul", factory<MatmulOp>()},
-    {"ops.Mean", [](std::shared_ptr<JsonDocument> d, Deserializer&) {
+    {"ops.Mean",
+     [](std::shared_ptr<JsonDocument> d, Deserializer&) {
        return std::shared_ptr<Layer>(std::make_shared<ReduceOp>(std::move(d), true));
      }},
-    {"ops.Sum", [](std::shared_ptr<JsonDocument> d, Deserializer&) {
+    {"ops.Sum",
+     [](std::shared_ptr<JsonDocument> d, Deserializer&) {
        return std::shared_ptr<Layer>(std::make_shared<ReduceOp>(std::move(d), false));
      }},
 };
