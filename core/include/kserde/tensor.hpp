@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "kserde/dtype.hpp"
+#include "kserde/shape.hpp"
 
 namespace kserde {
 
-// Dimensions; -1 stands for an unknown dimension (Keras's None) in shapes of symbolic tensors and
+// In a Shape, -1 stands for an unknown dimension (Keras's None) in shapes of symbolic tensors and
 // configs. A concrete Tensor never has -1.
-using Shape = std::vector<std::int64_t>;
 
 std::string shape_to_string(const Shape& shape);      // "(None, 4)" like Keras prints
 std::int64_t shape_num_elements(const Shape& shape);  // throws ShapeError on -1 or overflow

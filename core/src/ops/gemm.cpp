@@ -151,13 +151,22 @@ bool use_narrow(std::int64_t n, std::int64_t k) {
 
 // b (k x n, row stride ldb, n <= kNarrowN) with its rows zero-padded to whole vectors, so that
 // every step of the narrow kernels is full-width.
+std::int64_t padded_width(std::int64_t n) {
+  return (n + kLanes - 1) / kLanes * kLanes;
+}
+
+void pad_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k, float* padded) {
+  const std::int64_t width = padded_width(n);
+  for (std::int64_t p = 0; p < k; ++p) {
+    std::copy(b + p * ldb, b + p * ldb + n, padded + p * width);
+    std::fill(padded + p * width + n, padded + (p + 1) * width, 0.0f);
+  }
+}
+
 void pad_columns(const float* b, std::int64_t ldb, std::int64_t n, std::int64_t k,
                  std::vector<float>& padded) {
-  const std::int64_t width = (n + kLanes - 1) / kLanes * kLanes;
-  padded.assign(static_cast<std::size_t>(k * width), 0.0f);
-  for (std::int64_t p = 0; p < k; ++p) {
-    std::copy(b + p * ldb, b + p * ldb + n, padded.begin() + p * width);
-  }
+  padded.resize(static_cast<std::size_t>(k * padded_width(n)));
+  pad_columns(b, ldb, n, k, padded.data());
 }
 
 // The narrow kernel: for o < count, out[o * ldo, + n) = x_o @ b, where x_o is the k floats at
@@ -330,8 +339,9 @@ void general(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std
 
 }  // namespace
 
-NarrowOperand::NarrowOperand(const float* b, std::int64_t k, std::int64_t n) : k_(k), n_(n) {
-  pad_columns(b, n, n, k, padded_);
+NarrowOperand::NarrowOperand(const float* b, std::int64_t k, std::int64_t n)
+    : padded_(Tensor::uninitialized({k, padded_width(n)}, DType::Float32)), k_(k), n_(n) {
+  pad_columns(b, n, n, k, padded_.f32_mut());
 }
 
 void narrow_gather(const float* base, std::int64_t step, std::int64_t count,

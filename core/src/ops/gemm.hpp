@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kserde/tensor.hpp"
+
 namespace kserde::ops {
 
 // c[m, n] = a[m, k] @ b[k, n], all row-major float32 with the given leading dimensions (row
@@ -32,12 +34,12 @@ void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
 class NarrowOperand {
  public:
   NarrowOperand(const float* b, std::int64_t k, std::int64_t n);
-  const float* padded() const { return padded_.data(); }
+  const float* padded() const { return padded_.f32(); }
   std::int64_t k() const { return k_; }
   std::int64_t n() const { return n_; }
 
  private:
-  std::vector<float> padded_;
+  Tensor padded_;  // from the tensor buffer cache: steady-state calls allocate nothing
   std::int64_t k_;
   std::int64_t n_;
 };

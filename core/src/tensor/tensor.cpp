@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <mutex>
 #include <new>
 
@@ -50,36 +49,90 @@ std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
   return {map_huge(nbytes), [size](std::byte* q) { ::munmap(q, size); }};
 }
 
-// Released scratch buffers (Tensor::uninitialized) kept for reuse, up to a byte budget: a
-// prediction's activations are the same sizes every call, and a fresh mapping costs a page fault
-// and a kernel-side clear per page (~12 us per 4 KiB where huge pages are off) every time.
+// Released tensor storage kept for reuse, up to a byte budget: a prediction's activations have the
+// same sizes every call, so in steady state every buffer (and every shared_ptr control block) a
+// call needs comes from here and the call makes no heap allocation and maps no memory (a fresh
+// mapping costs a page fault and a kernel-side clear per page, ~12 us per 4 KiB where huge pages
+// are off). Small blocks (< kMapThreshold) are kept in power-of-two classes on intrusive free
+// lists; large mappings in a fixed table. Neither bookkeeping allocates.
 class BufferCache {
  public:
+  static constexpr std::size_t kMinBlock = 64;
+  static constexpr std::size_t kClasses = 17;  // 64 B .. 4 MiB
+  static constexpr std::size_t kLargeSlots = 64;
+
   BufferCache() : budget_(budget_from_env()) {}
   BufferCache(const BufferCache&) = delete;
   BufferCache& operator=(const BufferCache&) = delete;
   ~BufferCache() {
-    for (const auto& [size, p] : free_) ::munmap(p, size);
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      while (FreeBlock* b = small_[c]) {
+        small_[c] = b->next;
+        std::free(b);
+      }
+    }
+    for (std::size_t i = 0; i < large_count_; ++i) ::munmap(large_[i].p, large_[i].size);
+  }
+
+  static std::size_t class_of(std::size_t nbytes) {
+    std::size_t c = 0;
+    while ((kMinBlock << c) < nbytes) ++c;
+    return c;
+  }
+  static std::size_t class_bytes(std::size_t c) { return kMinBlock << c; }
+
+  // A 64-byte aligned block of class_bytes(c) bytes, contents unspecified.
+  std::byte* take_small(std::size_t c) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (FreeBlock* b = small_[c]) {
+        small_[c] = b->next;
+        cached_ -= class_bytes(c);
+        return reinterpret_cast<std::byte*>(b);
+      }
+    }
+    void* p = std::aligned_alloc(kMinBlock, class_bytes(c));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<std::byte*>(p);
+  }
+
+  void give_small(std::byte* p, std::size_t c) noexcept {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (fits(class_bytes(c))) {
+        auto* b = reinterpret_cast<FreeBlock*>(p);
+        b->next = small_[c];
+        small_[c] = b;
+        cached_ += class_bytes(c);
+        return;
+      }
+    }
+    std::free(p);
   }
 
   // A cached mapping of at least `size` bytes and at most a quarter more (its size in `*got`),
   // or null.
-  std::byte* take(std::size_t size, std::size_t* got) {
+  std::byte* take_large(std::size_t size, std::size_t* got) {
     std::lock_guard<std::mutex> lk(m_);
-    auto it = free_.lower_bound(size);
-    if (it == free_.end() || it->first > size + size / 4) return nullptr;
-    *got = it->first;
-    std::byte* p = it->second;
-    cached_ -= it->first;
-    free_.erase(it);
+    std::size_t best = large_count_;
+    for (std::size_t i = 0; i < large_count_; ++i) {
+      const std::size_t s = large_[i].size;
+      if (s >= size && s <= size + size / 4 && (best == large_count_ || s < large_[best].size))
+        best = i;
+    }
+    if (best == large_count_) return nullptr;
+    *got = large_[best].size;
+    std::byte* p = large_[best].p;
+    cached_ -= large_[best].size;
+    large_[best] = large_[--large_count_];
     return p;
   }
 
-  void give(std::byte* p, std::size_t size) {
+  void give_large(std::byte* p, std::size_t size) noexcept {
     {
       std::lock_guard<std::mutex> lk(m_);
-      if (size <= budget_ && cached_ <= budget_ - size) {
-        free_.emplace(size, p);
+      if (large_count_ < kLargeSlots && fits(size)) {
+        large_[large_count_++] = {size, p};
         cached_ += size;
         return;
       }
@@ -88,6 +141,16 @@ class BufferCache {
   }
 
  private:
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  struct LargeBlock {
+    std::size_t size = 0;
+    std::byte* p = nullptr;
+  };
+
+  bool fits(std::size_t size) const { return size <= budget_ && cached_ <= budget_ - size; }
+
   static std::size_t budget_from_env() {
     std::size_t mb = 512;
     if (const char* env = std::getenv("KSERDE_TENSOR_CACHE_MB")) {
@@ -100,43 +163,88 @@ class BufferCache {
   }
 
   std::mutex m_;
-  std::multimap<std::size_t, std::byte*> free_;
+  FreeBlock* small_[kClasses] = {};
+  LargeBlock large_[kLargeSlots];
+  std::size_t large_count_ = 0;
   std::size_t cached_ = 0;
   const std::size_t budget_;
 };
+
+static_assert((BufferCache::kMinBlock << (BufferCache::kClasses - 1)) == kMapThreshold);
 
 std::shared_ptr<BufferCache> buffer_cache() {
   static const std::shared_ptr<BufferCache> cache = std::make_shared<BufferCache>();
   return cache;
 }
 
-// Scratch storage: recycled when large, else from malloc; never cleared.
-std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
-  if (nbytes < kMapThreshold) {
-    const std::size_t rounded = (nbytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (p == nullptr) throw std::bad_alloc();
-    return {static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); }};
+// Allocates shared_ptr control blocks from the cache's small classes.
+template <class T>
+struct CachedAllocator {
+  using value_type = T;
+  std::shared_ptr<BufferCache> cache;
+  explicit CachedAllocator(std::shared_ptr<BufferCache> c) : cache(std::move(c)) {}
+  template <class U>
+  CachedAllocator(const CachedAllocator<U>& other) : cache(other.cache) {}  // NOLINT
+  T* allocate(std::size_t n) {
+    return reinterpret_cast<T*>(cache->take_small(BufferCache::class_of(n * sizeof(T))));
   }
+  void deallocate(T* p, std::size_t n) noexcept {
+    cache->give_small(reinterpret_cast<std::byte*>(p), BufferCache::class_of(n * sizeof(T)));
+  }
+  template <class U>
+  bool operator==(const CachedAllocator<U>& other) const noexcept {
+    return cache == other.cache;
+  }
+};
+
+struct SmallBlockDeleter {
+  BufferCache* cache;  // kept alive by the control block's allocator
+  std::size_t cls;
+  void operator()(std::byte* q) const noexcept { cache->give_small(q, cls); }
+};
+
+struct LargeBlockDeleter {
+  BufferCache* cache;
+  std::size_t size;
+  void operator()(std::byte* q) const noexcept { cache->give_large(q, size); }
+};
+
+// Scratch storage, recycled; never cleared.
+std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
   std::shared_ptr<BufferCache> cache = buffer_cache();
+  BufferCache* c = cache.get();
+  if (nbytes < kMapThreshold) {
+    const std::size_t cls = BufferCache::class_of(nbytes);
+    std::byte* p = c->take_small(cls);
+    try {
+      return {p, SmallBlockDeleter{c, cls}, CachedAllocator<std::byte>(std::move(cache))};
+    } catch (...) {
+      c->give_small(p, cls);
+      throw;
+    }
+  }
   std::size_t size = 0;
-  std::byte* p = cache->take(nbytes, &size);
+  std::byte* p = c->take_large(nbytes, &size);
   if (p == nullptr) {
     p = map_huge(nbytes);
     size = mapped_size(nbytes);
   }
-  return {p, [size, cache = std::move(cache)](std::byte* q) { cache->give(q, size); }};
+  try {
+    return {p, LargeBlockDeleter{c, size}, CachedAllocator<std::byte>(std::move(cache))};
+  } catch (...) {
+    c->give_large(p, size);
+    throw;
+  }
 }
 
-// 64-byte aligned, so that Eigen and SIMD loops see aligned rows and mapped/borrowed data keeps the
-// same alignment guarantees as owned data.
+// 64-byte aligned, so that SIMD loops see aligned rows and mapped/borrowed data keeps the same
+// alignment guarantees as owned data. Large zeroed tensors (weights) are fresh mappings: their
+// pages are zero without a clearing pass and cost nothing until written.
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
   if (nbytes >= kMapThreshold) return allocate_mapped(nbytes);
-  const std::size_t rounded = (nbytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, nbytes);
-  return {static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); }};
+  auto storage = allocate_scratch(nbytes);
+  std::memset(storage.get(), 0, nbytes);
+  return storage;
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ using kserde::Tensor;
 using Dims = std::vector<std::int64_t>;
 using Floats = std::vector<float>;
 
-std::int64_t prod(const Dims& d) {
+std::int64_t prod(std::span<const std::int64_t> d) {
   std::int64_t p = 1;
   for (auto x : d) p *= x;
   return p;

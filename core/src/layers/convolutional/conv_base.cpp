@@ -47,14 +47,21 @@ void ConvLayerBase::parse_common(Deserializer& ctx, bool allow_causal,
 }
 
 std::int64_t ConvLayerBase::input_channels(const std::vector<Shape>& in) const {
-  if (in.size() != 1 || in[0].size() != rank_ + 2) {
-    throw ShapeError(describe() + ": expects one input of rank " + std::to_string(rank_ + 2) +
-                     (in.size() == 1 ? ", got shape " + shape_to_string(in[0]) : std::string()));
+  if (in.size() != 1) {
+    throw ShapeError(describe() + ": expects one input of rank " + std::to_string(rank_ + 2));
   }
-  const std::int64_t ch = spatial::channels_of(in[0], channels_first_);
+  return input_channels(in[0]);
+}
+
+std::int64_t ConvLayerBase::input_channels(const Shape& in) const {
+  if (in.size() != rank_ + 2) {
+    throw ShapeError(describe() + ": expects one input of rank " + std::to_string(rank_ + 2) +
+                     ", got shape " + shape_to_string(in));
+  }
+  const std::int64_t ch = spatial::channels_of(in, channels_first_);
   if (ch < 0) {
     throw ShapeError(describe() + ": the channel dimension of the input must be known, got " +
-                     shape_to_string(in[0]));
+                     shape_to_string(in));
   }
   return ch;
 }
@@ -62,9 +69,9 @@ std::int64_t ConvLayerBase::input_channels(const std::vector<Shape>& in) const {
 Tensor ConvLayerBase::channels_last_input(const std::vector<Tensor>& inputs) {
   expect_inputs(inputs, 1);
   const Tensor& x = inputs[0];
-  const std::int64_t ch = input_channels({x.shape()});
+  const std::int64_t ch = input_channels(x.shape());
   if (!built()) build({detail::symbolic(x.shape())});  // Keras builds on first call
-  const std::int64_t built_ch = input_channels({build_input_shapes().at(0)});
+  const std::int64_t built_ch = input_channels(build_input_shapes().at(0));
   if (ch != built_ch) {
     throw ShapeError(describe() + ": input has " + std::to_string(ch) +
                      " channels, the layer was built for " + std::to_string(built_ch));
@@ -90,7 +97,7 @@ Geometry ConvLayerBase::forward_geometry(const Dims& in) const {
 }
 
 Shape ConvLayerBase::forward_output_shape(const Shape& in, std::int64_t out_channels) const {
-  input_channels({in});  // rank check
+  input_channels(in);  // rank check
   const Geometry g = forward_geometry(spatial::spatial_of(in, channels_first_));
   return spatial::make_shape(in[0], g.out, out_channels, channels_first_);
 }

@@ -24,6 +24,7 @@ class ConvLayerBase : public Layer {
 
   // Build-time check: rank rank+2 with a known channel count; returns that count.
   std::int64_t input_channels(const std::vector<Shape>& in) const;
+  std::int64_t input_channels(const Shape& in) const;
   // Call-time: one float32 input of the built rank and channel count, as channels_last (builds
   // the layer on first use, as Keras does).
   Tensor channels_last_input(const std::vector<Tensor>& inputs);

@@ -36,9 +36,12 @@ Dims position_strides(const Dims& dims) {
 }
 
 // For every kernel tap (row-major over the window): its offset kk_d * dilation_d per dimension.
-Dims tap_offsets(const Geometry& g) {
+// The table is per-thread storage reused from call to call (steady state allocates nothing); it
+// stays valid until the calling thread's next tap_offsets.
+const std::vector<std::int64_t>& tap_offsets(const Geometry& g) {
+  thread_local std::vector<std::int64_t> offs;
   const std::size_t r = g.kernel.size();
-  Dims offs;
+  offs.clear();
   offs.reserve(static_cast<std::size_t>(spatial::product(g.kernel)) * r);
   Dims kk(r, 0);
   do {
@@ -46,6 +49,12 @@ Dims tap_offsets(const Geometry& g) {
   } while (spatial::next_index(kk, g.kernel));
   return offs;
 }
+
+// Window taps adjacent in memory (taps whose offsets follow each other): one block copy where the
+// window lies inside the input.
+struct Run {
+  std::int64_t pos, taps;
+};
 
 // Multi-index of a linear position over `dims`.
 void unravel(std::int64_t pos, const Dims& dims, Dims& idx) {
@@ -133,7 +142,7 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
   const std::int64_t total = n * p_out;
   if (total == 0 || f == 0) return y;
 
-  const Dims offs = tap_offsets(g);
+  const std::vector<std::int64_t>& offs = tap_offsets(g);
   const Dims in_strides = position_strides(g.in);
   const float* xd = x.f32();
   const float* x_end = xd + x.num_elements();
@@ -159,7 +168,11 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
     // image): each output image row accumulates its taps straight from the input rows, with no
     // im2col copy and no per-position bookkeeping. Every output element is one multiply-add chain
     // over the k taps in order (the same for any thread count).
-    std::vector<std::int64_t> tap_offset(static_cast<std::size_t>(k));
+    // Reused from call to call (steady state allocates nothing); a reference, since the workers
+    // below must see this thread's table, not their own.
+    thread_local std::vector<std::int64_t> tap_offset_table;
+    std::vector<std::int64_t>& tap_offset = tap_offset_table;
+    tap_offset.resize(static_cast<std::size_t>(k));
     for (std::int64_t t = 0; t < taps; ++t) {
       const std::int64_t ky = offs[static_cast<std::size_t>(t) * 2];
       const std::int64_t kx = offs[static_cast<std::size_t>(t) * 2 + 1];
@@ -193,17 +206,20 @@ Tensor convolve(const Tensor& x, const Tensor& kernel, std::int64_t groups, cons
 
   // Input-position offset of every tap from the window's first position, grouped into runs of
   // taps adjacent in memory: where the window lies inside the input, a run is one block copy.
-  std::vector<std::int64_t> tap_pos(static_cast<std::size_t>(taps), 0);
+  // Per-thread tables reused from call to call (steady-state predictions allocate nothing), used
+  // through references: the workers below must see this thread's tables, not their own.
+  thread_local std::vector<std::int64_t> tap_pos_table;
+  thread_local std::vector<Run> run_table;
+  std::vector<std::int64_t>& tap_pos = tap_pos_table;
+  tap_pos.assign(static_cast<std::size_t>(taps), 0);
   for (std::int64_t t = 0; t < taps; ++t) {
     for (std::size_t d = 0; d < r; ++d) {
       tap_pos[static_cast<std::size_t>(t)] +=
           offs[static_cast<std::size_t>(t) * r + d] * in_strides[d];
     }
   }
-  struct Run {
-    std::int64_t pos, taps;
-  };
-  std::vector<Run> runs;
+  std::vector<Run>& runs = run_table;
+  runs.clear();
   for (const std::int64_t pos : tap_pos) {
     if (groups == 1 && !runs.empty() && pos == runs.back().pos + runs.back().taps) {
       ++runs.back().taps;
@@ -315,7 +331,7 @@ Tensor depthwise(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   const std::int64_t taps = spatial::product(g.kernel);
 
   Tensor y(out_shape(n, g.out, c * dm), DType::Float32);
-  const Dims offs = tap_offsets(g);
+  const std::vector<std::int64_t>& offs = tap_offsets(g);
   const Dims in_strides = position_strides(g.in);
   const float* xd = x.f32();
   const float* wd = kernel.f32();
@@ -356,7 +372,7 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   const std::int64_t total = n * p_in;
   if (total == 0 || k == 0) return y;
 
-  const Dims offs = tap_offsets(g);
+  const std::vector<std::int64_t>& offs = tap_offsets(g);
   const Dims out_strides = position_strides(g.out);
   // The kernel as (input channel, (tap, filter)): its transpose, once.
   std::vector<float> wt(static_cast<std::size_t>(c * k));

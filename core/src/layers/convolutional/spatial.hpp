@@ -19,7 +19,7 @@ namespace kserde::spatial {
 
 enum class Padding { Valid, Same, Causal };
 
-using Dims = std::vector<std::int64_t>;
+using Dims = Shape;  // inline storage: geometry made per call allocates nothing
 
 // ---- config parsing (errors are ConfigError naming `where`)
 

@@ -176,11 +176,20 @@ Tensor box_pool(const Tensor& x, const std::vector<std::vector<Range>>& ranges, 
   return y;
 }
 
+// The window ranges of a call, in per-thread storage reused from call to call (steady-state
+// predictions allocate nothing).
+std::vector<std::vector<Range>>& range_scratch(std::size_t rank) {
+  thread_local std::vector<std::vector<Range>> ranges;
+  ranges.resize(rank);
+  for (auto& r : ranges) r.clear();
+  return ranges;
+}
+
 }  // namespace
 
 Tensor window_pool(const Tensor& x, const Dims& out, const Dims& window, const Dims& stride,
                    const Dims& pad, Mode mode) {
-  std::vector<std::vector<Range>> ranges(out.size());
+  auto& ranges = range_scratch(out.size());
   for (std::size_t d = 0; d < out.size(); ++d) {
     const std::int64_t in = x.dim(d + 1);
     for (std::int64_t o = 0; o < out[d]; ++o) {
@@ -193,7 +202,7 @@ Tensor window_pool(const Tensor& x, const Dims& out, const Dims& window, const D
 }
 
 Tensor adaptive_pool(const Tensor& x, const Dims& out, Mode mode) {
-  std::vector<std::vector<Range>> ranges(out.size());
+  auto& ranges = range_scratch(out.size());
   for (std::size_t d = 0; d < out.size(); ++d) {
     const std::int64_t in = x.dim(d + 1);
     for (std::int64_t i = 0; i < out[d]; ++i) {
