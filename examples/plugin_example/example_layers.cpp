@@ -14,21 +14,23 @@ namespace {
 // ---- the layer: y = activation(scale * (x @ kernel) + bias)
 class ScaledDense final : public kserde::Layer {
  public:
-  ScaledDense(std::shared_ptr<kserde::JsonDocument> d, kserde::Deserializer& ctx) : Layer(std::move(d)) {
+  ScaledDense(std::shared_ptr<kserde::JsonDocument> d, kserde::Deserializer& ctx)
+      : Layer(std::move(d)) {
     config_default("scale", "1.0");
     config_default("activation", "\"linear\"");
     units_ = config()["units"].GetInt64();
     scale_ = static_cast<float>(config()["scale"].GetDouble());
     activation_ = ctx.activation(&config()["activation"], describe());
   }
-  std::vector<kserde::Tensor> call(const std::vector<kserde::Tensor>& in, kserde::CallContext&) override {
+  kserde::TensorList call(const kserde::TensorList& in, kserde::CallContext&) override {
     kserde::Tensor y = kserde::ops::matmul_last_axis(in.at(0), weight(0));
     kserde::ops::scale(y, scale_);
     kserde::ops::add_bias_last_axis(y, weight(1));
     activation_.apply(y);
     return {y};
   }
-  std::vector<kserde::Shape> compute_output_shape(const std::vector<kserde::Shape>& in) const override {
+  std::vector<kserde::Shape> compute_output_shape(
+      const std::vector<kserde::Shape>& in) const override {
     kserde::Shape s = in.at(0);
     s.back() = units_;
     return {s};

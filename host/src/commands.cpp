@@ -22,7 +22,8 @@ void expect_positional(const Args& a, std::size_t n, const char* what) {
 }
 
 std::filesystem::path indexed_output(const std::filesystem::path& out, std::size_t i) {
-  return out.parent_path() / (out.stem().string() + "_" + std::to_string(i) + out.extension().string());
+  return out.parent_path() /
+         (out.stem().string() + "_" + std::to_string(i) + out.extension().string());
 }
 
 }  // namespace
@@ -39,13 +40,14 @@ int run_predict(const Args& a) {
   if (a.inputs.empty()) throw UsageError{"predict needs at least one --input"};
   if (a.output.empty()) throw UsageError{"predict needs --output"};
   auto model = load_model(a.positional[0], load_options(a, true));
-  std::vector<Tensor> inputs;
+  TensorList inputs;
   for (const std::string& in : a.inputs) inputs.push_back(io::read_npy(in));
   auto outputs = model->predict(inputs, a.batch_size);
   if (outputs.size() == 1) {
     io::write_npy(a.output, outputs[0]);
   } else {
-    for (std::size_t i = 0; i < outputs.size(); ++i) io::write_npy(indexed_output(a.output, i), outputs[i]);
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+      io::write_npy(indexed_output(a.output, i), outputs[i]);
   }
   return 0;
 }
@@ -56,9 +58,9 @@ int run_evaluate(const Args& a) {
     throw UsageError{"evaluate needs --input and --target"};
   }
   auto model = load_model(a.positional[0], load_options(a, false));
-  std::vector<Tensor> inputs;
+  TensorList inputs;
   for (const std::string& in : a.inputs) inputs.push_back(io::read_npy(in));
-  std::vector<Tensor> targets;
+  TensorList targets;
   for (const std::string& t : a.targets) targets.push_back(io::read_npy(t));
   const auto result = evaluate(*model, inputs, targets, a.batch_size);
   for (const auto& [name, value] : result) {
@@ -76,8 +78,9 @@ int run_convert(const Args& a) {
   SerializerPtr target = serializer_for_save(out);
   SerializerPtr source = serializer_for_load(in);
   if (source->weights_only()) {
-    throw UnsupportedError(in.string() + ": holds weights only; convert from a file that holds "
-                                         "the architecture (.keras, a model directory, .h5)");
+    throw UnsupportedError(in.string() +
+                           ": holds weights only; convert from a file that holds "
+                           "the architecture (.keras, a model directory, .h5)");
   }
   auto model = source->load(in, options);
   save_model(*model, out);
@@ -168,11 +171,13 @@ int run_plugins(const Args& a) {
       std::cout << "  layers:    " << joined(p.info->layers) << "\n";
       std::cout << "  functions: " << joined(p.info->functions) << "\n";
       std::vector<std::string> fmts;
-      for (const auto& f : p.info->formats) fmts.push_back(f.name + " (" + joined(f.extensions) + ")");
+      for (const auto& f : p.info->formats)
+        fmts.push_back(f.name + " (" + joined(f.extensions) + ")");
       std::cout << "  formats:   " << joined(fmts) << "\n";
     }
     std::cout << "  status:    "
-              << (p.loadable ? std::string("loads") : "does not load: " + one_line(p.problem)) << "\n";
+              << (p.loadable ? std::string("loads") : "does not load: " + one_line(p.problem))
+              << "\n";
   }
   return 0;
 }

@@ -37,7 +37,7 @@ class ScaledDense final : public Layer {
     activation_ = ctx.activation(&config()["activation"], describe());
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& in, CallContext&) override {
+  TensorList call(const TensorList& in, CallContext&) override {
     expect_inputs(in, 1);
     Tensor y = ops::matmul_last_axis(in[0], weight(0));
     ops::scale(y, static_cast<float>(scale_));

@@ -29,9 +29,9 @@ std::vector<std::string> golden_cases() {
   return out;
 }
 
-std::vector<Tensor> numbered(const std::filesystem::path& dir, const std::string& stem) {
+TensorList numbered(const std::filesystem::path& dir, const std::string& stem) {
   if (std::filesystem::exists(dir / (stem + ".npy"))) return {io::read_npy(dir / (stem + ".npy"))};
-  std::vector<Tensor> out;
+  TensorList out;
   for (int i = 0; std::filesystem::exists(dir / (stem + "_" + std::to_string(i) + ".npy")); ++i) {
     out.push_back(io::read_npy(dir / (stem + "_" + std::to_string(i) + ".npy")));
   }

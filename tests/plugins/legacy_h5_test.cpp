@@ -29,7 +29,8 @@ namespace {
 // other suites in this executable see the registry as they left it.
 struct FormatRegistered {
   FormatRegistered() {
-    formats().add(legacy_h5::kFormatName, legacy_h5::make_format(), "test_legacy_h5", registry::OnClash::Override);
+    formats().add(legacy_h5::kFormatName, legacy_h5::make_format(), "test_legacy_h5",
+                  registry::OnClash::Override);
   }
   ~FormatRegistered() {
     if (formats().provider_of(legacy_h5::kFormatName).value_or("") == "test_legacy_h5") {
@@ -38,7 +39,9 @@ struct FormatRegistered {
   }
 };
 
-fs::path mlp() { return test::golden_dir() / "mlp"; }
+fs::path mlp() {
+  return test::golden_dir() / "mlp";
+}
 
 void expect_predicts_mlp(Model& model) {
   std::string detail;
@@ -64,8 +67,8 @@ std::shared_ptr<Model> sequential(const std::vector<std::pair<int, bool>>& dense
       R"({"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 784], "dtype": "float32", "sparse": false, "ragged": false, "name": "input_layer"}, "registered_name": null})";
   for (std::size_t i = 0; i < dense.size(); ++i) {
     layers += R"(, {"module": "keras.layers", "class_name": "Dense", "config": {"name": ")" +
-              std::string(i == 0 ? "dense" : "dense_" + std::to_string(i)) +
-              R"(", "units": )" + std::to_string(dense[i].first) + R"(, "activation": "relu", "use_bias": )" +
+              std::string(i == 0 ? "dense" : "dense_" + std::to_string(i)) + R"(", "units": )" +
+              std::to_string(dense[i].first) + R"(, "activation": "relu", "use_bias": )" +
               (dense[i].second ? "true" : "false") + R"(}, "registered_name": null})";
   }
   return model_from_json(
@@ -93,7 +96,8 @@ void attr_fixed_strings(hid_t loc, const char* name, const std::vector<std::stri
   std::size_t size = 1;
   for (const auto& v : values) size = std::max(size, v.size());
   std::string buf(size * values.size(), '\0');
-  for (std::size_t i = 0; i < values.size(); ++i) buf.replace(i * size, values[i].size(), values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    buf.replace(i * size, values[i].size(), values[i]);
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, size);
   H5Tset_strpad(t, H5T_STR_NULLPAD);
@@ -129,16 +133,17 @@ void write_dataset(hid_t loc, const std::string& path, const Tensor& t, hid_t fi
 }
 
 // The golden mlp's weights, read by the format under test from the golden .keras archive.
-std::vector<Tensor> golden_mlp_weights() {
+TensorList golden_mlp_weights() {
   auto m = load_model(mlp() / "model.keras");
-  std::vector<Tensor> out;
+  TensorList out;
   for (const auto& l : m->layers()) {
     for (const Variable& v : l->variables()) out.push_back(v.value);
   }
   return out;
 }
 
-constexpr const char* kKeras2FunctionalConfig = R"({"class_name": "Model", "config": {"name": "model", "layers": [
+constexpr const char* kKeras2FunctionalConfig =
+    R"({"class_name": "Model", "config": {"name": "model", "layers": [
   {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 784], "dtype": "float32", "sparse": false, "ragged": false, "name": "input_1"}, "name": "input_1", "inbound_nodes": []},
   {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 32, "activation": "relu", "use_bias": true, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}}, "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null, "kernel_constraint": null, "bias_constraint": null}, "name": "dense", "inbound_nodes": [[["input_1", 0, 0, {}]]]},
   {"class_name": "Dense", "config": {"name": "dense_1", "trainable": true, "dtype": "float32", "units": 10, "activation": "softmax", "use_bias": true, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}}, "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null, "kernel_constraint": null, "bias_constraint": null}, "name": "dense_1", "inbound_nodes": [[["dense", 0, 0, {}]]]}],
@@ -234,8 +239,8 @@ BOOST_AUTO_TEST_CASE(golden_mlp_loads_and_predicts) {
 BOOST_AUTO_TEST_CASE(config_converts_to_the_keras3_form_of_the_same_model) {
   auto model = load_model(mlp() / "model.h5");
   auto ours = parse_json(to_json(*model), "ours");
-  auto golden = parse_json(io::read_text_file(mlp() / "model_unzipped" / "config.json", 1 << 20),
-                           "golden");
+  auto golden =
+      parse_json(io::read_text_file(mlp() / "model_unzipped" / "config.json", 1 << 20), "golden");
   // Keras's .keras writer marks the shared dtype policy with shared_object_id; the legacy file
   // does not carry object identity.
   strip_shared_object_ids(*golden);
@@ -275,7 +280,9 @@ BOOST_AUTO_TEST_CASE(save_reproduces_the_golden_file_structure) {
         if (k == "backend") {
           expected.replace(expected.find("numpy"), 5, "tensorflow");
         }
-        BOOST_TEST_CONTEXT(k) { BOOST_TEST(o.attributes.at(k) == expected); }
+        BOOST_TEST_CONTEXT(k) {
+          BOOST_TEST(o.attributes.at(k) == expected);
+        }
       }
     }
   }
@@ -342,12 +349,14 @@ BOOST_AUTO_TEST_CASE(keras2_file_with_fixed_length_strings_and_split_names) {
   save_model(*model, tmp / "resaved.h5");
   const auto dump = test::read_with_libhdf5(tmp / "resaved.h5");
   BOOST_TEST(dump.at("/").attributes.count("training_config") == 1u);
-  BOOST_TEST(dump.at("/").attributes.at("training_config").find("\"optimizer_config\": {\"class_name\": \"Adam\"") !=
-             std::string::npos);
+  BOOST_TEST(dump.at("/")
+                 .attributes.at("training_config")
+                 .find("\"optimizer_config\": {\"class_name\": \"Adam\"") != std::string::npos);
   BOOST_TEST(dump.count("/optimizer_weights/Adam/iter:0") == 1u);
   // Re-saved weight names are the variables' Keras 3 paths ("dense/kernel", no ":0").
-  BOOST_TEST(dump.at("/model_weights/dense").attributes.at("weight_names").find(
-                 "vlen:dense/kernel|dense/bias|") != std::string::npos);
+  BOOST_TEST(dump.at("/model_weights/dense")
+                 .attributes.at("weight_names")
+                 .find("vlen:dense/kernel|dense/bias|") != std::string::npos);
   auto again = load_model(tmp / "resaved.h5");
   BOOST_TEST(again->optimizer()->variables.size() == 1u);
   expect_predicts_mlp(*again);
@@ -388,21 +397,24 @@ BOOST_AUTO_TEST_CASE(mismatches_use_keras_messages) {
     auto m = sequential({{32, true}, {10, true}, {4, true}});
     const std::string msg = error_of<ShapeError>([&] { load_weights(*m, h5); });
     BOOST_TEST(msg.find("Layer count mismatch when loading weights from file. Model expected 3 "
-                        "layers, found 2 saved layers.") != std::string::npos, msg);
+                        "layers, found 2 saved layers.") != std::string::npos,
+               msg);
   }
   {
     auto m = sequential({{16, true}, {10, true}});
     const std::string msg = error_of<ShapeError>([&] { load_weights(*m, h5); });
     BOOST_TEST(msg.find("Shape mismatch in layer #0 (named dense)for weight "
                         "sequential/dense/kernel. Weight expects shape (784, 16). Received saved "
-                        "weight with shape (784, 32)") != std::string::npos, msg);
+                        "weight with shape (784, 32)") != std::string::npos,
+               msg);
   }
   {
     auto m = sequential({{32, false}, {10, true}});
     const std::string msg = error_of<ShapeError>([&] { load_weights(*m, h5); });
     BOOST_TEST(msg.find("Weight count mismatch for layer #0 (named dense in the current model, "
                         "dense in the save file). Layer expects 1 weight(s). Received 2 saved "
-                        "weight(s)") != std::string::npos, msg);
+                        "weight(s)") != std::string::npos,
+               msg);
     // Nothing was assigned: the check precedes assignment.
     BOOST_TEST(m->layers()[1]->variables()[0].value.values<float>()[0] == 0.0f);
   }
@@ -419,9 +431,10 @@ BOOST_AUTO_TEST_CASE(missing_model_config_and_unknown_layer) {
   }
   {
     hid_t f = H5Fcreate((tmp / "unknown.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    attr_fixed_string(f, "model_config",
-                      R"({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "NoSuchLayer", "config": {"name": "x"}}]}})",
-                      H5T_CSET_ASCII);
+    attr_fixed_string(
+        f, "model_config",
+        R"({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "NoSuchLayer", "config": {"name": "x"}}]}})",
+        H5T_CSET_ASCII);
     H5Gclose(H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(f);
     const std::string msg = error_of<UnknownObjectError>([&] { load_model(tmp / "unknown.h5"); });
@@ -453,7 +466,8 @@ BOOST_AUTO_TEST_CASE(compiled_model_with_optimizer_state_round_trips) {
   const fs::path dir = test::golden_dir() / "trained_adam";
   std::string detail;
   BOOST_TEST(test::allclose(b->predict(io::read_npy(dir / "input.npy")),
-                            io::read_npy(dir / "expected.npy"), 1e-5, 1e-6, &detail), detail);
+                            io::read_npy(dir / "expected.npy"), 1e-5, 1e-6, &detail),
+             detail);
   // And to .keras again: the optimizer state survives the trip through the legacy file.
   save_model(*b, tmp / "adam.keras");
   auto c = load_model(tmp / "adam.keras");
@@ -477,7 +491,8 @@ BOOST_AUTO_TEST_CASE(legacy_config_of_a_keras3_model) {
 
 // The same format loaded as a plugin (libkserde_legacy_h5.so + its manifest).
 BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
-  const fs::path lib = fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
+  const fs::path lib =
+      fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
   BOOST_REQUIRE(fs::exists(lib));
   PluginLoadOptions o;
   o.on_clash = registry::OnClash::Override;  // the test registered the linked copy already
@@ -503,12 +518,12 @@ BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
 // --run_test=*/cli_converts_legacy_h5_to_keras to check.
 BOOST_AUTO_TEST_CASE(cli_converts_legacy_h5_to_keras) {
   test::TempDir tmp;
-  const fs::path lib = fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
-  const std::string cmd = std::string("env -u KSERDE_PLUGIN_PATH '") + KSERDE_CLI +
-                          "' convert --plugin '" +
-                          lib.string() + "' '" + (mlp() / "model.h5").string() + "' '" +
-                          (tmp / "migrated.keras").string() + "' >/dev/null 2>'" +
-                          (tmp / "err").string() + "'";
+  const fs::path lib =
+      fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
+  const std::string cmd =
+      std::string("env -u KSERDE_PLUGIN_PATH '") + KSERDE_CLI + "' convert --plugin '" +
+      lib.string() + "' '" + (mlp() / "model.h5").string() + "' '" +
+      (tmp / "migrated.keras").string() + "' >/dev/null 2>'" + (tmp / "err").string() + "'";
   const int rc = std::system(cmd.c_str());
   BOOST_TEST(rc == 0, io::read_text_file(tmp / "err", 1 << 20));
   expect_predicts_mlp(*load_model(tmp / "migrated.keras"));

@@ -1,5 +1,6 @@
-// A C++ version of MyLayers>ScaledDense and MyLayers>scaled_tanh from tests/golden/custom_layers.py,
-// written in the test from that file's documented math: y = activation(scale * (x @ kernel) + bias).
+// A C++ version of MyLayers>ScaledDense and MyLayers>scaled_tanh from
+// tests/golden/custom_layers.py, written in the test from that file's documented math: y =
+// activation(scale * (x @ kernel) + bias).
 #pragma once
 
 #include <rapidjson/document.h>
@@ -17,10 +18,10 @@ class ScaledDense final : public Layer {
   ScaledDense(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Layer(std::move(d)) {
     units_ = config()["units"].GetInt64();
     scale_ = config().HasMember("scale") ? config()["scale"].GetDouble() : 1.0;
-    activation_ = ctx.activation(config().HasMember("activation") ? &config()["activation"] : nullptr,
-                                 describe());
+    activation_ = ctx.activation(
+        config().HasMember("activation") ? &config()["activation"] : nullptr, describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& in, CallContext&) override {
+  TensorList call(const TensorList& in, CallContext&) override {
     Tensor y = ops::matmul_last_axis(in.at(0), weight(0));
     ops::scale(y, static_cast<float>(scale_));
     ops::add_bias_last_axis(y, weight(1));

@@ -16,8 +16,8 @@ using EvaluateResult = std::vector<std::pair<std::string, double>>;
 
 // Needs a compiled model (ConfigError otherwise) with a single output or a list of losses matching
 // its outputs; UnsupportedError names a loss or metric kserde does not implement.
-EvaluateResult evaluate(Model& model, const std::vector<Tensor>& inputs,
-                        const std::vector<Tensor>& targets, std::int64_t batch_size = 32);
+EvaluateResult evaluate(Model& model, const TensorList& inputs, const TensorList& targets,
+                        std::int64_t batch_size = 32);
 
 // Per-sample values of a Keras loss ("mse", "sparse_categorical_crossentropy", a keras.losses
 // object dict, ...): one value per row of y_pred.

@@ -23,14 +23,14 @@ class Functional final : public Model {
   };
   struct Node {
     Layer* layer = nullptr;
-    std::size_t call_index = 0;             // which call of `layer` (node_index in the file)
-    std::vector<TensorRef> inputs;          // positional tensors, flattened in order
+    std::size_t call_index = 0;               // which call of `layer` (node_index in the file)
+    std::vector<TensorRef> inputs;            // positional tensors, flattened in order
     std::map<std::string, TensorRef> kwargs;  // keyword tensors ("mask", "value", ...)
     // Keyword arguments that are plain values (use_causal_mask=True, training=False), passed to
     // the layer as scalar tensors (bool, int64 or float32).
     std::map<std::string, Tensor> constant_kwargs;
     std::shared_ptr<JsonDocument> call_args;  // the node's "args" as saved (may be null)
-    std::vector<Shape> output_shapes;       // -1 for unknown dims; empty when unknown
+    std::vector<Shape> output_shapes;         // -1 for unknown dims; empty when unknown
     std::size_t num_outputs = 1;
   };
 
@@ -54,7 +54,7 @@ class Functional final : public Model {
   std::shared_ptr<JsonDocument> to_object_dict() const override;
 
  protected:
-  std::vector<Tensor> forward(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList forward(const TensorList& inputs, CallContext& ctx) override;
 
  private:
   struct Entry {

@@ -32,15 +32,21 @@ struct Variable {
   bool trainable = true;
 };
 
+// Optional masks, one per tensor of a TensorList (storage from the tensor buffer cache).
+using MaskList = std::vector<std::optional<Tensor>, CachedAllocator<std::optional<Tensor>>>;
+// Keyword tensor arguments by name (nodes from the tensor buffer cache).
+using TensorMap = std::map<std::string, Tensor, std::less<>,
+                           CachedAllocator<std::pair<const std::string, Tensor>>>;
+
 // Everything a call may see besides its positional tensors.
 struct CallContext {
   bool training = false;
   // Keyword tensor arguments from the graph ("mask", "attention_mask", "value", "key", ...).
-  std::map<std::string, Tensor> kwargs;
+  TensorMap kwargs;
   // Masks of the positional inputs (from Embedding(mask_zero=True) or Masking); may be empty.
-  std::vector<std::optional<Tensor>> input_masks;
+  MaskList input_masks;
   // Masks of the outputs, set by layers that produce or propagate one.
-  std::vector<std::optional<Tensor>> output_masks;
+  MaskList output_masks;
   // The call's positional arguments as saved in the graph (tensors appear as __keras_tensor__
   // dicts, in the order of the positional tensors above), for operations whose arguments mix
   // tensors and constants (keras.ops.add(x, 1.0)). Null outside a Functional graph.
@@ -101,13 +107,13 @@ class Layer {
   std::vector<Variable>& variables() { return variables_; }
   // Assigns values in variables() order; count and shapes must match exactly (ShapeError naming
   // the layer, the variable and both shapes). Values are cast to each variable's dtype.
-  void set_weights(const std::vector<Tensor>& values);
+  void set_weights(const TensorList& values);
   std::int64_t count_params() const;  // own variables plus tracked children's
   std::int64_t count_trainable_params() const;
   virtual std::vector<TrackedChild> tracked_children() const { return {}; }
 
   // ---- compute
-  virtual std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) = 0;
+  virtual TensorList call(const TensorList& inputs, CallContext& ctx) = 0;
   Tensor operator()(const Tensor& x);
   // Output shapes for these input shapes (-1 = unknown). Default: the first input's shape.
   virtual std::vector<Shape> compute_output_shape(const std::vector<Shape>& input_shapes) const;
@@ -128,7 +134,7 @@ class Layer {
   // (Keras's constructor default), so saved configs carry every key Keras writes.
   void config_default(std::string_view key, std::string_view json_text);
   // Input rank/shape checks with errors naming the layer.
-  void expect_inputs(const std::vector<Tensor>& inputs, std::size_t count) const;
+  void expect_inputs(const TensorList& inputs, std::size_t count) const;
 
  private:
   std::shared_ptr<JsonDocument> spec_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,7 +46,10 @@ class Model : public Layer {
   // Runs inference in batches of `batch_size` rows and concatenates the results. Inputs are cast
   // to the model's input dtypes. Throws ShapeError (wrong count, rank or dims) and
   // UnsupportedError naming every layer class kserde carried through but cannot compute.
-  std::vector<Tensor> predict(const std::vector<Tensor>& inputs, std::int64_t batch_size = 32);
+  // Safe to call from several threads on one model. In steady state (the same input shapes and
+  // dtypes as an earlier call, one batch) a call makes no heap allocation: its tensors and lists
+  // come from recycled buffers, which return to the cache once the caller drops the result.
+  TensorList predict(const TensorList& inputs, std::int64_t batch_size = 32);
   Tensor predict(const Tensor& input, std::int64_t batch_size = 32);
   // Layer classes in this model (any depth) that kserde cannot compute.
   std::vector<std::string> uncomputable_classes() const;
@@ -62,12 +66,24 @@ class Model : public Layer {
 
  protected:
   // The model's forward pass on one batch.
-  virtual std::vector<Tensor> forward(const std::vector<Tensor>& inputs, CallContext& ctx) = 0;
+  virtual TensorList forward(const TensorList& inputs, CallContext& ctx) = 0;
+  // Models whose layers or input signature change after construction (Sequential::add, build)
+  // call this so that predict() checks them again.
+  void signature_changed();
 
  public:
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
 
  private:
+  // What predict() checks inputs against, computed on first use after a change.
+  struct PredictSignature {
+    std::vector<Shape> shapes;
+    std::vector<DType> dtypes;
+  };
+  std::shared_ptr<const PredictSignature> predict_signature() const;
+
+  mutable std::mutex signature_mutex_;
+  mutable std::shared_ptr<const PredictSignature> signature_;
   std::shared_ptr<JsonDocument> compile_config_;
   std::optional<Optimizer> optimizer_;
   std::optional<ModelMetadata> metadata_;
@@ -98,7 +114,7 @@ class Sequential final : public Model {
 
  protected:
   void build_impl(const std::vector<Shape>& input_shapes) override;
-  std::vector<Tensor> forward(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList forward(const TensorList& inputs, CallContext& ctx) override;
 
  private:
   std::shared_ptr<Layer> input_layer_;

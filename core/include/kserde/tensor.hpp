@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,6 +18,37 @@
 #include "kserde/shape.hpp"
 
 namespace kserde {
+
+namespace detail {
+// Blocks of the process-wide tensor buffer cache (64-byte aligned). Released blocks are kept for
+// the next request of their size class, so steady-state predictions allocate nothing.
+void* cache_allocate(std::size_t bytes);
+void cache_deallocate(void* p, std::size_t bytes) noexcept;
+}  // namespace detail
+
+// A standard allocator drawing from the tensor buffer cache (stateless: all instances are equal).
+template <class T>
+class CachedAllocator {
+ public:
+  using value_type = T;
+  CachedAllocator() noexcept = default;
+  template <class U>
+  CachedAllocator(const CachedAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) {
+    if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(detail::cache_allocate(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept { detail::cache_deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const CachedAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+class Tensor;
+// A list of tensors (a layer's inputs or outputs): a std::vector whose storage comes from the
+// tensor buffer cache.
+using TensorList = std::vector<Tensor, CachedAllocator<Tensor>>;
 
 // In a Shape, -1 stands for an unknown dimension (Keras's None) in shapes of symbolic tensors and
 // configs. A concrete Tensor never has -1.
@@ -68,7 +100,7 @@ class Tensor {
   // Rows [begin, end) of the first axis, sharing storage (no copy).
   Tensor slice_rows(std::int64_t begin, std::int64_t end) const;
   // Concatenates along the first axis (all other dims and the dtype must agree).
-  static Tensor concat_rows(const std::vector<Tensor>& parts);
+  static Tensor concat_rows(std::span<const Tensor> parts);
   // Deep copy into owned storage.
   Tensor clone() const;
   // Converted copy (or this tensor when already of `dtype`).

@@ -168,8 +168,8 @@ class H5Source final : public WeightSource {
         borrow_(options.mmap_weights),
         budget_(options) {}
 
-  std::optional<std::vector<Tensor>> read_vars(const std::string& inner_path,
-                                               const std::vector<DType>& want) override {
+  std::optional<TensorList> read_vars(const std::string& inner_path,
+                                      const std::vector<DType>& want) override {
     auto group = file_.root().find_group(vars_path(inner_path));
     if (!group && inner_path.rfind("layers", 0) == 0) {
       // tf.keras 2.13/2.14 preview files (spec §5.7).
@@ -180,7 +180,7 @@ class H5Source final : public WeightSource {
     return read_group(*group, want);
   }
 
-  std::vector<Tensor> read_group(const hdf5::Group& group, const std::vector<DType>& want) {
+  TensorList read_group(const hdf5::Group& group, const std::vector<DType>& want) {
     std::vector<std::string> names = group.member_names();
     std::size_t count = 0;
     for (const std::string& n : names) {
@@ -190,7 +190,7 @@ class H5Source final : public WeightSource {
       }
       ++count;
     }
-    std::vector<Tensor> out;
+    TensorList out;
     for (std::size_t i = 0; i < count; ++i) {
       auto ds = group.find_dataset(std::to_string(i));
       if (!ds) {
@@ -245,8 +245,8 @@ class ShardedSource final : public WeightSource {
     }
   }
 
-  std::optional<std::vector<Tensor>> read_vars(const std::string& inner_path,
-                                               const std::vector<DType>& want) override {
+  std::optional<TensorList> read_vars(const std::string& inner_path,
+                                      const std::vector<DType>& want) override {
     const std::string key = "/" + vars_path(inner_path);
     auto it = map_.find(key);
     if (it == map_.end()) return std::nullopt;
@@ -264,7 +264,7 @@ class ShardedSource final : public WeightSource {
         if (!found.count(i)) found.emplace(i, std::make_pair(&shard, group->dataset(n)));
       }
     }
-    std::vector<Tensor> out;
+    TensorList out;
     for (std::size_t i = 0; i < found.size(); ++i) {
       auto f = found.find(i);
       if (f == found.end()) {
@@ -325,7 +325,7 @@ void load_into(Model& model, WeightSource& source, bool include_optimizer) {
     std::vector<DType> want;
     for (const Variable& v : vars) want.push_back(v.value.dtype());
     auto values = source.read_vars(s.path, want);
-    std::vector<Tensor> got = values ? std::move(*values) : std::vector<Tensor>{};
+    TensorList got = values ? std::move(*values) : TensorList{};
     const std::string where = source.describe() + ": /" + vars_path(s.path);
     if (s.optimizer != nullptr) {
       // Keras only warns on optimizer mismatches; kserde keeps the file's optimizer state as is.

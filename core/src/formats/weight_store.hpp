@@ -39,8 +39,8 @@ class WeightSource {
   // The datasets "0".."n-1" of <path>/vars, or nullopt when the group does not exist.
   // `want` (same length as the result would be, or empty) lets a source borrow instead of copy
   // when dtypes match.
-  virtual std::optional<std::vector<Tensor>> read_vars(const std::string& inner_path,
-                                                       const std::vector<DType>& want) = 0;
+  virtual std::optional<TensorList> read_vars(const std::string& inner_path,
+                                              const std::vector<DType>& want) = 0;
   virtual std::string describe() const = 0;
 };
 
@@ -61,7 +61,8 @@ void describe_into(const Model& model, hdf5::Writer& writer, bool include_optimi
 // Sharded weights (spec §5.9, sharded_writer.cpp): writes the shards `<base>_00000.weights.h5`, …
 // beside `index` and then the index. ConfigError when options.max_shard_size is 0 or a single
 // variable is larger than it.
-void save_sharded(const Model& model, const std::filesystem::path& index, const SaveOptions& options);
+void save_sharded(const Model& model, const std::filesystem::path& index,
+                  const SaveOptions& options);
 // "dir/model.weights.json" -> "dir/model".
 std::filesystem::path shard_base(const std::filesystem::path& index);
 

@@ -12,7 +12,7 @@ class ActivationLayer final : public Layer {
     config_default("dtype", detail::kDefaultDTypePolicy);
     activation_ = ctx.activation(cfg::find(config(), "activation"), describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     activation_.apply(y);

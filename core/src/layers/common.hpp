@@ -1,6 +1,8 @@
 // Internal helpers shared by built-in layer implementations.
 #pragma once
 
+#include <vector>
+
 #include "json/config_access.hpp"
 #include "kserde/deserializer.hpp"
 #include "kserde/error.hpp"
@@ -9,6 +11,10 @@
 #include "kserde/ops.hpp"
 
 namespace kserde::detail {
+
+// Per-call float scratch whose storage comes from the tensor buffer cache (steady-state calls
+// allocate nothing).
+using FloatBuffer = std::vector<float, CachedAllocator<float>>;
 
 // Keras's default dtype policy dict, as every layer config carries it.
 inline constexpr const char* kDefaultDTypePolicy =

@@ -27,7 +27,7 @@ class Dense final : public Layer {
     activation_ = ctx.activation(cfg::find(c, "activation"), describe());
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::matmul_last_axis(inputs[0], weight(0));
     if (use_bias_) ops::add_bias_last_axis(y, weight(1));

@@ -15,7 +15,7 @@ class Dropout final : public Layer {
     const double rate = cfg::get_float(config(), "rate", describe());
     if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "rate must lie in [0, 1]");
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     return inputs;
   }

@@ -18,7 +18,7 @@ class Flatten final : public Layer {
         cfg::get_string(config(), "data_format", describe(), "channels_last") == "channels_first";
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
     if (x.rank() == 0) throw ShapeError(describe() + ": cannot flatten a scalar");

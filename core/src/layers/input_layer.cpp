@@ -26,13 +26,14 @@ InputLayer::InputLayer(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(s
   auto parsed = dtype_from_name(dt);
   if (!parsed) cfg::fail(describe(), "unsupported input dtype '" + dt + "'");
   dtype_ = *parsed;
-  if (cfg::get_bool(c, "sparse", describe(), false) || cfg::get_bool(c, "ragged", describe(), false)) {
+  if (cfg::get_bool(c, "sparse", describe(), false) ||
+      cfg::get_bool(c, "ragged", describe(), false)) {
     throw UnsupportedError(describe() + ": sparse and ragged inputs are not supported");
   }
   build({batch_shape_});
 }
 
-std::vector<Tensor> InputLayer::call(const std::vector<Tensor>& inputs, CallContext&) {
+TensorList InputLayer::call(const TensorList& inputs, CallContext&) {
   expect_inputs(inputs, 1);
   return inputs;
 }

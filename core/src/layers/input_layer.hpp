@@ -9,7 +9,7 @@ namespace kserde {
 class InputLayer final : public Layer {
  public:
   InputLayer(std::shared_ptr<JsonDocument> object_dict, Deserializer& ctx);
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
   const Shape& batch_shape() const { return batch_shape_; }
   DType dtype() const { return dtype_; }

@@ -90,14 +90,21 @@ std::optional<std::string> Layer::registered_name() const {
 
 void Layer::rename(const std::string& name) {
   name_ = name;
-  cfg::set((*spec_)["config"], "name", cfg::str(name, spec_->GetAllocator()), spec_->GetAllocator());
+  cfg::set((*spec_)["config"], "name", cfg::str(name, spec_->GetAllocator()),
+           spec_->GetAllocator());
 }
 
-bool Layer::trainable() const { return cfg::get_bool(config(), "trainable", describe(), true); }
+bool Layer::trainable() const {
+  return cfg::get_bool(config(), "trainable", describe(), true);
+}
 
-std::string Layer::describe() const { return class_name() + " '" + name_ + "'"; }
+std::string Layer::describe() const {
+  return class_name() + " '" + name_ + "'";
+}
 
-const JsonValue& Layer::config() const { return (*spec_)["config"]; }
+const JsonValue& Layer::config() const {
+  return (*spec_)["config"];
+}
 
 std::shared_ptr<JsonDocument> Layer::to_object_dict() const {
   auto doc = std::make_shared<JsonDocument>();
@@ -157,8 +164,8 @@ Variable& Layer::add_weight(std::string name, Shape shape, bool trainable) {
     const std::uint64_t bytes = un > max / elem ? max : un * elem;
     budget->charge(bytes, shape, describe() + ": weight '" + name + "'");
   }
-  variables_.push_back(Variable{std::move(name), Tensor(std::move(shape), variable_dtype_),
-                                trainable});
+  variables_.push_back(
+      Variable{std::move(name), Tensor(std::move(shape), variable_dtype_), trainable});
   return variables_.back();
 }
 
@@ -167,14 +174,20 @@ thread_local WeightBudget* t_weight_budget = nullptr;
 }  // namespace
 
 WeightBudget::WeightBudget(std::uint64_t max_bytes, std::uint32_t max_rank, std::string source)
-    : max_bytes_(max_bytes), max_rank_(max_rank), source_(std::move(source)),
+    : max_bytes_(max_bytes),
+      max_rank_(max_rank),
+      source_(std::move(source)),
       previous_(t_weight_budget) {
   t_weight_budget = this;
 }
 
-WeightBudget::~WeightBudget() { t_weight_budget = previous_; }
+WeightBudget::~WeightBudget() {
+  t_weight_budget = previous_;
+}
 
-WeightBudget* WeightBudget::current() { return t_weight_budget; }
+WeightBudget* WeightBudget::current() {
+  return t_weight_budget;
+}
 
 void WeightBudget::charge(std::uint64_t bytes, const Shape& shape, const std::string& what) {
   if (shape.size() > max_rank_) {
@@ -191,17 +204,16 @@ void WeightBudget::charge(std::uint64_t bytes, const Shape& shape, const std::st
   used_ += bytes;
 }
 
-void Layer::set_weights(const std::vector<Tensor>& values) {
+void Layer::set_weights(const TensorList& values) {
   if (values.size() != variables_.size()) {
     throw ShapeError(describe() + " expected " + std::to_string(variables_.size()) +
                      " variables, but received " + std::to_string(values.size()));
   }
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (values[i].shape() != variables_[i].value.shape()) {
-      throw ShapeError(describe() + ": variable " + std::to_string(i) + " ('" +
-                       variables_[i].name + "') has shape " +
-                       shape_to_string(variables_[i].value.shape()) + ", value has shape " +
-                       shape_to_string(values[i].shape()));
+      throw ShapeError(describe() + ": variable " + std::to_string(i) + " ('" + variables_[i].name +
+                       "') has shape " + shape_to_string(variables_[i].value.shape()) +
+                       ", value has shape " + shape_to_string(values[i].shape()));
     }
   }
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -253,7 +265,7 @@ void Layer::config_default(std::string_view key, std::string_view json_text) {
   cfg::set(c, key, std::move(v), spec_->GetAllocator());
 }
 
-void Layer::expect_inputs(const std::vector<Tensor>& inputs, std::size_t count) const {
+void Layer::expect_inputs(const TensorList& inputs, std::size_t count) const {
   if (inputs.size() != count) {
     throw ShapeError(describe() + " expects " + std::to_string(count) + " input tensor(s), got " +
                      std::to_string(inputs.size()));

@@ -7,7 +7,7 @@ namespace kserde {
 OpaqueLayer::OpaqueLayer(std::shared_ptr<JsonDocument> object_dict, std::string reason)
     : Layer(std::move(object_dict)), reason_(std::move(reason)) {}
 
-std::vector<Tensor> OpaqueLayer::call(const std::vector<Tensor>&, CallContext&) {
+TensorList OpaqueLayer::call(const TensorList&, CallContext&) {
   throw UnsupportedError(describe() + ": kserde cannot compute this layer (" + reason_ + ")");
 }
 

@@ -10,7 +10,7 @@ namespace kserde {
 class OpaqueLayer final : public Layer {
  public:
   OpaqueLayer(std::shared_ptr<JsonDocument> object_dict, std::string reason);
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
   bool can_compute() const override { return false; }
   bool accepts_any_weights() const override { return true; }

@@ -22,7 +22,7 @@ class Reshape final : public Layer {
     if (unknown > 1) cfg::fail(describe(), "target_shape may contain -1 only once");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
     Shape s = resolve(x.shape());

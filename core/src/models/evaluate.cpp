@@ -20,8 +20,8 @@ namespace {
 constexpr double kEps = 1e-7;
 
 struct Rows {
-  std::int64_t n = 0;     // samples
-  std::int64_t width = 1; // elements per sample
+  std::int64_t n = 0;      // samples
+  std::int64_t width = 1;  // elements per sample
   std::vector<double> v;
 };
 
@@ -42,8 +42,10 @@ std::string lower(std::string s) {
 // Keras's loss identifiers (names, aliases and class names) mapped to one spelling.
 std::string canonical_loss(const std::string& name) {
   static const std::map<std::string, std::string> alias{
-      {"mse", "mean_squared_error"},          {"meansquarederror", "mean_squared_error"},
-      {"mae", "mean_absolute_error"},         {"meanabsoluteerror", "mean_absolute_error"},
+      {"mse", "mean_squared_error"},
+      {"meansquarederror", "mean_squared_error"},
+      {"mae", "mean_absolute_error"},
+      {"meanabsoluteerror", "mean_absolute_error"},
       {"mape", "mean_absolute_percentage_error"},
       {"meanabsolutepercentageerror", "mean_absolute_percentage_error"},
       {"msle", "mean_squared_logarithmic_error"},
@@ -51,11 +53,15 @@ std::string canonical_loss(const std::string& name) {
       {"binarycrossentropy", "binary_crossentropy"},
       {"categoricalcrossentropy", "categorical_crossentropy"},
       {"sparsecategoricalcrossentropy", "sparse_categorical_crossentropy"},
-      {"kld", "kl_divergence"},               {"kldivergence", "kl_divergence"},
+      {"kld", "kl_divergence"},
+      {"kldivergence", "kl_divergence"},
       {"kullback_leibler_divergence", "kl_divergence"},
-      {"huber", "huber"},                     {"logcosh", "log_cosh"},
-      {"log_cosh", "log_cosh"},               {"poisson", "poisson"},
-      {"hinge", "hinge"},                     {"squaredhinge", "squared_hinge"},
+      {"huber", "huber"},
+      {"logcosh", "log_cosh"},
+      {"log_cosh", "log_cosh"},
+      {"poisson", "poisson"},
+      {"hinge", "hinge"},
+      {"squaredhinge", "squared_hinge"},
       {"categoricalhinge", "categorical_hinge"},
       {"cosinesimilarity", "cosine_similarity"},
   };
@@ -84,7 +90,8 @@ LossSpec parse_loss(const JsonValue& v) {
   } else if (v.IsObject()) {
     const std::string cls = cfg::get_string(v, "class_name", "loss", "");
     const JsonValue* c = cfg::find(v, "config");
-    s.name = canonical_loss(cls == "function" && c != nullptr && c->IsString() ? c->GetString() : cls);
+    s.name =
+        canonical_loss(cls == "function" && c != nullptr && c->IsString() ? c->GetString() : cls);
     if (c != nullptr && c->IsObject()) {
       s.from_logits = cfg::get_bool(*c, "from_logits", "loss", false);
       s.label_smoothing = cfg::get_float(*c, "label_smoothing", "loss", 0.0);
@@ -96,7 +103,9 @@ LossSpec parse_loss(const JsonValue& v) {
   return s;
 }
 
-double clip(double p) { return std::min(std::max(p, kEps), 1.0 - kEps); }
+double clip(double p) {
+  return std::min(std::max(p, kEps), 1.0 - kEps);
+}
 
 std::vector<double> softmax_row(const double* x, std::int64_t n, bool log) {
   const double m = *std::max_element(x, x + n);
@@ -123,7 +132,9 @@ std::vector<double> loss_per_sample(const JsonValue& loss, const Tensor& y_true_
   std::vector<double> out(static_cast<std::size_t>(p.n));
   const std::int64_t k = p.width;
   auto each = [&](auto fn) {
-    for (std::int64_t r = 0; r < p.n; ++r) out[static_cast<std::size_t>(r)] = fn(&t.v[static_cast<std::size_t>(r * t.width)], &p.v[static_cast<std::size_t>(r * k)]);
+    for (std::int64_t r = 0; r < p.n; ++r)
+      out[static_cast<std::size_t>(r)] =
+          fn(&t.v[static_cast<std::size_t>(r * t.width)], &p.v[static_cast<std::size_t>(r * k)]);
   };
   auto same_width = [&] {
     if (t.width != k) {
@@ -146,7 +157,8 @@ std::vector<double> loss_per_sample(const JsonValue& loss, const Tensor& y_true_
   } else if (n == "mean_absolute_error") {
     mean_of([](double a, double b) { return std::abs(a - b); });
   } else if (n == "mean_absolute_percentage_error") {
-    mean_of([](double a, double b) { return 100.0 * std::abs((a - b) / std::max(std::abs(a), kEps)); });
+    mean_of(
+        [](double a, double b) { return 100.0 * std::abs((a - b) / std::max(std::abs(a), kEps)); });
   } else if (n == "mean_squared_logarithmic_error") {
     mean_of([](double a, double b) {
       const double d = std::log(std::max(b, kEps) + 1.0) - std::log(std::max(a, kEps) + 1.0);
@@ -205,7 +217,8 @@ std::vector<double> loss_per_sample(const JsonValue& loss, const Tensor& y_true_
       } else {
         double sum = 0;
         for (std::int64_t i = 0; i < k; ++i) sum += b[i];
-        for (std::int64_t i = 0; i < k; ++i) logp[static_cast<std::size_t>(i)] = std::log(clip(b[i] / sum));
+        for (std::int64_t i = 0; i < k; ++i)
+          logp[static_cast<std::size_t>(i)] = std::log(clip(b[i] / sum));
       }
       if (sparse) {
         const auto cls = static_cast<std::int64_t>(a[0]);
@@ -299,8 +312,8 @@ Metric make_metric(const JsonValue& v, const Tensor& yt, const Tensor& yp) {
   const std::string key = canonical_loss(id);
   if (key == "accuracy" || key == "acc") {
     const bool binary = yp.rank() > 0 && yp.shape().back() == 1;
-    const bool sparse = yt.rank() < yp.rank() ||
-                        (yt.rank() > 0 && yt.shape().back() == 1 && yp.shape().back() > 1);
+    const bool sparse =
+        yt.rank() < yp.rank() || (yt.rank() > 0 && yt.shape().back() == 1 && yp.shape().back() > 1);
     const std::string kind = binary ? "binary" : sparse ? "sparse" : "categorical";
     return {reported, [kind](const Tensor& a, const Tensor& b) { return accuracy(a, b, kind); }};
   }
@@ -308,7 +321,8 @@ Metric make_metric(const JsonValue& v, const Tensor& yt, const Tensor& yp) {
     return {reported, [](const Tensor& a, const Tensor& b) { return accuracy(a, b, "binary"); }};
   }
   if (key == "categorical_accuracy" || key == "categoricalaccuracy") {
-    return {reported, [](const Tensor& a, const Tensor& b) { return accuracy(a, b, "categorical"); }};
+    return {reported,
+            [](const Tensor& a, const Tensor& b) { return accuracy(a, b, "categorical"); }};
   }
   if (key == "sparse_categorical_accuracy" || key == "sparsecategoricalaccuracy") {
     return {reported, [](const Tensor& a, const Tensor& b) { return accuracy(a, b, "sparse"); }};
@@ -343,14 +357,15 @@ double mean(const std::vector<double>& v) {
 
 }  // namespace
 
-EvaluateResult evaluate(Model& model, const std::vector<Tensor>& inputs,
-                        const std::vector<Tensor>& targets, std::int64_t batch_size) {
+EvaluateResult evaluate(Model& model, const TensorList& inputs, const TensorList& targets,
+                        std::int64_t batch_size) {
   const JsonValue* cc = model.compile_config();
   if (!model.is_compiled() || cc == nullptr) {
-    throw ConfigError(model.describe() + ": evaluate needs a compiled model (its file has no "
-                                         "compile_config)");
+    throw ConfigError(model.describe() +
+                      ": evaluate needs a compiled model (its file has no "
+                      "compile_config)");
   }
-  const std::vector<Tensor> outputs = model.predict(inputs, batch_size);
+  const TensorList outputs = model.predict(inputs, batch_size);
   if (targets.size() != outputs.size()) {
     throw ShapeError(model.describe() + ": " + std::to_string(outputs.size()) + " output(s), " +
                      std::to_string(targets.size()) + " target(s) given");
@@ -359,7 +374,8 @@ EvaluateResult evaluate(Model& model, const std::vector<Tensor>& inputs,
   const JsonValue* weights = cfg::find(*cc, "loss_weights");
   auto loss_for = [&](std::size_t i) -> const JsonValue* {
     if (loss == nullptr || loss->IsNull()) return nullptr;
-    if (loss->IsArray()) return i < loss->Size() ? &(*loss)[static_cast<rapidjson::SizeType>(i)] : nullptr;
+    if (loss->IsArray())
+      return i < loss->Size() ? &(*loss)[static_cast<rapidjson::SizeType>(i)] : nullptr;
     if (loss->IsObject() && !cfg::find(*loss, "class_name")) {
       const auto names = model.output_names();
       return i < names.size() ? cfg::find(*loss, names[i]) : nullptr;

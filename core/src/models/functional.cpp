@@ -458,13 +458,15 @@ std::vector<TrackedChild> Functional::tracked_children() const {
   return {c};
 }
 
-std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallContext&) {
+TensorList Functional::forward(const TensorList& inputs, CallContext&) {
   if (inputs.size() != inputs_.size()) {
     throw ShapeError(describe() + " expects " + std::to_string(inputs_.size()) + " inputs, got " +
                      std::to_string(inputs.size()));
   }
-  std::vector<std::vector<Tensor>> values(nodes_.size());
-  std::vector<std::vector<std::optional<Tensor>>> masks(nodes_.size());
+  // Per-node outputs and masks; all storage comes from the tensor buffer cache, so a
+  // steady-state call allocates nothing.
+  std::vector<TensorList, CachedAllocator<TensorList>> values(nodes_.size());
+  std::vector<MaskList, CachedAllocator<MaskList>> masks(nodes_.size());
   for (std::size_t i = 0; i < inputs_.size(); ++i) {
     values[inputs_[i].node].resize(1);
     values[inputs_[i].node][0] = inputs[i];
@@ -472,7 +474,7 @@ std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallC
   for (std::size_t id = 0; id < nodes_.size(); ++id) {
     const Node& n = nodes_[id];
     if (dynamic_cast<const InputLayer*>(n.layer) != nullptr) continue;
-    std::vector<Tensor> args;
+    TensorList args;
     CallContext ctx;
     bool any_mask = false;
     for (const TensorRef& t : n.inputs) {
@@ -501,7 +503,7 @@ std::vector<Tensor> Functional::forward(const std::vector<Tensor>& inputs, CallC
       masks[id] = {ctx.input_masks[0]};
     }
   }
-  std::vector<Tensor> out;
+  TensorList out;
   for (const TensorRef& t : outputs_) out.push_back(values[t.node].at(t.tensor));
   return out;
 }

@@ -43,11 +43,20 @@ std::vector<std::string> Model::uncomputable_classes() const {
   return {out.begin(), out.end()};
 }
 
-std::vector<Tensor> Model::call(const std::vector<Tensor>& inputs, CallContext& ctx) {
+TensorList Model::call(const TensorList& inputs, CallContext& ctx) {
   return forward(inputs, ctx);
 }
 
-std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::int64_t batch_size) {
+void Model::signature_changed() {
+  std::lock_guard<std::mutex> lk(signature_mutex_);
+  signature_.reset();
+}
+
+std::shared_ptr<const Model::PredictSignature> Model::predict_signature() const {
+  {
+    std::lock_guard<std::mutex> lk(signature_mutex_);
+    if (signature_) return signature_;
+  }
   const auto unknown = uncomputable_classes();
   if (!unknown.empty()) {
     std::string list;
@@ -55,6 +64,16 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::in
     throw UnsupportedError(describe() + ": cannot predict: kserde has no implementation of " +
                            list + " (load a plugin that provides them)");
   }
+  auto sig = std::make_shared<PredictSignature>();
+  sig->shapes = input_shapes();
+  sig->dtypes = input_dtypes();
+  if (sig->dtypes.size() != sig->shapes.size()) sig->dtypes.resize(sig->shapes.size());
+  std::lock_guard<std::mutex> lk(signature_mutex_);
+  signature_ = sig;
+  return sig;
+}
+
+TensorList Model::predict(const TensorList& inputs_in, std::int64_t batch_size) {
   if (!built()) {
     // Like Keras, a model without an Input builds on its first call.
     std::vector<Shape> first;
@@ -64,16 +83,17 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::in
       first.push_back(s);
     }
     build(first);
+    signature_changed();
   }
-  const auto shapes = input_shapes();
-  const auto dtypes = input_dtypes();
-  const auto names = input_names();
+  // Checked once per signature: a steady-state call allocates nothing here.
+  const std::shared_ptr<const PredictSignature> sig = predict_signature();
+  const std::vector<Shape>& shapes = sig->shapes;
+  const std::vector<DType>& dtypes = sig->dtypes;
   if (inputs_in.size() != shapes.size()) {
-    throw ShapeError(describe() + " expects " + std::to_string(shapes.size()) +
-                     " input(s), got " + std::to_string(inputs_in.size()));
+    throw ShapeError(describe() + " expects " + std::to_string(shapes.size()) + " input(s), got " +
+                     std::to_string(inputs_in.size()));
   }
   if (batch_size <= 0) throw ConfigError("predict: batch_size must be positive");
-  std::vector<Tensor> inputs;
   std::int64_t rows = -1;
   for (std::size_t i = 0; i < inputs_in.size(); ++i) {
     const Tensor& x = inputs_in[i];
@@ -81,20 +101,33 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::in
     bool ok = x.rank() == want.size();
     for (std::size_t d = 1; ok && d < want.size(); ++d) ok = want[d] < 0 || want[d] == x.dim(d);
     if (!ok || x.rank() == 0) {
-      throw ShapeError(describe() + ": input '" + names[i] + "' has shape " +
+      throw ShapeError(describe() + ": input '" + input_names().at(i) + "' has shape " +
                        shape_to_string(x.shape()) + ", expected " + shape_to_string(want));
     }
     if (rows >= 0 && x.dim(0) != rows) {
-      throw ShapeError(describe() + ": inputs have different batch sizes (" +
-                       std::to_string(rows) + " and " + std::to_string(x.dim(0)) + ")");
+      throw ShapeError(describe() + ": inputs have different batch sizes (" + std::to_string(rows) +
+                       " and " + std::to_string(x.dim(0)) + ")");
     }
     rows = x.dim(0);
-    inputs.push_back(x.to(dtypes[i]));
   }
-  std::vector<std::vector<Tensor>> parts;
+  if (rows <= batch_size) {
+    // One batch: run the inputs as given (cast where needed). Whole-tensor slices are marked
+    // borrowed, so no layer can write into the caller's tensors.
+    TensorList batch;
+    batch.reserve(inputs_in.size());
+    for (std::size_t i = 0; i < inputs_in.size(); ++i) {
+      const Tensor& x = inputs_in[i];
+      batch.push_back(x.dtype() == dtypes[i] ? x.slice_rows(0, x.dim(0)) : x.to(dtypes[i]));
+    }
+    CallContext ctx;
+    return forward(batch, ctx);
+  }
+  TensorList inputs;
+  for (std::size_t i = 0; i < inputs_in.size(); ++i) inputs.push_back(inputs_in[i].to(dtypes[i]));
+  std::vector<TensorList, CachedAllocator<TensorList>> parts;
   for (std::int64_t begin = 0; begin < rows || (rows == 0 && begin == 0); begin += batch_size) {
     const std::int64_t end = std::min(rows, begin + batch_size);
-    std::vector<Tensor> batch;
+    TensorList batch;
     for (const Tensor& x : inputs) batch.push_back(x.slice_rows(begin, end));
     CallContext ctx;
     auto out = forward(batch, ctx);
@@ -102,13 +135,13 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& inputs_in, std::in
     for (std::size_t o = 0; o < out.size() && o < parts.size(); ++o) parts[o].push_back(out[o]);
     if (rows == 0) break;
   }
-  std::vector<Tensor> result;
+  TensorList result;
   for (const auto& p : parts) result.push_back(Tensor::concat_rows(p));
   return result;
 }
 
 Tensor Model::predict(const Tensor& input, std::int64_t batch_size) {
-  auto out = predict(std::vector<Tensor>{input}, batch_size);
+  auto out = predict(TensorList{input}, batch_size);
   if (out.size() != 1) {
     throw ShapeError(describe() + " has " + std::to_string(out.size()) +
                      " outputs; use the vector form of predict");
@@ -116,9 +149,13 @@ Tensor Model::predict(const Tensor& input, std::int64_t batch_size) {
   return out[0];
 }
 
-const JsonValue* Model::compile_config() const { return compile_config_.get(); }
+const JsonValue* Model::compile_config() const {
+  return compile_config_.get();
+}
 
-void Model::set_compile_config(std::shared_ptr<JsonDocument> c) { compile_config_ = std::move(c); }
+void Model::set_compile_config(std::shared_ptr<JsonDocument> c) {
+  compile_config_ = std::move(c);
+}
 
 bool Model::is_compiled() const {
   return compile_config_ && compile_config_->IsObject() && compile_config_->MemberCount() > 0;

@@ -31,12 +31,14 @@ Sequential::Sequential(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   const JsonValue& c = config();
   const JsonValue* list = cfg::find(c, "layers");
   if (list == nullptr || !list->IsArray() || !cfg::find(c, "name")) {
-    throw ConfigError(ctx.source() + ": A Sequential model configuration must be a dictionary "
-                                     "containing the 'name' and 'layers' keys");
+    throw ConfigError(ctx.source() +
+                      ": A Sequential model configuration must be a dictionary "
+                      "containing the 'name' and 'layers' keys");
   }
   for (const auto& entry : list->GetArray()) add(ctx.layer(entry));
   if (!built()) {
-    if (const JsonValue* bis = cfg::find(c, "build_input_shape"); bis != nullptr && bis->IsArray()) {
+    if (const JsonValue* bis = cfg::find(c, "build_input_shape");
+        bis != nullptr && bis->IsArray()) {
       build({cfg::to_shape(*bis, describe())});
     }
   }
@@ -50,6 +52,7 @@ void Sequential::add(std::shared_ptr<Layer> layer) {
     }
     input_layer_ = layer;
     build({in->batch_shape()});
+    signature_changed();
     return;
   }
   std::set<std::string> names;
@@ -66,6 +69,7 @@ void Sequential::add(std::shared_ptr<Layer> layer) {
     }
   }
   layers_.push_back(layer);
+  signature_changed();
   if (!built()) return;
   // Already built: extend the build to the new layer.
   Shape s = build_input_shapes().at(0);
@@ -77,12 +81,15 @@ void Sequential::add(std::shared_ptr<Layer> layer) {
   }
 }
 
-std::vector<std::shared_ptr<Layer>> Sequential::layers() const { return layers_; }
+std::vector<std::shared_ptr<Layer>> Sequential::layers() const {
+  return layers_;
+}
 
 void Sequential::build_impl(const std::vector<Shape>& input_shapes) {
   if (input_shapes.size() != 1) {
     throw ShapeError(describe() + ": a Sequential model takes one input");
   }
+  signature_changed();
   Shape s = input_shapes[0];
   for (const auto& l : layers_) {
     if (!l->built()) l->build({s});
@@ -116,7 +123,9 @@ std::vector<Shape> Sequential::compute_output_shape(const std::vector<Shape>& in
   return s;
 }
 
-std::vector<Shape> Sequential::output_shapes() const { return compute_output_shape(input_shapes()); }
+std::vector<Shape> Sequential::output_shapes() const {
+  return compute_output_shape(input_shapes());
+}
 
 std::vector<std::string> Sequential::output_names() const {
   return {layers_.empty() ? name() : layers_.back()->name()};
@@ -128,9 +137,9 @@ std::vector<TrackedChild> Sequential::tracked_children() const {
   return {c};
 }
 
-std::vector<Tensor> Sequential::forward(const std::vector<Tensor>& inputs, CallContext&) {
+TensorList Sequential::forward(const TensorList& inputs, CallContext&) {
   expect_inputs(inputs, 1);
-  std::vector<Tensor> x = inputs;
+  TensorList x = inputs;
   for (const auto& l : layers_) {
     CallContext ctx;
     x = l->call(x, ctx);

@@ -64,16 +64,6 @@ class BufferCache {
   BufferCache() : budget_(budget_from_env()) {}
   BufferCache(const BufferCache&) = delete;
   BufferCache& operator=(const BufferCache&) = delete;
-  ~BufferCache() {
-    for (std::size_t c = 0; c < kClasses; ++c) {
-      while (FreeBlock* b = small_[c]) {
-        small_[c] = b->next;
-        std::free(b);
-      }
-    }
-    for (std::size_t i = 0; i < large_count_; ++i) ::munmap(large_[i].p, large_[i].size);
-  }
-
   static std::size_t class_of(std::size_t nbytes) {
     std::size_t c = 0;
     while ((kMinBlock << c) < nbytes) ++c;
@@ -110,15 +100,15 @@ class BufferCache {
     std::free(p);
   }
 
-  // A cached mapping of at least `size` bytes and at most a quarter more (its size in `*got`),
-  // or null.
-  std::byte* take_large(std::size_t size, std::size_t* got) {
+  // A cached mapping of at least `size` bytes and at most a quarter more (exactly `size` when
+  // `exact`), or null; its size in `*got`.
+  std::byte* take_large(std::size_t size, std::size_t* got, bool exact = false) {
     std::lock_guard<std::mutex> lk(m_);
+    const std::size_t most = exact ? size : size + size / 4;
     std::size_t best = large_count_;
     for (std::size_t i = 0; i < large_count_; ++i) {
       const std::size_t s = large_[i].size;
-      if (s >= size && s <= size + size / 4 && (best == large_count_ || s < large_[best].size))
-        best = i;
+      if (s >= size && s <= most && (best == large_count_ || s < large_[best].size)) best = i;
     }
     if (best == large_count_) return nullptr;
     *got = large_[best].size;
@@ -172,67 +162,47 @@ class BufferCache {
 
 static_assert((BufferCache::kMinBlock << (BufferCache::kClasses - 1)) == kMapThreshold);
 
-std::shared_ptr<BufferCache> buffer_cache() {
-  static const std::shared_ptr<BufferCache> cache = std::make_shared<BufferCache>();
-  return cache;
+// Never destroyed: tensors, lists and control blocks released during static destruction (a
+// model held in a static) still find it. Its cached blocks stay reachable from it until exit.
+BufferCache& buffer_cache() {
+  alignas(BufferCache) static unsigned char storage[sizeof(BufferCache)];
+  static BufferCache* const cache = ::new (storage) BufferCache();
+  return *cache;
 }
 
-// Allocates shared_ptr control blocks from the cache's small classes.
-template <class T>
-struct CachedAllocator {
-  using value_type = T;
-  std::shared_ptr<BufferCache> cache;
-  explicit CachedAllocator(std::shared_ptr<BufferCache> c) : cache(std::move(c)) {}
-  template <class U>
-  CachedAllocator(const CachedAllocator<U>& other) : cache(other.cache) {}  // NOLINT
-  T* allocate(std::size_t n) {
-    return reinterpret_cast<T*>(cache->take_small(BufferCache::class_of(n * sizeof(T))));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    cache->give_small(reinterpret_cast<std::byte*>(p), BufferCache::class_of(n * sizeof(T)));
-  }
-  template <class U>
-  bool operator==(const CachedAllocator<U>& other) const noexcept {
-    return cache == other.cache;
-  }
-};
-
 struct SmallBlockDeleter {
-  BufferCache* cache;  // kept alive by the control block's allocator
   std::size_t cls;
-  void operator()(std::byte* q) const noexcept { cache->give_small(q, cls); }
+  void operator()(std::byte* q) const noexcept { buffer_cache().give_small(q, cls); }
 };
 
 struct LargeBlockDeleter {
-  BufferCache* cache;
   std::size_t size;
-  void operator()(std::byte* q) const noexcept { cache->give_large(q, size); }
+  void operator()(std::byte* q) const noexcept { buffer_cache().give_large(q, size); }
 };
 
-// Scratch storage, recycled; never cleared.
+// Scratch storage, recycled; never cleared. The control block comes from the cache too.
 std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
-  std::shared_ptr<BufferCache> cache = buffer_cache();
-  BufferCache* c = cache.get();
+  BufferCache& c = buffer_cache();
   if (nbytes < kMapThreshold) {
     const std::size_t cls = BufferCache::class_of(nbytes);
-    std::byte* p = c->take_small(cls);
+    std::byte* p = c.take_small(cls);
     try {
-      return {p, SmallBlockDeleter{c, cls}, CachedAllocator<std::byte>(std::move(cache))};
+      return {p, SmallBlockDeleter{cls}, CachedAllocator<std::byte>()};
     } catch (...) {
-      c->give_small(p, cls);
+      c.give_small(p, cls);
       throw;
     }
   }
   std::size_t size = 0;
-  std::byte* p = c->take_large(nbytes, &size);
+  std::byte* p = c.take_large(nbytes, &size);
   if (p == nullptr) {
     p = map_huge(nbytes);
     size = mapped_size(nbytes);
   }
   try {
-    return {p, LargeBlockDeleter{c, size}, CachedAllocator<std::byte>(std::move(cache))};
+    return {p, LargeBlockDeleter{size}, CachedAllocator<std::byte>()};
   } catch (...) {
-    c->give_large(p, size);
+    c.give_large(p, size);
     throw;
   }
 }
@@ -248,6 +218,28 @@ std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
 }
 
 }  // namespace
+
+namespace detail {
+
+// Large blocks are mappings of exactly mapped_size(bytes): deallocation knows only the byte count.
+void* cache_allocate(std::size_t bytes) {
+  if (bytes >= kMapThreshold) {
+    std::size_t got = 0;
+    if (std::byte* p = buffer_cache().take_large(mapped_size(bytes), &got, true)) return p;
+    return map_huge(bytes);
+  }
+  return buffer_cache().take_small(BufferCache::class_of(bytes));
+}
+
+void cache_deallocate(void* p, std::size_t bytes) noexcept {
+  if (bytes >= kMapThreshold) {
+    buffer_cache().give_large(static_cast<std::byte*>(p), mapped_size(bytes));
+    return;
+  }
+  buffer_cache().give_small(static_cast<std::byte*>(p), BufferCache::class_of(bytes));
+}
+
+}  // namespace detail
 
 std::string shape_to_string(const Shape& shape) {
   std::string s = "(";
@@ -378,7 +370,7 @@ Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
   return t;
 }
 
-Tensor Tensor::concat_rows(const std::vector<Tensor>& parts) {
+Tensor Tensor::concat_rows(std::span<const Tensor> parts) {
   if (parts.empty()) throw ShapeError("concat_rows of no tensors");
   if (parts.size() == 1) return parts[0];
   Shape shape = parts[0].shape();
@@ -398,7 +390,7 @@ Tensor Tensor::concat_rows(const std::vector<Tensor>& parts) {
     rows += p.shape()[0];
   }
   shape[0] = rows;
-  Tensor out(shape, parts[0].dtype());
+  Tensor out = uninitialized(shape, parts[0].dtype());  // every byte is written below
   std::size_t offset = 0;
   for (const Tensor& p : parts) {
     if (p.nbytes()) std::memcpy(out.data_ + offset, p.data_, p.nbytes());
@@ -408,14 +400,14 @@ Tensor Tensor::concat_rows(const std::vector<Tensor>& parts) {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_, dtype_);
+  Tensor t = uninitialized(shape_, dtype_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());
   return t;
 }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
-  Tensor t(shape_, dtype);
+  Tensor t = uninitialized(shape_, dtype);
   convert_elements(data_, dtype_, t.data_, dtype, static_cast<std::size_t>(num_elements_));
   return t;
 }

@@ -66,7 +66,7 @@ LoadOptions with_custom_objects() {
 class ExplodingLayer final : public Layer {
  public:
   ExplodingLayer() : Layer(make_dict()) {}
-  std::vector<Tensor> call(const std::vector<Tensor>& in, CallContext&) override { return in; }
+  TensorList call(const TensorList& in, CallContext&) override { return in; }
   std::shared_ptr<JsonDocument> to_object_dict() const override {
     throw Error("ExplodingLayer cannot be serialized");
   }
@@ -123,7 +123,8 @@ BOOST_AUTO_TEST_CASE(saved_archive_has_the_layout_keras_writes) {
     names.push_back(m.name);
     BOOST_TEST(m.stored);
   }
-  BOOST_TEST((names == std::vector<std::string>{"metadata.json", "config.json", "model.weights.h5"}));
+  BOOST_TEST(
+      (names == std::vector<std::string>{"metadata.json", "config.json", "model.weights.h5"}));
   // Same HDF5 paths, attributes, dtypes and shapes as Keras's own save of this architecture.
   const auto ours = weights_via_libhdf5(tmp / "m.keras", tmp, "ours");
   const auto keras = weights_via_libhdf5(test::golden_dir() / "mlp" / "model.keras", tmp, "keras");
@@ -149,7 +150,8 @@ BOOST_AUTO_TEST_CASE(real_keras_files_round_trip_config_and_weights_unchanged) {
       test::TempDir tmp;
       const fs::path original = test::golden_dir() / name / "model.keras";
       LoadOptions options = with_custom_objects();
-      options.unknown_layers = UnknownLayers::PassThrough;  // layers without an implementation pass through
+      options.unknown_layers =
+          UnknownLayers::PassThrough;  // layers without an implementation pass through
       auto model = load_model(original, options);
       save_model(*model, tmp / "copy.keras");
       auto c1 = parse_json(member(original, "config.json"), "original");
@@ -177,7 +179,8 @@ BOOST_AUTO_TEST_CASE(trained_adam_keeps_its_optimizer_state) {
   BOOST_TEST(model->optimizer()->class_name() == "Adam");
   BOOST_TEST(model->optimizer()->variables.size() == 10u);  // case.json: optimizer/vars/0..9
   // iteration counter: 5 optimizer steps (case.json optimizer_iterations).
-  BOOST_TEST(model->optimizer()->variables[0].value.to(DType::Int64).values<std::int64_t>()[0] == 5);
+  BOOST_TEST(model->optimizer()->variables[0].value.to(DType::Int64).values<std::int64_t>()[0] ==
+             5);
   LoadOptions no_compile;
   no_compile.compile = false;
   auto plain = load_model(test::golden_dir() / "trained_adam" / "model.keras", no_compile);
@@ -191,7 +194,8 @@ BOOST_AUTO_TEST_CASE(weights_only_file_loads_into_a_model_built_from_the_config)
   load_weights(*model, mlp / "model.weights.h5");
   std::string detail;
   BOOST_TEST(test::allclose(model->predict(io::read_npy(mlp / "input.npy")),
-                            io::read_npy(mlp / "expected.npy"), 1e-5, 1e-6, &detail), detail);
+                            io::read_npy(mlp / "expected.npy"), 1e-5, 1e-6, &detail),
+             detail);
 }
 
 BOOST_AUTO_TEST_CASE(unzipped_directory_loads_as_a_model) {
@@ -199,7 +203,8 @@ BOOST_AUTO_TEST_CASE(unzipped_directory_loads_as_a_model) {
   auto model = load_model(mlp / "model_unzipped");
   std::string detail;
   BOOST_TEST(test::allclose(model->predict(io::read_npy(mlp / "input.npy")),
-                            io::read_npy(mlp / "expected.npy"), 1e-5, 1e-6, &detail), detail);
+                            io::read_npy(mlp / "expected.npy"), 1e-5, 1e-6, &detail),
+             detail);
 }
 
 BOOST_AUTO_TEST_CASE(directory_form_round_trips) {
@@ -221,7 +226,8 @@ BOOST_AUTO_TEST_CASE(sharded_weights_load_into_the_model) {
   load_weights(*model, dir / "sharded" / "model.weights.json");
   std::string detail;
   BOOST_TEST(test::allclose(model->predict(io::read_npy(dir / "input.npy")),
-                            io::read_npy(dir / "expected.npy"), 1e-5, 1e-6, &detail), detail);
+                            io::read_npy(dir / "expected.npy"), 1e-5, 1e-6, &detail),
+             detail);
 }
 
 BOOST_AUTO_TEST_CASE(architecture_json_round_trips) {
@@ -278,7 +284,8 @@ BOOST_AUTO_TEST_CASE(weight_shape_and_count_mismatches_name_the_layer_and_both_s
   const fs::path mlp = test::golden_dir() / "mlp" / "model.keras";
   std::string config = member(mlp, "config.json");
   // dense_1 has 10 units in the file; ask for 11.
-  const std::string wider = std::string(config).replace(config.find("\"units\": 10"), 11, "\"units\": 11");
+  const std::string wider =
+      std::string(config).replace(config.find("\"units\": 10"), 11, "\"units\": 11");
   rewrite_archive(mlp, tmp / "wider.keras", {{"config.json", wider.c_str()}});
   try {
     load_model(tmp / "wider.keras");

@@ -16,6 +16,7 @@
 using kserde::CallContext;
 using kserde::Shape;
 using kserde::Tensor;
+using kserde::TensorList;
 
 namespace {
 
@@ -31,9 +32,15 @@ Vec rnd(std::size_t n, std::uint32_t seed, float scale = 0.8f) {
   return v;
 }
 
-Tensor tensor(const Shape& shape, const Vec& v) { return Tensor::from_floats(shape, v); }
-Tensor flag(bool v) { return Tensor::from_floats({}, Vec{v ? 1.0f : 0.0f}); }
-std::size_t z(std::int64_t i) { return static_cast<std::size_t>(i); }
+Tensor tensor(const Shape& shape, const Vec& v) {
+  return Tensor::from_floats(shape, v);
+}
+Tensor flag(bool v) {
+  return Tensor::from_floats({}, Vec{v ? 1.0f : 0.0f});
+}
+std::size_t z(std::int64_t i) {
+  return static_cast<std::size_t>(i);
+}
 
 void check_close(const Tensor& t, const Vec& expected, const std::string& what, float rel = 1e-5f) {
   BOOST_TEST_CONTEXT(what) {
@@ -57,7 +64,9 @@ void softmax(Vec& row, const std::vector<int>& keep, bool zero_masked) {
   double sum = 0;
   for (float& r : row) sum += std::exp(static_cast<double>(r - mx));
   for (std::size_t j = 0; j < row.size(); ++j) {
-    row[j] = (zero_masked && !keep.empty() && keep[j] == 0) ? 0.0f : static_cast<float>(std::exp(static_cast<double>(row[j] - mx)) / sum);
+    row[j] = (zero_masked && !keep.empty() && keep[j] == 0)
+                 ? 0.0f
+                 : static_cast<float>(std::exp(static_cast<double>(row[j] - mx)) / sum);
   }
 }
 
@@ -67,9 +76,9 @@ struct MhaWeights {
 
 // Naive MHA on 3-D query (B,Tq,dq), value (B,Tk,dv), key (B,Tk,dk); mask (B,Tq,Tk) or empty.
 // Returns output (B,Tq,O) and fills scores (B,H,Tq,Tk).
-Vec ref_mha(const MhaWeights& w, const Vec& q, const Vec& v, const Vec& k, int B, int Tq, int Tk, int dq,
-            int dv, int dk, int H, int Dk, int Dv, int O, const std::vector<int>& mask, bool zero_masked,
-            Vec* scores_out = nullptr, bool gate = false) {
+Vec ref_mha(const MhaWeights& w, const Vec& q, const Vec& v, const Vec& k, int B, int Tq, int Tk,
+            int dq, int dv, int dk, int H, int Dk, int Dv, int O, const std::vector<int>& mask,
+            bool zero_masked, Vec* scores_out = nullptr, bool gate = false) {
   auto proj = [](const Vec& x, int rows, int din, const Vec& W, const Vec& b, int dout) {
     Vec y(z(rows * dout));
     for (int r = 0; r < rows; ++r)
@@ -92,14 +101,17 @@ Vec ref_mha(const MhaWeights& w, const Vec& q, const Vec& v, const Vec& k, int B
         std::vector<int> keep;
         for (int j = 0; j < Tk; ++j) {
           float s = 0;
-          for (int d = 0; d < Dk; ++d) s += Q[z(((b * Tq + i) * H + h) * Dk + d)] * K[z(((b * Tk + j) * H + h) * Dk + d)];
+          for (int d = 0; d < Dk; ++d)
+            s += Q[z(((b * Tq + i) * H + h) * Dk + d)] * K[z(((b * Tk + j) * H + h) * Dk + d)];
           row[z(j)] = s / std::sqrt(static_cast<float>(Dk));
           if (!mask.empty()) keep.push_back(mask[z((b * Tq + i) * Tk + j)]);
         }
         softmax(row, keep, zero_masked);
         for (int j = 0; j < Tk; ++j) {
           if (scores_out) (*scores_out)[z(((b * H + h) * Tq + i) * Tk + j)] = row[z(j)];
-          for (int e = 0; e < Dv; ++e) att[z(((b * Tq + i) * H + h) * Dv + e)] += row[z(j)] * V[z(((b * Tk + j) * H + h) * Dv + e)];
+          for (int e = 0; e < Dv; ++e)
+            att[z(((b * Tq + i) * H + h) * Dv + e)] +=
+                row[z(j)] * V[z(((b * Tk + j) * H + h) * Dv + e)];
         }
       }
   if (gate) {
@@ -109,9 +121,10 @@ Vec ref_mha(const MhaWeights& w, const Vec& q, const Vec& v, const Vec& k, int B
   return proj(att, B * Tq, H * Dv, w.wo, w.bo, O);
 }
 
-// Sets random weights on the MHA children (order key, output, query, value[, gate]) and returns them.
-MhaWeights set_mha(kserde::Layer& l, int dq, int dv, int dk, int H, int Dk, int Dv, int O, bool bias,
-                   std::uint32_t seed) {
+// Sets random weights on the MHA children (order key, output, query, value[, gate]) and returns
+// them.
+MhaWeights set_mha(kserde::Layer& l, int dq, int dv, int dk, int H, int Dk, int Dv, int O,
+                   bool bias, std::uint32_t seed) {
   MhaWeights w;
   w.wq = rnd(z(dq * H * Dk), seed);
   w.wk = rnd(z(dk * H * Dk), seed + 1);
@@ -128,7 +141,7 @@ MhaWeights set_mha(kserde::Layer& l, int dq, int dv, int dk, int H, int Dk, int 
   for (const auto& c : l.tracked_children()) {
     kserde::Layer& s = *c.layers.at(0);
     auto set = [&](const Shape& ks, const Vec& kv, const Shape& bs, const Vec& bv) {
-      std::vector<Tensor> t{tensor(ks, kv)};
+      TensorList t{tensor(ks, kv)};
       if (bias) t.push_back(tensor(bs, bv));
       s.set_weights(t);
     };
@@ -151,7 +164,8 @@ BOOST_AUTO_TEST_CASE(mha_self_attention_matches_per_head_loop) {
   l->build({{-1, T, D}, {-1, T, D}});
   BOOST_TEST(l->variables().empty());
   auto children = l->tracked_children();
-  const std::vector<std::string> names{"key_dense", "output_dense", "query_dense", "value_dense", "_dropout_layer", "_softmax"};
+  const std::vector<std::string> names{"key_dense",   "output_dense",   "query_dense",
+                                       "value_dense", "_dropout_layer", "_softmax"};
   BOOST_REQUIRE_EQUAL(children.size(), names.size());
   for (std::size_t i = 0; i < names.size(); ++i) BOOST_TEST(children[i].attribute == names[i]);
   BOOST_TEST(children[0].layers[0]->class_name() == "EinsumDense");
@@ -171,13 +185,15 @@ BOOST_AUTO_TEST_CASE(mha_self_attention_matches_per_head_loop) {
   auto out = l->call({tensor({B, T, D}, x), tensor({B, T, D}, x)}, ctx);
   BOOST_REQUIRE_EQUAL(out.size(), 1u);
   BOOST_TEST(out[0].shape() == (Shape{B, T, D}));
-  check_close(out[0], ref_mha(w, x, x, x, B, T, T, D, D, D, H, Dk, Dk, D, {}, false), "self attention");
+  check_close(out[0], ref_mha(w, x, x, x, B, T, T, D, D, D, H, Dk, Dk, D, {}, false),
+              "self attention");
   BOOST_TEST(l->compute_output_shape({{B, T, D}, {B, T, D}}).at(0) == out[0].shape());
 }
 
 BOOST_AUTO_TEST_CASE(mha_cross_attention_key_value_dims_output_shape_no_bias) {
   const int B = 2, Tq = 3, Tk = 5, dq = 4, dv = 6, dk = 7, H = 3, Dk = 2, Dv = 4, O = 5;
-  auto l = kserde::layers::from_config("MultiHeadAttention",
+  auto l = kserde::layers::from_config(
+      "MultiHeadAttention",
       R"({"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 5, "use_bias": false})");
   l->build({{-1, Tq, dq}, {-1, Tk, dv}, {-1, Tk, dk}});
   for (const auto& c : l->tracked_children()) {
@@ -188,7 +204,8 @@ BOOST_AUTO_TEST_CASE(mha_cross_attention_key_value_dims_output_shape_no_bias) {
   CallContext ctx;
   auto out = l->call({tensor({B, Tq, dq}, q), tensor({B, Tk, dv}, v), tensor({B, Tk, dk}, k)}, ctx);
   BOOST_TEST(out.at(0).shape() == (Shape{B, Tq, O}));
-  check_close(out[0], ref_mha(w, q, v, k, B, Tq, Tk, dq, dv, dk, H, Dk, Dv, O, {}, false), "cross attention");
+  check_close(out[0], ref_mha(w, q, v, k, B, Tq, Tk, dq, dv, dk, H, Dk, Dv, O, {}, false),
+              "cross attention");
   // Key passed by keyword is the same call.
   CallContext kctx;
   kctx.kwargs["key"] = tensor({B, Tk, dk}, k);
@@ -197,7 +214,10 @@ BOOST_AUTO_TEST_CASE(mha_cross_attention_key_value_dims_output_shape_no_bias) {
   const std::string saved = kserde::to_json(*l->to_object_dict());
   BOOST_TEST(saved.find(R"("output_shape": [5])") != std::string::npos);
   BOOST_TEST(saved.find(R"("attention_axes": [1])") != std::string::npos);
-  BOOST_TEST(saved.find(R"("build_config": {"shapes_dict": {"query_shape": [null, 3, 4], "value_shape": [null, 5, 6], "key_shape": [null, 5, 7]}})") != std::string::npos);
+  BOOST_TEST(
+      saved.find(
+          R"("build_config": {"shapes_dict": {"query_shape": [null, 3, 4], "value_shape": [null, 5, 6], "key_shape": [null, 5, 7]}})") !=
+      std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(mha_masks_and_fully_masked_rows_follow_keras_paths) {
@@ -206,17 +226,19 @@ BOOST_AUTO_TEST_CASE(mha_masks_and_fully_masked_rows_follow_keras_paths) {
   l->build({{-1, Tq, D}, {-1, Tk, D}});
   const MhaWeights w = set_mha(*l, D, D, D, H, Dk, Dk, D, true, 30);
   const Vec q = rnd(z(B * Tq * D), 5), v = rnd(z(B * Tk * D), 6);
-  const Vec qmask{1, 0, 1, 1, 1, 1};     // sample 0, query 1 fully masked
+  const Vec qmask{1, 0, 1, 1, 1, 1};  // sample 0, query 1 fully masked
   const Vec vmask{1, 1, 1, 0, 1, 1, 0, 0};
   std::vector<int> mask;
   for (int b = 0; b < B; ++b)
     for (int i = 0; i < Tq; ++i)
-      for (int j = 0; j < Tk; ++j) mask.push_back(qmask[z(b * Tq + i)] != 0 && vmask[z(b * Tk + j)] != 0 ? 1 : 0);
+      for (int j = 0; j < Tk; ++j)
+        mask.push_back(qmask[z(b * Tq + i)] != 0 && vmask[z(b * Tk + j)] != 0 ? 1 : 0);
   CallContext ctx;
   ctx.input_masks = {tensor({B, Tq}, qmask), tensor({B, Tk}, vmask)};
   auto out = l->call({tensor({B, Tq, D}, q), tensor({B, Tk, D}, v)}, ctx);
   // Fused path (3-D, no dropout, no scores): a fully masked row averages all keys.
-  check_close(out[0], ref_mha(w, q, v, v, B, Tq, Tk, D, D, D, H, Dk, Dk, D, mask, false), "fused path");
+  check_close(out[0], ref_mha(w, q, v, v, B, Tq, Tk, D, D, D, H, Dk, Dk, D, mask, false),
+              "fused path");
   BOOST_REQUIRE(ctx.output_masks.at(0).has_value());  // the query mask is passed on
   BOOST_TEST(ctx.output_masks[0]->shape() == (Shape{B, Tq}));
 
@@ -227,7 +249,8 @@ BOOST_AUTO_TEST_CASE(mha_masks_and_fully_masked_rows_follow_keras_paths) {
   auto out2 = l->call({tensor({B, Tq, D}, q), tensor({B, Tk, D}, v)}, sctx);
   BOOST_REQUIRE_EQUAL(out2.size(), 2u);
   Vec scores;
-  check_close(out2[0], ref_mha(w, q, v, v, B, Tq, Tk, D, D, D, H, Dk, Dk, D, mask, true, &scores), "softmax-layer path");
+  check_close(out2[0], ref_mha(w, q, v, v, B, Tq, Tk, D, D, D, H, Dk, Dk, D, mask, true, &scores),
+              "softmax-layer path");
   BOOST_TEST(out2[1].shape() == (Shape{B, H, Tq, Tk}));
   check_close(out2[1], scores, "scores");
 
@@ -243,14 +266,16 @@ BOOST_AUTO_TEST_CASE(mha_masks_and_fully_masked_rows_follow_keras_paths) {
   for (int b = 0; b < B; ++b)
     for (int i = 0; i < Tq; ++i)
       for (int j = 0; j < Tk; ++j)
-        m2.push_back(vmask[z(b * Tk + j)] != 0 && am[z((b * Tq + i) * Tk + j)] != 0.0f && i >= j ? 1 : 0);
+        m2.push_back(
+            vmask[z(b * Tk + j)] != 0 && am[z((b * Tq + i) * Tk + j)] != 0.0f && i >= j ? 1 : 0);
   check_close(l->call({tensor({B, Tq, D}, q), tensor({B, Tk, D}, v)}, cctx)[0],
               ref_mha(w, q, v, v, B, Tq, Tk, D, D, D, H, Dk, Dk, D, m2, false), "combined masks");
 }
 
 BOOST_AUTO_TEST_CASE(mha_dropout_and_gate) {
   const int B = 1, T = 3, D = 4, H = 2, Dk = 3;
-  auto l = kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 3, "dropout": 0.25, "use_gate": true})");
+  auto l = kserde::layers::from_config(
+      "MultiHeadAttention", R"({"num_heads": 2, "key_dim": 3, "dropout": 0.25, "use_gate": true})");
   l->build({{-1, T, D}, {-1, T, D}});
   auto children = l->tracked_children();
   BOOST_REQUIRE_EQUAL(children.size(), 7u);
@@ -263,7 +288,8 @@ BOOST_AUTO_TEST_CASE(mha_dropout_and_gate) {
   std::vector<int> mask{1, 1, 0, 1, 1, 0, 1, 1, 0};
   // dropout > 0 takes the Softmax-layer path even at inference (dropout itself is inactive).
   check_close(l->call({tensor({B, T, D}, x), tensor({B, T, D}, x)}, ctx)[0],
-              ref_mha(w, x, x, x, B, T, T, D, D, D, H, Dk, Dk, D, mask, true, nullptr, true), "gated");
+              ref_mha(w, x, x, x, B, T, T, D, D, D, H, Dk, Dk, D, mask, true, nullptr, true),
+              "gated");
 }
 
 BOOST_AUTO_TEST_CASE(mha_4d_inputs_attention_axes) {
@@ -278,14 +304,18 @@ BOOST_AUTO_TEST_CASE(mha_4d_inputs_attention_axes) {
     ctx.kwargs["return_attention_scores"] = flag(true);
     auto out = l->call({tensor({B, X, Y, D}, q), tensor({B, X, Y, D}, q)}, ctx);
     Vec scores;
-    check_close(out[0], ref_mha(w, q, q, q, B, X * Y, X * Y, D, D, D, H, Dk, Dk, D, {}, true, &scores), "axes (1,2)");
+    check_close(out[0],
+                ref_mha(w, q, q, q, B, X * Y, X * Y, D, D, D, H, Dk, Dk, D, {}, true, &scores),
+                "axes (1,2)");
     BOOST_TEST(out[1].shape() == (Shape{B, H, X, Y, X, Y}));
     check_close(out[1], scores, "scores (1,2)");
-    BOOST_TEST(kserde::to_json(l->config()).find(R"("attention_axes": [1, 2])") != std::string::npos);
+    BOOST_TEST(kserde::to_json(l->config()).find(R"("attention_axes": [1, 2])") !=
+               std::string::npos);
   }
   {
     // attention_axes=[-2] -> axis 2: independent attention over Y for every x.
-    auto l = kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "attention_axes": [-2]})");
+    auto l = kserde::layers::from_config(
+        "MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "attention_axes": [-2]})");
     l->build({{-1, X, Y, D}, {-1, X, Y, D}});
     const MhaWeights w = set_mha(*l, D, D, D, H, Dk, Dk, D, true, 60);
     CallContext ctx;
@@ -305,21 +335,35 @@ BOOST_AUTO_TEST_CASE(mha_4d_inputs_attention_axes) {
 BOOST_AUTO_TEST_CASE(mha_config_build_from_config_and_errors) {
   auto l = kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 4, "key_dim": 8})");
   const std::string c = kserde::to_json(l->config());
-  for (const char* key : {"\"value_dim\": 8", "\"dropout\": 0.0", "\"use_bias\": true", "\"use_gate\": false",
-                          "\"output_shape\": null", "\"attention_axes\": null", "\"sliding_window\": null",
-                          "\"kernel_initializer\": {", "\"bias_initializer\": {", "\"seed\": null"}) {
-    BOOST_TEST_CONTEXT(key) { BOOST_TEST(c.find(key) != std::string::npos); }
+  for (const char* key :
+       {"\"value_dim\": 8", "\"dropout\": 0.0", "\"use_bias\": true", "\"use_gate\": false",
+        "\"output_shape\": null", "\"attention_axes\": null", "\"sliding_window\": null",
+        "\"kernel_initializer\": {", "\"bias_initializer\": {", "\"seed\": null"}) {
+    BOOST_TEST_CONTEXT(key) {
+      BOOST_TEST(c.find(key) != std::string::npos);
+    }
   }
-  auto bc = kserde::parse_json(R"({"shapes_dict": {"query_shape": [null, 5, 16], "value_shape": [null, 7, 16], "key_shape": null}})", "test");
+  auto bc = kserde::parse_json(
+      R"({"shapes_dict": {"query_shape": [null, 5, 16], "value_shape": [null, 7, 16], "key_shape": null}})",
+      "test");
   l->build_from_config(*bc);
   BOOST_REQUIRE(l->built());
-  BOOST_TEST(l->tracked_children().at(0).layers[0]->variables().at(0).value.shape() == (Shape{16, 4, 8}));
+  BOOST_TEST(l->tracked_children().at(0).layers[0]->variables().at(0).value.shape() ==
+             (Shape{16, 4, 8}));
   CallContext ctx;
-  BOOST_CHECK_THROW(l->call({tensor({2, 16}, rnd(32, 1)), tensor({2, 16}, rnd(32, 1))}, ctx), kserde::ShapeError);
-  BOOST_CHECK_THROW(kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 0, "key_dim": 2})"), kserde::ConfigError);
-  BOOST_CHECK_THROW(kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2})"), kserde::ConfigError);
-  BOOST_CHECK_THROW(kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "sliding_window": 0})"), kserde::ConfigError);
-  auto m = kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "name": "mha"})");
+  BOOST_CHECK_THROW(l->call({tensor({2, 16}, rnd(32, 1)), tensor({2, 16}, rnd(32, 1))}, ctx),
+                    kserde::ShapeError);
+  BOOST_CHECK_THROW(
+      kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 0, "key_dim": 2})"),
+      kserde::ConfigError);
+  BOOST_CHECK_THROW(kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2})"),
+                    kserde::ConfigError);
+  BOOST_CHECK_THROW(
+      kserde::layers::from_config("MultiHeadAttention",
+                                  R"({"num_heads": 2, "key_dim": 2, "sliding_window": 0})"),
+      kserde::ConfigError);
+  auto m = kserde::layers::from_config("MultiHeadAttention",
+                                       R"({"num_heads": 2, "key_dim": 2, "name": "mha"})");
   try {
     m->build({{-1, 3, 4}, {-1, 5, 4}, {-1, 6, 4}});
     BOOST_FAIL("mismatched value/key accepted");
@@ -330,7 +374,8 @@ BOOST_AUTO_TEST_CASE(mha_config_build_from_config_and_errors) {
 
 BOOST_AUTO_TEST_CASE(mha_sliding_window) {
   const int B = 1, T = 5, D = 4, H = 2, Dk = 2;
-  auto l = kserde::layers::from_config("MultiHeadAttention", R"({"num_heads": 2, "key_dim": 2, "sliding_window": 2})");
+  auto l = kserde::layers::from_config("MultiHeadAttention",
+                                       R"({"num_heads": 2, "key_dim": 2, "sliding_window": 2})");
   l->build({{-1, T, D}, {-1, T, D}});
   const MhaWeights w = set_mha(*l, D, D, D, H, Dk, Dk, D, true, 70);
   const Vec x = rnd(z(B * T * D), 11);
@@ -349,9 +394,9 @@ namespace {
 enum class Score { Dot, Concat, Additive };
 
 // scores over (B, Tq, Tv), masked entries minus 1e9, softmax, weighted sum of v, masked queries 0.
-Vec ref_attention(Score mode, const Vec& q, const Vec& v, const Vec& k, int B, int Tq, int Tv, int D, int Dv,
-                  float scale, float concat_w, const Vec& scale_vec, const Vec& qmask, const Vec& vmask,
-                  bool causal, Vec* weights = nullptr) {
+Vec ref_attention(Score mode, const Vec& q, const Vec& v, const Vec& k, int B, int Tq, int Tv,
+                  int D, int Dv, float scale, float concat_w, const Vec& scale_vec,
+                  const Vec& qmask, const Vec& vmask, bool causal, Vec* weights = nullptr) {
   Vec out(z(B * Tq * Dv), 0.0f);
   if (weights) weights->assign(z(B * Tq * Tv), 0.0f);
   for (int b = 0; b < B; ++b)
@@ -363,7 +408,8 @@ Vec ref_attention(Score mode, const Vec& q, const Vec& v, const Vec& k, int B, i
           const float qd = q[z((b * Tq + i) * D + d)], kd = k[z((b * Tv + j) * D + d)];
           if (mode == Score::Dot) s += qd * kd;
           if (mode == Score::Concat) s += std::tanh(scale * (qd + kd));
-          if (mode == Score::Additive) s += (scale_vec.empty() ? 1.0f : scale_vec[z(d)]) * std::tanh(qd + kd);
+          if (mode == Score::Additive)
+            s += (scale_vec.empty() ? 1.0f : scale_vec[z(d)]) * std::tanh(qd + kd);
         }
         if (mode == Score::Dot) s *= scale;
         if (mode == Score::Concat) s *= concat_w;
@@ -394,8 +440,11 @@ BOOST_AUTO_TEST_CASE(attention_dot_and_concat_with_masks) {
     BOOST_TEST(l->variables().empty());
     CallContext ctx;
     auto out = l->call({tensor({B, Tq, D}, q), tensor({B, Tv, Dv}, v), tensor({B, Tv, D}, k)}, ctx);
-    check_close(out.at(0), ref_attention(Score::Dot, q, v, k, B, Tq, Tv, D, Dv, 1.0f, 1.0f, {}, {}, {}, false), "dot");
-    BOOST_TEST(l->compute_output_shape({{B, Tq, D}, {B, Tv, Dv}, {B, Tv, D}}).at(0) == out[0].shape());
+    check_close(out.at(0),
+                ref_attention(Score::Dot, q, v, k, B, Tq, Tv, D, Dv, 1.0f, 1.0f, {}, {}, {}, false),
+                "dot");
+    BOOST_TEST(l->compute_output_shape({{B, Tq, D}, {B, Tv, Dv}, {B, Tv, D}}).at(0) ==
+               out[0].shape());
   }
   {
     auto l = kserde::layers::from_config("Attention", R"({"use_scale": true})");
@@ -409,14 +458,18 @@ BOOST_AUTO_TEST_CASE(attention_dot_and_concat_with_masks) {
     ctx.kwargs["return_attention_scores"] = flag(true);
     auto out = l->call({tensor({B, Tq, D}, q), tensor({B, Tv, Dv}, v), tensor({B, Tv, D}, k)}, ctx);
     Vec weights;
-    check_close(out.at(0), ref_attention(Score::Dot, q, v, k, B, Tq, Tv, D, Dv, 0.7f, 1.0f, {}, qmask, vmask, false, &weights), "scaled dot, masks");
+    check_close(out.at(0),
+                ref_attention(Score::Dot, q, v, k, B, Tq, Tv, D, Dv, 0.7f, 1.0f, {}, qmask, vmask,
+                              false, &weights),
+                "scaled dot, masks");
     BOOST_REQUIRE_EQUAL(out.size(), 2u);
     BOOST_TEST(out[1].shape() == (Shape{B, Tq, Tv}));
     check_close(out[1], weights, "attention weights");
     BOOST_REQUIRE(ctx.output_masks.at(0).has_value());
   }
   {
-    auto l = kserde::layers::from_config("Attention", R"({"use_scale": true, "score_mode": "concat"})");
+    auto l =
+        kserde::layers::from_config("Attention", R"({"use_scale": true, "score_mode": "concat"})");
     l->build({{-1, Tq, D}, {-1, Tv, Dv}, {-1, Tv, D}});
     BOOST_REQUIRE_EQUAL(l->variables().size(), 2u);
     BOOST_TEST(l->variables()[1].name == "concat_score_weight");
@@ -424,8 +477,10 @@ BOOST_AUTO_TEST_CASE(attention_dot_and_concat_with_masks) {
     CallContext ctx;
     ctx.kwargs["use_causal_mask"] = flag(true);
     ctx.input_masks = {std::nullopt, tensor({B, Tv}, vmask)};
-    check_close(l->call({tensor({B, Tq, D}, q), tensor({B, Tv, Dv}, v), tensor({B, Tv, D}, k)}, ctx).at(0),
-                ref_attention(Score::Concat, q, v, k, B, Tq, Tv, D, Dv, 0.6f, 1.3f, {}, {}, vmask, true), "concat, causal");
+    check_close(
+        l->call({tensor({B, Tq, D}, q), tensor({B, Tv, Dv}, v), tensor({B, Tv, D}, k)}, ctx).at(0),
+        ref_attention(Score::Concat, q, v, k, B, Tq, Tv, D, Dv, 0.6f, 1.3f, {}, {}, vmask, true),
+        "concat, causal");
   }
 }
 
@@ -439,21 +494,27 @@ BOOST_AUTO_TEST_CASE(additive_attention_scale_vector) {
   const Vec s = rnd(z(D), 6);
   l->set_weights({tensor({D}, s)});
   CallContext ctx;
-  check_close(l->call({tensor({B, Tq, D}, q), tensor({B, Tv, D}, v)}, ctx).at(0),
-              ref_attention(Score::Additive, q, v, v, B, Tq, Tv, D, D, 1.0f, 1.0f, s, {}, {}, false), "additive");
+  check_close(
+      l->call({tensor({B, Tq, D}, q), tensor({B, Tv, D}, v)}, ctx).at(0),
+      ref_attention(Score::Additive, q, v, v, B, Tq, Tv, D, D, 1.0f, 1.0f, s, {}, {}, false),
+      "additive");
   auto plain = kserde::layers::from_config("AdditiveAttention", R"({"use_scale": false})");
   plain->build({{-1, Tq, D}, {-1, Tv, D}});
   BOOST_TEST(plain->variables().empty());
-  check_close(plain->call({tensor({B, Tq, D}, q), tensor({B, Tv, D}, v)}, ctx).at(0),
-              ref_attention(Score::Additive, q, v, v, B, Tq, Tv, D, D, 1.0f, 1.0f, {}, {}, {}, false), "additive no scale");
+  check_close(
+      plain->call({tensor({B, Tq, D}, q), tensor({B, Tv, D}, v)}, ctx).at(0),
+      ref_attention(Score::Additive, q, v, v, B, Tq, Tv, D, D, 1.0f, 1.0f, {}, {}, {}, false),
+      "additive no scale");
   const std::string c = kserde::to_json(l->config());
   BOOST_TEST(c.find("score_mode") == std::string::npos);
   BOOST_TEST(c.find("\"use_scale\": true") != std::string::npos);
-  BOOST_TEST(kserde::to_json(kserde::layers::from_config("Attention", "{}")->config()).find("\"score_mode\": \"dot\"") != std::string::npos);
+  BOOST_TEST(kserde::to_json(kserde::layers::from_config("Attention", "{}")->config())
+                 .find("\"score_mode\": \"dot\"") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(attention_errors) {
-  BOOST_CHECK_THROW(kserde::layers::from_config("Attention", R"({"score_mode": "general"})"), kserde::ConfigError);
+  BOOST_CHECK_THROW(kserde::layers::from_config("Attention", R"({"score_mode": "general"})"),
+                    kserde::ConfigError);
   auto l = kserde::layers::from_config("Attention", R"({"name": "att"})");
   CallContext ctx;
   try {
@@ -462,7 +523,9 @@ BOOST_AUTO_TEST_CASE(attention_errors) {
   } catch (const kserde::ShapeError& e) {
     BOOST_TEST(std::string(e.what()).find("Attention 'att'") != std::string::npos);
   }
-  BOOST_CHECK_THROW(l->call({tensor({1, 2, 3}, rnd(6, 1)), tensor({1, 2, 4}, rnd(8, 1)), tensor({1, 2, 2}, rnd(4, 1))}, ctx),
+  BOOST_CHECK_THROW(l->call({tensor({1, 2, 3}, rnd(6, 1)), tensor({1, 2, 4}, rnd(8, 1)),
+                             tensor({1, 2, 2}, rnd(4, 1))},
+                            ctx),
                     kserde::ShapeError);
 }
 

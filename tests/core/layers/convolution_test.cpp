@@ -23,6 +23,7 @@ namespace {
 
 using kserde::Shape;
 using kserde::Tensor;
+using kserde::TensorList;
 using Dims = std::vector<std::int64_t>;
 using Floats = std::vector<float>;
 
@@ -345,7 +346,7 @@ void run_case(const Case& c) {
     Floats want;
     Dims out(r);
     std::int64_t out_ch = 0;
-    std::vector<Tensor> weights;
+    TensorList weights;
     Floats bias;
     Dims kdims(c.k);
     if (c.kind == Kind::Transpose) {

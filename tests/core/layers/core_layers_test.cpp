@@ -32,8 +32,8 @@ Tensor make(const Shape& s, std::uint32_t seed) {
 }
 
 void check_close(const Tensor& got, const Shape& shape, const std::vector<float>& want) {
-  BOOST_TEST_REQUIRE(got.shape() == shape, "shape " << shape_to_string(got.shape()) << " vs "
-                                                    << shape_to_string(shape));
+  BOOST_TEST_REQUIRE(got.shape() == shape,
+                     "shape " << shape_to_string(got.shape()) << " vs " << shape_to_string(shape));
   const Tensor f = got.to(DType::Float32);
   const auto g = f.values<float>();
   BOOST_TEST_REQUIRE(g.size() == want.size());
@@ -108,7 +108,8 @@ BOOST_AUTO_TEST_CASE(masking_zeroes_steps_equal_to_mask_value) {
 }
 
 BOOST_AUTO_TEST_CASE(embedding_looks_up_rows_for_any_integer_dtype) {
-  auto e = layers::from_config("Embedding", R"({"input_dim": 4, "output_dim": 2, "mask_zero": true, "name": "emb"})");
+  auto e = layers::from_config(
+      "Embedding", R"({"input_dim": 4, "output_dim": 2, "mask_zero": true, "name": "emb"})");
   e->build({{-1, 3}});
   BOOST_TEST(e->variables()[0].name == "embeddings");
   const std::vector<float> table{0, 0.5f, 1, 1.5f, 2, 2.5f, 3, 3.5f};
@@ -130,7 +131,8 @@ BOOST_AUTO_TEST_CASE(embedding_looks_up_rows_for_any_integer_dtype) {
   Tensor u8({1}, DType::UInt8);
   u8.mutable_values<std::uint8_t>()[0] = 3;
   check_close(run(*e, u8), {1, 2}, {3, 3.5f});
-  check_close(run(*e, Tensor::from_floats({2}, std::vector<float>{2.0f, 0.0f})), {2, 2}, {2, 2.5f, 0, 0.5f});
+  check_close(run(*e, Tensor::from_floats({2}, std::vector<float>{2.0f, 0.0f})), {2, 2},
+              {2, 2.5f, 0, 0.5f});
   BOOST_TEST((e->compute_output_shape({{-1, 3}})[0] == Shape{-1, 3, 2}));
   // Out of range ids name the layer.
   try {
@@ -140,27 +142,36 @@ BOOST_AUTO_TEST_CASE(embedding_looks_up_rows_for_any_integer_dtype) {
     BOOST_TEST(std::string(err.what()).find("Embedding 'emb'") != std::string::npos);
   }
   BOOST_CHECK_THROW(run(*e, Tensor::from_floats({1}, std::vector<float>{-1.0f})), ShapeError);
-  BOOST_CHECK_THROW(layers::from_config("Embedding", R"({"input_dim": 0, "output_dim": 2})"), ConfigError);
+  BOOST_CHECK_THROW(layers::from_config("Embedding", R"({"input_dim": 0, "output_dim": 2})"),
+                    ConfigError);
   const auto doc = e->to_object_dict();
-  for (const char* key : {"input_dim", "output_dim", "embeddings_initializer", "mask_zero", "quantization_config"}) {
+  for (const char* key :
+       {"input_dim", "output_dim", "embeddings_initializer", "mask_zero", "quantization_config"}) {
     BOOST_TEST(cfg::find((*doc)["config"], key) != nullptr, key);
   }
 }
 
 BOOST_AUTO_TEST_CASE(rescaling_scalar_and_per_channel) {
   const Tensor x = Tensor::from_floats({2, 3}, std::vector<float>{0, 127.5f, 255, 1, 2, 3});
-  check_close(run(*layers::from_config("Rescaling", R"({"scale": 0.00784313725490196, "offset": -1.0})"), x),
-              {2, 3}, {-1.0f, 0.0f, 1.0f, 1.0f / 127.5f - 1.0f, 2.0f / 127.5f - 1.0f, 3.0f / 127.5f - 1.0f});
-  check_close(run(*layers::from_config("Rescaling", R"({"scale": [1.0, 2.0, 3.0], "offset": [0.5, 0.0, -1.0]})"), x),
+  check_close(
+      run(*layers::from_config("Rescaling", R"({"scale": 0.00784313725490196, "offset": -1.0})"),
+          x),
+      {2, 3},
+      {-1.0f, 0.0f, 1.0f, 1.0f / 127.5f - 1.0f, 2.0f / 127.5f - 1.0f, 3.0f / 127.5f - 1.0f});
+  check_close(run(*layers::from_config("Rescaling",
+                                       R"({"scale": [1.0, 2.0, 3.0], "offset": [0.5, 0.0, -1.0]})"),
+                  x),
               {2, 3}, {0.5f, 255, 764, 1.5f, 4, 8});
   // A serialized NumPy array works as well.
-  check_close(run(*layers::from_config(
-                      "Rescaling",
-                      R"({"scale": {"class_name": "__numpy__", "config": {"value": [2.0, 2.0, 2.0], "dtype": "float32"}}})"),
-                  x),
-              {2, 3}, {0, 255, 510, 2, 4, 6});
+  check_close(
+      run(*layers::from_config(
+              "Rescaling",
+              R"({"scale": {"class_name": "__numpy__", "config": {"value": [2.0, 2.0, 2.0], "dtype": "float32"}}})"),
+          x),
+      {2, 3}, {0, 255, 510, 2, 4, 6});
   BOOST_CHECK_THROW(layers::from_config("Rescaling", R"({"scale": [[1.0], 2.0]})"), ConfigError);
-  BOOST_CHECK_THROW(run(*layers::from_config("Rescaling", R"({"scale": [1.0, 2.0]})"), x), ShapeError);
+  BOOST_CHECK_THROW(run(*layers::from_config("Rescaling", R"({"scale": [1.0, 2.0]})"), x),
+                    ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(normalization_adapted_variables_and_invert) {
@@ -187,12 +198,14 @@ BOOST_AUTO_TEST_CASE(normalization_adapted_variables_and_invert) {
 
 BOOST_AUTO_TEST_CASE(normalization_with_config_statistics_and_axes) {
   // axis [1, 2] with mean given per last axis only: aligned to the trailing kept axis.
-  auto n = layers::from_config("Normalization", R"({"axis": [1, 2], "mean": [1.0, 2.0], "variance": [4.0, 16.0]})");
+  auto n = layers::from_config("Normalization",
+                               R"({"axis": [1, 2], "mean": [1.0, 2.0], "variance": [4.0, 16.0]})");
   n->build({{-1, 3, 2}});
   BOOST_TEST(n->variables().empty());
   const Tensor x = make({2, 3, 2}, 5);
   std::vector<float> want;
-  for (int i = 0; i < 12; ++i) want.push_back(i % 2 == 0 ? (x.f32()[i] - 1.0f) / 2.0f : (x.f32()[i] - 2.0f) / 4.0f);
+  for (int i = 0; i < 12; ++i)
+    want.push_back(i % 2 == 0 ? (x.f32()[i] - 1.0f) / 2.0f : (x.f32()[i] - 2.0f) / 4.0f);
   check_close(run(*n, x), {2, 3, 2}, want);
   // axis null: one global statistic.
   auto g = layers::from_config("Normalization", R"({"axis": null, "mean": 3.0, "variance": 4.0})");
@@ -207,15 +220,24 @@ BOOST_AUTO_TEST_CASE(regularization_layers_are_identity_at_inference) {
   const Tensor x3 = make({2, 3, 4}, 6);
   const Tensor x4 = make({1, 2, 2, 3}, 7);
   const Tensor x5 = make({1, 2, 2, 2, 3}, 8);
-  BOOST_TEST(run(*layers::from_config("SpatialDropout1D", R"({"rate": 0.5})"), x3).bitwise_equal(x3));
-  BOOST_TEST(run(*layers::from_config("SpatialDropout2D", R"({"rate": 0.5, "data_format": "channels_first"})"), x4).bitwise_equal(x4));
-  BOOST_TEST(run(*layers::from_config("SpatialDropout3D", R"({"rate": 0.5})"), x5).bitwise_equal(x5));
-  BOOST_CHECK_THROW(run(*layers::from_config("SpatialDropout2D", R"({"rate": 0.5})"), x3), ShapeError);
+  BOOST_TEST(
+      run(*layers::from_config("SpatialDropout1D", R"({"rate": 0.5})"), x3).bitwise_equal(x3));
+  BOOST_TEST(run(*layers::from_config("SpatialDropout2D",
+                                      R"({"rate": 0.5, "data_format": "channels_first"})"),
+                 x4)
+                 .bitwise_equal(x4));
+  BOOST_TEST(
+      run(*layers::from_config("SpatialDropout3D", R"({"rate": 0.5})"), x5).bitwise_equal(x5));
+  BOOST_CHECK_THROW(run(*layers::from_config("SpatialDropout2D", R"({"rate": 0.5})"), x3),
+                    ShapeError);
   BOOST_CHECK_THROW(layers::from_config("SpatialDropout1D", R"({"rate": 1.5})"), ConfigError);
-  BOOST_TEST(run(*layers::from_config("GaussianNoise", R"({"stddev": 0.1})"), x3).bitwise_equal(x3));
-  BOOST_TEST(run(*layers::from_config("GaussianDropout", R"({"rate": 0.1})"), x3).bitwise_equal(x3));
+  BOOST_TEST(
+      run(*layers::from_config("GaussianNoise", R"({"stddev": 0.1})"), x3).bitwise_equal(x3));
+  BOOST_TEST(
+      run(*layers::from_config("GaussianDropout", R"({"rate": 0.1})"), x3).bitwise_equal(x3));
   BOOST_TEST(run(*layers::from_config("AlphaDropout", R"({"rate": 0.1})"), x3).bitwise_equal(x3));
-  BOOST_TEST(run(*layers::from_config("ActivityRegularization", R"({"l1": 0.01})"), x3).bitwise_equal(x3));
+  BOOST_TEST(
+      run(*layers::from_config("ActivityRegularization", R"({"l1": 0.01})"), x3).bitwise_equal(x3));
   BOOST_CHECK_THROW(layers::from_config("GaussianNoise", R"({"stddev": 2.0})"), ConfigError);
   // SpatialDropout's config has no trainable key and a plain-string dtype, as Keras writes it.
   const auto doc = layers::from_config("SpatialDropout2D", R"({"rate": 0.5})")->to_object_dict();
@@ -234,7 +256,8 @@ BOOST_AUTO_TEST_CASE(permute_reorders_non_batch_axes) {
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 4; ++j)
         for (int k = 0; k < 5; ++k)
-          BOOST_TEST_REQUIRE(y.f32()[((n * 4 + j) * 5 + k) * 3 + i] == x.f32()[((n * 3 + i) * 4 + j) * 5 + k]);
+          BOOST_TEST_REQUIRE(y.f32()[((n * 4 + j) * 5 + k) * 3 + i] ==
+                             x.f32()[((n * 3 + i) * 4 + j) * 5 + k]);
   BOOST_TEST((p->compute_output_shape({{-1, 3, 4, 5}})[0] == Shape{-1, 4, 5, 3}));
   BOOST_CHECK_THROW(layers::from_config("Permute", R"({"dims": [0, 1]})"), ConfigError);
   BOOST_CHECK_THROW(layers::from_config("Permute", R"({"dims": [1, 3]})"), ConfigError);
@@ -261,13 +284,62 @@ struct EinsumCase {
 
 BOOST_AUTO_TEST_CASE(einsum_dense_matches_naive_einsum) {
   const std::vector<EinsumCase> cases = {
-      {R"({"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "c"})", {2, 3}, {3, 4}, {4}, {2, 4}, "ab", "bc", "ac"},
-      {R"({"equation": "abc,cd->abd", "output_shape": [null, 5], "bias_axes": "d"})", {2, 3, 4}, {4, 5}, {5}, {2, 3, 5}, "abc", "cd", "abd"},
-      {R"({"equation": "abc,cde->abde", "output_shape": [null, 2, 3], "bias_axes": "de"})", {2, 3, 4}, {4, 2, 3}, {2, 3}, {2, 3, 2, 3}, "abc", "cde", "abde"},
-      {R"({"equation": "abcd,cde->abe", "output_shape": [null, 6], "bias_axes": "e"})", {2, 3, 2, 4}, {2, 4, 6}, {6}, {2, 3, 6}, "abcd", "cde", "abe"},
-      {R"({"equation": "abc,bcd->abd", "output_shape": [3, 2]})", {2, 3, 4}, {3, 4, 2}, {}, {2, 3, 2}, "abc", "bcd", "abd"},
-      {R"({"equation": "...b,bc->...c", "output_shape": 3, "bias_axes": "c"})", {2, 4, 5}, {5, 3}, {3}, {2, 4, 3}, "xyb", "bc", "xyc"},
-      {R"({"equation": "ab...,bc->ac...", "output_shape": 3, "bias_axes": "c"})", {2, 4, 5}, {4, 3}, {3, 1}, {2, 3, 5}, "abz", "bc", "acz"},
+      {R"({"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "c"})",
+       {2, 3},
+       {3, 4},
+       {4},
+       {2, 4},
+       "ab",
+       "bc",
+       "ac"},
+      {R"({"equation": "abc,cd->abd", "output_shape": [null, 5], "bias_axes": "d"})",
+       {2, 3, 4},
+       {4, 5},
+       {5},
+       {2, 3, 5},
+       "abc",
+       "cd",
+       "abd"},
+      {R"({"equation": "abc,cde->abde", "output_shape": [null, 2, 3], "bias_axes": "de"})",
+       {2, 3, 4},
+       {4, 2, 3},
+       {2, 3},
+       {2, 3, 2, 3},
+       "abc",
+       "cde",
+       "abde"},
+      {R"({"equation": "abcd,cde->abe", "output_shape": [null, 6], "bias_axes": "e"})",
+       {2, 3, 2, 4},
+       {2, 4, 6},
+       {6},
+       {2, 3, 6},
+       "abcd",
+       "cde",
+       "abe"},
+      {R"({"equation": "abc,bcd->abd", "output_shape": [3, 2]})",
+       {2, 3, 4},
+       {3, 4, 2},
+       {},
+       {2, 3, 2},
+       "abc",
+       "bcd",
+       "abd"},
+      {R"({"equation": "...b,bc->...c", "output_shape": 3, "bias_axes": "c"})",
+       {2, 4, 5},
+       {5, 3},
+       {3},
+       {2, 4, 3},
+       "xyb",
+       "bc",
+       "xyc"},
+      {R"({"equation": "ab...,bc->ac...", "output_shape": 3, "bias_axes": "c"})",
+       {2, 4, 5},
+       {4, 3},
+       {3, 1},
+       {2, 3, 5},
+       "abz",
+       "bc",
+       "acz"},
   };
   std::uint32_t seed = 20;
   for (const auto& tc : cases) {
@@ -279,7 +351,7 @@ BOOST_AUTO_TEST_CASE(einsum_dense_matches_naive_einsum) {
       BOOST_TEST_REQUIRE(l->variables()[0].value.shape() == tc.kernel);
       BOOST_TEST_REQUIRE(l->variables().size() == (tc.bias.empty() ? 1u : 2u));
       const Tensor k = make(tc.kernel, seed++);
-      std::vector<Tensor> ws{k};
+      TensorList ws{k};
       Tensor b;
       if (!tc.bias.empty()) {
         BOOST_TEST_REQUIRE(l->variables()[1].value.shape() == tc.bias);
@@ -317,20 +389,30 @@ BOOST_AUTO_TEST_CASE(einsum_dense_matches_naive_einsum) {
 }
 
 BOOST_AUTO_TEST_CASE(einsum_dense_activation_config_and_errors) {
-  auto l = layers::from_config("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": [2], "activation": "relu"})");
+  auto l = layers::from_config(
+      "EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": [2], "activation": "relu"})");
   l->build({{-1, 2}});
   l->set_weights({Tensor::from_floats({2, 2}, std::vector<float>{1, -1, 1, -1})});
   check_close(run(*l, Tensor::from_floats({1, 2}, std::vector<float>{1, 2})), {1, 2}, {3, 0});
   const auto doc = l->to_object_dict();
-  for (const char* key : {"output_shape", "equation", "activation", "bias_axes", "kernel_initializer",
-                          "bias_initializer", "quantization_config"}) {
+  for (const char* key : {"output_shape", "equation", "activation", "bias_axes",
+                          "kernel_initializer", "bias_initializer", "quantization_config"}) {
     BOOST_TEST(cfg::find((*doc)["config"], key) != nullptr, key);
   }
-  BOOST_CHECK_THROW(layers::from_config("EinsumDense", R"({"equation": "ab->ac", "output_shape": 2})"), ConfigError);
-  BOOST_CHECK_THROW(layers::from_config("EinsumDense", R"({"equation": "ab,bc->ad", "output_shape": 2})"), ConfigError);
-  BOOST_CHECK_THROW(layers::from_config("EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": 2, "bias_axes": "x"})"), ConfigError);
-  auto wrong = layers::from_config("EinsumDense", R"({"equation": "abc,cd->abd", "output_shape": [4, 5]})");
-  BOOST_CHECK_THROW(wrong->build({{-1, 3, 4}}), ShapeError);  // b is 3 in the input, 4 in output_shape
+  BOOST_CHECK_THROW(
+      layers::from_config("EinsumDense", R"({"equation": "ab->ac", "output_shape": 2})"),
+      ConfigError);
+  BOOST_CHECK_THROW(
+      layers::from_config("EinsumDense", R"({"equation": "ab,bc->ad", "output_shape": 2})"),
+      ConfigError);
+  BOOST_CHECK_THROW(
+      layers::from_config("EinsumDense",
+                          R"({"equation": "ab,bc->ac", "output_shape": 2, "bias_axes": "x"})"),
+      ConfigError);
+  auto wrong =
+      layers::from_config("EinsumDense", R"({"equation": "abc,cd->abd", "output_shape": [4, 5]})");
+  BOOST_CHECK_THROW(wrong->build({{-1, 3, 4}}),
+                    ShapeError);  // b is 3 in the input, 4 in output_shape
   BOOST_CHECK_THROW(run(*l, make({1, 2, 2}, 1)), ShapeError);
 }
 

@@ -29,17 +29,18 @@ Tensor make(const Shape& s, std::uint32_t seed) {
 }
 
 void check_close(const Tensor& got, const Shape& shape, const std::vector<float>& want) {
-  BOOST_TEST_REQUIRE(got.shape() == shape, "shape " << shape_to_string(got.shape()) << " != "
-                                                    << shape_to_string(shape));
+  BOOST_TEST_REQUIRE(got.shape() == shape,
+                     "shape " << shape_to_string(got.shape()) << " != " << shape_to_string(shape));
   const auto g = got.values<float>();
   BOOST_TEST_REQUIRE(g.size() == want.size());
   for (std::size_t i = 0; i < want.size(); ++i) {
     const double tol = 1e-6 + 1e-5 * std::fabs(want[i]);
-    BOOST_TEST(std::fabs(g[i] - want[i]) <= tol, "index " << i << ": " << g[i] << " vs " << want[i]);
+    BOOST_TEST(std::fabs(g[i] - want[i]) <= tol,
+               "index " << i << ": " << g[i] << " vs " << want[i]);
   }
 }
 
-Tensor run(Layer& l, const std::vector<Tensor>& in, CallContext* ctx = nullptr) {
+Tensor run(Layer& l, const TensorList& in, CallContext* ctx = nullptr) {
   CallContext local;
   auto out = l.call(in, ctx != nullptr ? *ctx : local);
   BOOST_TEST_REQUIRE(out.size() == 1u);
@@ -84,7 +85,8 @@ BOOST_AUTO_TEST_CASE(lower_rank_inputs_gain_axes_after_the_batch) {
   std::vector<float> want(24);
   for (int n = 0; n < 2; ++n)
     for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 4; ++j) want[(n * 3 + i) * 4 + j] = a.f32()[(n * 3 + i) * 4 + j] + b.f32()[n * 4 + j];
+      for (int j = 0; j < 4; ++j)
+        want[(n * 3 + i) * 4 + j] = a.f32()[(n * 3 + i) * 4 + j] + b.f32()[n * 4 + j];
   auto add = layers::from_config("Add", "{}");
   add->build({{-1, 3, 4}, {-1, 4}});
   check_close(run(*add, {a, b}), {2, 3, 4}, want);
@@ -92,7 +94,8 @@ BOOST_AUTO_TEST_CASE(lower_rank_inputs_gain_axes_after_the_batch) {
   const Tensor c = make({2, 3, 1}, 6);
   for (int n = 0; n < 2; ++n)
     for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 4; ++j) want[(n * 3 + i) * 4 + j] = a.f32()[(n * 3 + i) * 4 + j] * c.f32()[n * 3 + i];
+      for (int j = 0; j < 4; ++j)
+        want[(n * 3 + i) * 4 + j] = a.f32()[(n * 3 + i) * 4 + j] * c.f32()[n * 3 + i];
   check_close(run(*layers::from_config("Multiply", "{}"), {a, c}), {2, 3, 4}, want);
 }
 
@@ -145,7 +148,8 @@ BOOST_AUTO_TEST_CASE(multiply_treats_masked_entries_as_one) {
   const Tensor a = Tensor::from_floats({1, 3, 1}, std::vector<float>{2, 3, 4});
   const Tensor b = Tensor::from_floats({1, 3, 1}, std::vector<float>{5, 6, 7});
   CallContext ctx;
-  ctx.input_masks = {bool_mask({1, 3}, {true, false, false}), bool_mask({1, 3}, {true, true, false})};
+  ctx.input_masks = {bool_mask({1, 3}, {true, false, false}),
+                     bool_mask({1, 3}, {true, true, false})};
   // Step 0: 2*5; step 1: 1*6; step 2: masked everywhere -> 0.
   check_close(run(*layers::from_config("Multiply", "{}"), {a, b}, &ctx), {1, 3, 1}, {10, 6, 0});
   CallContext one;

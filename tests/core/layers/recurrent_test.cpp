@@ -16,6 +16,7 @@
 using kserde::CallContext;
 using kserde::Shape;
 using kserde::Tensor;
+using kserde::TensorList;
 
 namespace {
 
@@ -174,7 +175,7 @@ kserde::Layer& cell_of(kserde::Layer& l) {
 
 void set_cell_weights(kserde::Layer& l, Kind kind, const Weights& w, int D, int u) {
   const int g = kind == Kind::LSTM ? 4 : kind == Kind::SimpleRNN ? 1 : 3;
-  std::vector<Tensor> v{tensor({D, g * u}, w.kernel), tensor({u, g * u}, w.recurrent)};
+  TensorList v{tensor({D, g * u}, w.kernel), tensor({u, g * u}, w.recurrent)};
   if (!w.bias.empty()) {
     v.push_back(kind == Kind::GRU ? tensor({2, g * u}, w.bias) : tensor({g * u}, w.bias));
   }
@@ -318,7 +319,7 @@ BOOST_AUTO_TEST_CASE(gru_reset_after_both_ways_and_no_bias) {
       BOOST_REQUIRE_EQUAL(cell.variables().size(), c.bias ? 3u : 2u);
       if (c.bias) BOOST_TEST(cell.variables()[2].value.shape() == c.bias_shape);
       Weights w = make_weights(c.kind, D, u, c.bias, seed += 3);
-      std::vector<Tensor> v{tensor({D, 3 * u}, w.kernel), tensor({u, 3 * u}, w.recurrent)};
+      TensorList v{tensor({D, 3 * u}, w.kernel), tensor({u, 3 * u}, w.recurrent)};
       if (c.bias) v.push_back(tensor(c.bias_shape, w.bias));
       cell.set_weights(v);
       const auto x = rnd(B * T * D, seed + 1);

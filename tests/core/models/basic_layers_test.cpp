@@ -15,7 +15,9 @@ using namespace kserde;
 
 namespace {
 
-Tensor floats(Shape s, std::vector<float> v) { return Tensor::from_floats(std::move(s), v); }
+Tensor floats(Shape s, std::vector<float> v) {
+  return Tensor::from_floats(std::move(s), v);
+}
 
 std::vector<float> run(Layer& l, const Tensor& x) {
   const Tensor y = l(x);
@@ -43,7 +45,8 @@ BOOST_AUTO_TEST_CASE(dense_computes_x_times_kernel_plus_bias_then_activation) {
   BOOST_TEST((y3.shape() == Shape{1, 2, 2}));
   BOOST_TEST(y3.values<float>()[0] == 1.5f);  // 1 + 0.5
   BOOST_TEST(y3.values<float>()[2] == 2.5f);  // 2 + 0.5
-  BOOST_CHECK_THROW(d->set_weights({floats({2, 2}, {1, 2, 3, 4}), floats({2}, {0, 0})}), ShapeError);
+  BOOST_CHECK_THROW(d->set_weights({floats({2, 2}, {1, 2, 3, 4}), floats({2}, {0, 0})}),
+                    ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(dense_without_bias_has_only_a_kernel) {
@@ -57,7 +60,8 @@ BOOST_AUTO_TEST_CASE(activation_dropout_flatten_reshape) {
   auto act = layers::Activation("sigmoid");
   BOOST_TEST(run(*act, floats({1, 1}, {0}))[0] == 0.5f);
   auto drop = layers::Dropout(0.5);
-  BOOST_TEST((run(*drop, floats({1, 2}, {3, 4})) == std::vector<float>{3, 4}));  // identity at inference
+  BOOST_TEST(
+      (run(*drop, floats({1, 2}, {3, 4})) == std::vector<float>{3, 4}));  // identity at inference
   BOOST_CHECK_THROW(layers::Dropout(1.5), ConfigError);
   auto flat = layers::Flatten();
   const Tensor f = (*flat)(floats({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8}));
@@ -88,7 +92,7 @@ BOOST_AUTO_TEST_CASE(sequential_checks_input_shapes_and_names_layers_uniquely) {
   BOOST_TEST((m.output_shapes()[0] == Shape{-1, 2}));
   BOOST_CHECK_THROW(m.predict(Tensor({2, 4}, DType::Float32)), ShapeError);
   BOOST_TEST((m.predict(Tensor({5, 3}, DType::Float32)).shape() == Shape{5, 2}));
-  BOOST_CHECK_THROW(m.predict(std::vector<Tensor>{}), ShapeError);
+  BOOST_CHECK_THROW(m.predict(TensorList{}), ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(layer_configs_carry_keras_defaults_and_unknown_keys) {
@@ -103,7 +107,8 @@ BOOST_AUTO_TEST_CASE(layer_configs_carry_keras_defaults_and_unknown_keys) {
 }
 
 BOOST_AUTO_TEST_CASE(json_accepts_python_dialect_and_writes_it_back) {
-  auto doc = parse_json(R"({"a": NaN, "b": Infinity, "c": -Infinity, "d": "\u00e9", "e": 140708184542160})", "t");
+  auto doc = parse_json(
+      R"({"a": NaN, "b": Infinity, "c": -Infinity, "d": "\u00e9", "e": 140708184542160})", "t");
   BOOST_TEST(std::isnan((*doc)["a"].GetDouble()));
   BOOST_TEST(std::isinf((*doc)["b"].GetDouble()));
   BOOST_TEST((*doc)["e"].GetInt64() == 140708184542160LL);

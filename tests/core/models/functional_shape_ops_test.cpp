@@ -17,9 +17,9 @@ std::string kt(const std::string& layer, const std::string& shape) {
 }
 
 std::string input(const std::string& name, const std::string& shape) {
-  return R"({"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": )" + shape +
-         R"(, "dtype": "float32", "name": ")" + name + R"("}, "registered_name": null, "name": ")" + name +
-         R"(", "inbound_nodes": []})";
+  return R"({"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": )" +
+         shape + R"(, "dtype": "float32", "name": ")" + name +
+         R"("}, "registered_name": null, "name": ")" + name + R"(", "inbound_nodes": []})";
 }
 
 // One input x of `shape`, one operation with `config` and positional `args`.
@@ -27,9 +27,11 @@ std::string graph(const std::string& op, const std::string& config, const std::s
                   const std::string& shape, const std::string& extra_inputs = "",
                   const std::string& input_list = R"([["x", 0, 0]])") {
   return R"({"module": "keras.src.models.functional", "class_name": "Functional", "config": {"name": "g", "layers": [)" +
-         input("x", shape) + extra_inputs + R"(, {"module": "keras.src.ops.numpy", "class_name": ")" + op +
-         R"(", "config": )" + config + R"(, "registered_name": ")" + op + R"(", "name": "op", "inbound_nodes": [{"args": )" +
-         args + R"(, "kwargs": {}}]}], "input_layers": )" + input_list +
+         input("x", shape) + extra_inputs +
+         R"(, {"module": "keras.src.ops.numpy", "class_name": ")" + op + R"(", "config": )" +
+         config + R"(, "registered_name": ")" + op +
+         R"(", "name": "op", "inbound_nodes": [{"args": )" + args +
+         R"(, "kwargs": {}}]}], "input_layers": )" + input_list +
          R"(, "output_layers": [["op", 0, 0]]}, "registered_name": "Functional", "build_config": {"input_shape": null}, "compile_config": {}})";
 }
 
@@ -45,7 +47,8 @@ Tensor iota(Shape s) {
   return t;
 }
 
-const char* kSliceAll = R"({"class_name": "__slice__", "config": {"start": null, "stop": null, "step": null}})";
+const char* kSliceAll =
+    R"({"class_name": "__slice__", "config": {"start": null, "stop": null, "step": null}})";
 
 }  // namespace
 
@@ -54,20 +57,24 @@ BOOST_AUTO_TEST_SUITE(functional_shape_ops)
 BOOST_AUTO_TEST_CASE(getitem_takes_ints_slices_ellipsis_and_newaxis) {
   // x: (2, 3, 4) = 0..23. x[:, 0] -> (2, 4) = rows 0..3 and 12..15
   auto m = model_from_json(graph("GetItem", R"({"name": "op"})",
-                                 "[" + kt("x", "[null, 3, 4]") + ", [" + kSliceAll + ", 0]]", "[null, 3, 4]"));
+                                 "[" + kt("x", "[null, 3, 4]") + ", [" + kSliceAll + ", 0]]",
+                                 "[null, 3, 4]"));
   const Tensor y = m->predict(iota({2, 3, 4}));
   BOOST_TEST((y.shape() == Shape{2, 4}));
   BOOST_TEST((values(y) == std::vector<float>{0, 1, 2, 3, 12, 13, 14, 15}));
   // x[..., 1:4:2] -> (2, 3, 2): elements 1 and 3 of each row
-  auto m2 = model_from_json(graph("GetItem", R"({"name": "op"})",
-      "[" + kt("x", "[null, 3, 4]") + R"(, [{"class_name": "__ellipsis__", "config": {}}, {"class_name": "__slice__", "config": {"start": 1, "stop": 4, "step": 2}}]])",
+  auto m2 = model_from_json(graph(
+      "GetItem", R"({"name": "op"})",
+      "[" + kt("x", "[null, 3, 4]") +
+          R"(, [{"class_name": "__ellipsis__", "config": {}}, {"class_name": "__slice__", "config": {"start": 1, "stop": 4, "step": 2}}]])",
       "[null, 3, 4]"));
   const Tensor y2 = m2->predict(iota({1, 3, 4}));
   BOOST_TEST((y2.shape() == Shape{1, 3, 2}));
   BOOST_TEST((values(y2) == std::vector<float>{1, 3, 5, 7, 9, 11}));
   // x[:, None, -1] -> (2, 1, 4): the last row of each sample
-  auto m3 = model_from_json(graph("GetItem", R"({"name": "op"})",
-      "[" + kt("x", "[null, 3, 4]") + ", [" + kSliceAll + ", null, -1]]", "[null, 3, 4]"));
+  auto m3 = model_from_json(
+      graph("GetItem", R"({"name": "op"})",
+            "[" + kt("x", "[null, 3, 4]") + ", [" + kSliceAll + ", null, -1]]", "[null, 3, 4]"));
   const Tensor y3 = m3->predict(iota({2, 3, 4}));
   BOOST_TEST((y3.shape() == Shape{2, 1, 4}));
   BOOST_TEST((values(y3) == std::vector<float>{8, 9, 10, 11, 20, 21, 22, 23}));
@@ -104,12 +111,12 @@ BOOST_AUTO_TEST_CASE(mean_and_sum_reduce_the_given_axes) {
 
 BOOST_AUTO_TEST_CASE(matmul_multiplies_batched_matrices) {
   // a = [[0,1],[2,3]], b = [[0,1],[2,3]] per sample: a @ b = [[2,3],[6,11]]
-  const std::string g = graph("Matmul", R"({"name": "op"})",
-                              "[" + kt("x", "[null, 2, 2]") + ", " + kt("y", "[null, 2, 2]") + "]",
-                              "[null, 2, 2]", ", " + input("y", "[null, 2, 2]"),
-                              R"([["x", 0, 0], ["y", 0, 0]])");
+  const std::string g =
+      graph("Matmul", R"({"name": "op"})",
+            "[" + kt("x", "[null, 2, 2]") + ", " + kt("y", "[null, 2, 2]") + "]", "[null, 2, 2]",
+            ", " + input("y", "[null, 2, 2]"), R"([["x", 0, 0], ["y", 0, 0]])");
   auto m = model_from_json(g);
-  const auto out = m->predict(std::vector<Tensor>{iota({1, 2, 2}), iota({1, 2, 2})});
+  const auto out = m->predict(TensorList{iota({1, 2, 2}), iota({1, 2, 2})});
   BOOST_TEST((values(out[0]) == std::vector<float>{2, 3, 6, 11}));
 }
 

@@ -17,7 +17,7 @@ class ELU final : public Layer {
     alpha_ = cfg::get_float(config(), "alpha", describe(), 1.0);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto a = static_cast<float>(alpha_);

@@ -24,7 +24,7 @@ class LeakyReLU final : public Layer {
     if (cfg::find(c, "alpha") == nullptr) config_default("negative_slope", "0.3");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto s = static_cast<float>(slope_);

@@ -25,7 +25,7 @@ class PReLU final : public Layer {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);

@@ -32,7 +32,7 @@ class ReLU final : public Layer {
     if (threshold_ < 0.0) cfg::fail(describe(), "threshold cannot be negative");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto slope = static_cast<float>(slope_);

@@ -23,7 +23,7 @@ class Softmax final : public Layer {
     if (axes_.empty()) cfg::fail(describe(), "'axis' must name at least one axis");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     Tensor x = ops::as_float32(inputs[0]);
     std::optional<Tensor> keep;  // float 0/1, broadcastable to x
@@ -36,8 +36,8 @@ class Softmax final : public Layer {
       const Tensor big = Tensor::from_floats({}, std::vector<float>{-1e9f});
       x = detail::select(*keep, x, big, describe());
     }
-    std::vector<std::size_t> axes;
-    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, x.rank(), describe()));
+    detail::Axes axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, x.rank(), *this));
     std::sort(axes.begin(), axes.end());
     axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
     Tensor y = detail::map_rows(x, axes, [](float* row, std::int64_t len) {

@@ -43,7 +43,7 @@ class AttentionBase : public Layer {
     if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "dropout must lie in [0, 1]");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     const std::string& w = describe();
     if (inputs.size() < 2 || inputs.size() > 3) {
       throw ShapeError(w +
@@ -120,7 +120,7 @@ class AttentionBase : public Layer {
         if (!keep[static_cast<std::size_t>(r)]) std::fill_n(o + r * dv, dv, 0.0f);
       }
     }
-    std::vector<Tensor> result{out};
+    TensorList result{out};
     ctx.output_masks = {q_mask};
     if (detail::kwarg_flag(ctx, "return_attention_scores")) {
       result.push_back(scores);

@@ -248,7 +248,7 @@ Tensor EinsumProjection::project(const Tensor& x_in) const {
   return y.reshaped(result);
 }
 
-std::vector<Tensor> EinsumProjection::call(const std::vector<Tensor>& inputs, CallContext&) {
+TensorList EinsumProjection::call(const TensorList& inputs, CallContext&) {
   expect_inputs(inputs, 1);
   return {project(inputs[0])};
 }

@@ -23,9 +23,11 @@ BoolArray to_bool_array(const Tensor& t);
 BoolArray expand_dims(const BoolArray& a, int axis);
 // a & b with NumPy broadcasting (ShapeError naming `where` when incompatible); a missing operand
 // yields the other one.
-BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b, const std::string& where);
+BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b,
+                      const std::string& where);
 // `a` broadcast to `target` (same rank or lower; right-aligned), as a dense row-major array.
-std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target, const std::string& where);
+std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target,
+                                       const std::string& where);
 
 // Row-major float32 transpose: out.shape[i] = t.shape[perm[i]].
 Tensor permute(const Tensor& t, const std::vector<std::size_t>& perm);
@@ -45,7 +47,7 @@ bool kwarg_flag(const CallContext& ctx, const std::string& name);
 class WeightlessChild final : public Layer {
  public:
   WeightlessChild(const std::string& class_name, const std::string& name, const JsonValue& dtype);
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override { return inputs; }
+  TensorList call(const TensorList& inputs, CallContext&) override { return inputs; }
 };
 
 // The EinsumDense projections inside MultiHeadAttention: `bound_dims` trailing input axes are
@@ -55,7 +57,7 @@ class EinsumProjection final : public Layer {
  public:
   EinsumProjection(const std::string& name, const JsonValue& dtype, std::size_t free_dims,
                    const Shape& bound, const Shape& out, bool use_bias, bool sigmoid);
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override;
+  TensorList call(const TensorList& inputs, CallContext&) override;
   Tensor project(const Tensor& x) const;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
 

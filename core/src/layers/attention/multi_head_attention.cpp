@@ -108,7 +108,7 @@ class MultiHeadAttention final : public Layer {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     const std::string& w = describe();
     if (inputs.empty()) throw ShapeError(w + " expects query and value tensors");
     const Tensor query = ops::as_float32(inputs[0]);
@@ -183,7 +183,7 @@ class MultiHeadAttention final : public Layer {
       const auto gv = g.values<float>();
       for (std::size_t i = 0; i < ov.size(); ++i) ov[i] *= gv[i];
     }
-    std::vector<Tensor> out{output_dense_->project(o)};
+    TensorList out{output_dense_->project(o)};
     ctx.output_masks = {query_mask};
     if (return_scores) {
       out.push_back(scores);

@@ -32,7 +32,7 @@ class Conv : public conv::ConvLayerBase {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
     if (!channels_first_ && activation_row_wise_) {

@@ -66,7 +66,7 @@ std::int64_t ConvLayerBase::input_channels(const Shape& in) const {
   return ch;
 }
 
-Tensor ConvLayerBase::channels_last_input(const std::vector<Tensor>& inputs) {
+Tensor ConvLayerBase::channels_last_input(const TensorList& inputs) {
   expect_inputs(inputs, 1);
   const Tensor& x = inputs[0];
   const std::int64_t ch = input_channels(x.shape());

@@ -27,7 +27,7 @@ class ConvLayerBase : public Layer {
   std::int64_t input_channels(const Shape& in) const;
   // Call-time: one float32 input of the built rank and channel count, as channels_last (builds
   // the layer on first use, as Keras does).
-  Tensor channels_last_input(const std::vector<Tensor>& inputs);
+  Tensor channels_last_input(const TensorList& inputs);
   // Forward geometry for input spatial dims `in` (ShapeError naming the layer when an output
   // length would be <= 0).
   Geometry forward_geometry(const spatial::Dims& in) const;

@@ -375,7 +375,8 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   const std::vector<std::int64_t>& offs = tap_offsets(g);
   const Dims out_strides = position_strides(g.out);
   // The kernel as (input channel, (tap, filter)): its transpose, once.
-  std::vector<float> wt(static_cast<std::size_t>(c * k));
+  // Scratch from the tensor buffer cache: steady-state calls allocate nothing.
+  std::vector<float, CachedAllocator<float>> wt(static_cast<std::size_t>(c * k));
   const float* wd = kernel.f32();
   for (std::int64_t q = 0; q < k; ++q) {
     for (std::int64_t ch = 0; ch < c; ++ch)
@@ -387,7 +388,7 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   // Every input row contributes x_row @ kernel^T (one filter vector per tap); col2im scatters
   // those vectors to their output positions.
   const std::int64_t chunk = rows_per_chunk(total, k);
-  std::vector<float> cols(static_cast<std::size_t>(chunk * k));
+  std::vector<float, CachedAllocator<float>> cols(static_cast<std::size_t>(chunk * k));
   Dims i_idx(r), base(r);
   for (std::int64_t row0 = 0; row0 < total; row0 += chunk) {
     const std::int64_t rows = std::min(chunk, total - row0);

@@ -45,7 +45,7 @@ class ConvTranspose : public conv::ConvLayerBase {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = geometry(spatial::spatial_of(x.shape(), false));
     Tensor y = conv::transpose(x, ops::as_float32(weight(0)), g);

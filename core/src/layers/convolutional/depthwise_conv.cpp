@@ -26,7 +26,7 @@ class DepthwiseConv : public conv::ConvLayerBase {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
     Tensor y = conv::depthwise(x, ops::as_float32(weight(0)), g);

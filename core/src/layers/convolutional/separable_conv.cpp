@@ -34,7 +34,7 @@ class SeparableConv : public conv::ConvLayerBase {
       cfg::fail(describe(), "filters must be positive, got " + std::to_string(filters_));
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
     const Tensor dw = conv::depthwise(x, ops::as_float32(weight(0)), g);

@@ -29,7 +29,7 @@ struct Equation {
 // Sums `x` over the axes whose labels are absent from both `keep1` and `keep2`.
 Tensor sum_out(const Tensor& x, std::string& labels, const std::string& keep1,
                const std::string& keep2) {
-  std::vector<std::size_t> drop;
+  detail::Axes drop;
   std::string kept;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (keep1.find(labels[i]) == std::string::npos && keep2.find(labels[i]) == std::string::npos) {
@@ -89,7 +89,7 @@ Tensor einsum2(std::string lx, const Tensor& x_in, std::string lw, const Tensor&
     return px != std::string::npos ? x.dim(px) : w.dim(pw);
   };
   auto perm_for = [](const std::string& labels, const std::string& order) {
-    std::vector<std::size_t> p;
+    detail::Axes p;
     for (char c : order) p.push_back(labels.find(c));
     return p;
   };
@@ -147,7 +147,7 @@ class EinsumDense final : public Layer {
     activation_ = ctx.activation(cfg::find(c, "activation"), describe());
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);

@@ -18,10 +18,15 @@ class Embedding final : public Layer {
     const JsonValue& c = config();
     input_dim_ = cfg::get_int(c, "input_dim", describe());
     output_dim_ = cfg::get_int(c, "output_dim", describe());
-    if (input_dim_ <= 0) cfg::fail(describe(), "input_dim must be a positive integer, got " + std::to_string(input_dim_));
-    if (output_dim_ <= 0) cfg::fail(describe(), "output_dim must be a positive integer, got " + std::to_string(output_dim_));
-    config_default("embeddings_initializer",
-                   R"({"module": "keras.initializers", "class_name": "RandomUniform", "config": {"seed": null, "minval": -0.05, "maxval": 0.05}, "registered_name": null})");
+    if (input_dim_ <= 0)
+      cfg::fail(describe(),
+                "input_dim must be a positive integer, got " + std::to_string(input_dim_));
+    if (output_dim_ <= 0)
+      cfg::fail(describe(),
+                "output_dim must be a positive integer, got " + std::to_string(output_dim_));
+    config_default(
+        "embeddings_initializer",
+        R"({"module": "keras.initializers", "class_name": "RandomUniform", "config": {"seed": null, "minval": -0.05, "maxval": 0.05}, "registered_name": null})");
     config_default("embeddings_regularizer", "null");
     config_default("activity_regularizer", "null");
     config_default("embeddings_constraint", "null");
@@ -30,7 +35,7 @@ class Embedding final : public Layer {
     mask_zero_ = cfg::get_bool(c, "mask_zero", describe(), false);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor ids = inputs[0].to(DType::Int64);

@@ -13,7 +13,7 @@ class Identity final : public Layer {
     config_default("dtype", detail::kDefaultDTypePolicy);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     ctx.output_masks = ctx.input_masks;
     return inputs;
   }

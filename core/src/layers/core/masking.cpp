@@ -26,7 +26,7 @@ class Masking final : public Layer {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     if (x.rank() < 1) throw ShapeError(describe() + ": input must have rank >= 1");

@@ -14,7 +14,7 @@ class InferenceIdentity : public Layer {
     config_default("dtype", detail::kDefaultDTypePolicy);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     ctx.output_masks = ctx.input_masks;
     return inputs;
@@ -40,7 +40,8 @@ class GaussianNoise final : public InferenceIdentity {
 
 class GaussianDropout final : public InferenceIdentity {
  public:
-  GaussianDropout(std::shared_ptr<JsonDocument> d, Deserializer&) : InferenceIdentity(std::move(d)) {
+  GaussianDropout(std::shared_ptr<JsonDocument> d, Deserializer&)
+      : InferenceIdentity(std::move(d)) {
     config_default("seed", "null");
     check_unit_interval("rate");
   }

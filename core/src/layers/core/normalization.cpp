@@ -43,7 +43,7 @@ class Normalization final : public Layer {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -60,11 +60,15 @@ class Normalization final : public Layer {
     for (float& v : denom.mutable_values<float>()) v = std::max(std::sqrt(v), 1e-7f);
     Tensor y;
     if (invert_) {
-      y = detail::broadcast_binary(x, denom, [](float a, float b) { return a * b; }, describe());
-      y = detail::broadcast_binary(y, mean, [](float a, float b) { return b + a; }, describe());
+      y = detail::broadcast_binary(
+          x, denom, [](float a, float b) { return a * b; }, describe());
+      y = detail::broadcast_binary(
+          y, mean, [](float a, float b) { return b + a; }, describe());
     } else {
-      y = detail::broadcast_binary(x, mean, [](float a, float b) { return a - b; }, describe());
-      y = detail::broadcast_binary(y, denom, [](float a, float b) { return a / b; }, describe());
+      y = detail::broadcast_binary(
+          x, mean, [](float a, float b) { return a - b; }, describe());
+      y = detail::broadcast_binary(
+          y, denom, [](float a, float b) { return a / b; }, describe());
     }
     ctx.output_masks = ctx.input_masks;
     return {y};
@@ -75,7 +79,7 @@ class Normalization final : public Layer {
     if (in.size() != 1) throw ShapeError(describe() + " expects one input");
     const Shape& s = in[0];
     keep_.clear();
-    for (std::int64_t a : axes_) keep_.push_back(detail::canonical_axis(a, s.size(), describe()));
+    for (std::int64_t a : axes_) keep_.push_back(detail::canonical_axis(a, s.size(), *this));
     std::sort(keep_.begin(), keep_.end());
     Shape stat_shape;
     bcast_.assign(s.size(), 1);
@@ -97,7 +101,8 @@ class Normalization final : public Layer {
     Shape expanded(s.size(), 1);
     const Shape& ms = input_mean_->shape();
     if (ms.size() > keep_.size()) throw ShapeError(describe() + ": 'mean' has too many dimensions");
-    for (std::size_t i = 1; i <= ms.size(); ++i) expanded[keep_[keep_.size() - i]] = ms[ms.size() - i];
+    for (std::size_t i = 1; i <= ms.size(); ++i)
+      expanded[keep_[keep_.size() - i]] = ms[ms.size() - i];
     stat_mean_ = detail::broadcast_to(input_mean_->reshaped(expanded), bcast_, describe());
     stat_var_ = detail::broadcast_to(input_var_->reshaped(expanded), bcast_, describe());
   }
@@ -107,7 +112,7 @@ class Normalization final : public Layer {
   bool invert_ = false;
   std::optional<Tensor> input_mean_;
   std::optional<Tensor> input_var_;
-  std::vector<std::size_t> keep_;
+  detail::Axes keep_;
   Shape bcast_;
   Tensor stat_mean_;
   Tensor stat_var_;

@@ -27,7 +27,7 @@ class Permute final : public Layer {
     for (std::int64_t dim : dims_) perm_.push_back(static_cast<std::size_t>(dim));
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
     ctx.output_masks.clear();
@@ -56,7 +56,7 @@ class Permute final : public Layer {
   }
 
   std::vector<std::int64_t> dims_;
-  std::vector<std::size_t> perm_;
+  detail::Axes perm_;
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ class RepeatVector final : public Layer {
     if (n_ <= 0) cfg::fail(describe(), "n must be a positive integer, got " + std::to_string(n_));
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
     check_rank(x.shape());

@@ -22,11 +22,13 @@ class Rescaling final : public Layer {
     offset_ = detail::array_from_json(*cfg::find(config(), "offset"), "offset", describe());
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
-    Tensor y = detail::broadcast_binary(x, scale_, [](float a, float b) { return a * b; }, describe());
-    y = detail::broadcast_binary(y, offset_, [](float a, float b) { return a + b; }, describe());
+    Tensor y = detail::broadcast_binary(
+        x, scale_, [](float a, float b) { return a * b; }, describe());
+    y = detail::broadcast_binary(
+        y, offset_, [](float a, float b) { return a + b; }, describe());
     ctx.output_masks = ctx.input_masks;
     return {y};
   }

@@ -17,14 +17,15 @@ class SpatialDropoutBase : public Layer {
       config_default("data_format", "\"channels_last\"");
       const std::string f = cfg::get_string(config(), "data_format", describe(), "channels_last");
       if (f != "channels_last" && f != "channels_first") {
-        cfg::fail(describe(), "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
+        cfg::fail(describe(),
+                  "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
       }
     }
     const double rate = cfg::get_float(config(), "rate", describe());
     if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "rate must lie in [0, 1]");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (inputs[0].rank() != rank_) {
       throw ShapeError(describe() + " expects an input of rank " + std::to_string(rank_) +

@@ -11,11 +11,11 @@ class Add final : public detail::Merge {
   Add(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const std::vector<Tensor>& xs,
-               const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
     Tensor out = xs[0];
     for (std::size_t i = 1; i < xs.size(); ++i) {
-      out = detail::broadcast_binary(out, xs[i], [](float a, float b) { return a + b; }, describe());
+      out = detail::broadcast_binary(
+          out, xs[i], [](float a, float b) { return a + b; }, describe());
     }
     return xs.size() == 1 ? out.clone() : out;
   }

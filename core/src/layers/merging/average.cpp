@@ -12,11 +12,11 @@ class Average final : public detail::Merge {
   Average(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const std::vector<Tensor>& xs,
-               const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
     Tensor out = xs[0].clone();
     for (std::size_t i = 1; i < xs.size(); ++i) {
-      out = detail::broadcast_binary(out, xs[i], [](float a, float b) { return a + b; }, describe());
+      out = detail::broadcast_binary(
+          out, xs[i], [](float a, float b) { return a + b; }, describe());
     }
     ops::scale(out, 1.0f / static_cast<float>(xs.size()));
     return out;

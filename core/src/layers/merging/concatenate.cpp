@@ -19,15 +19,15 @@ class Concatenate final : public detail::Merge {
     axis_ = cfg::get_int(config(), "axis", describe());
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     check_input_count(inputs.size());
     std::vector<Shape> shapes;
     for (const Tensor& x : inputs) shapes.push_back(x.shape());
     check_shapes(shapes);
-    const std::size_t axis = detail::canonical_axis(axis_, inputs[0].rank(), describe());
+    const std::size_t axis = detail::canonical_axis(axis_, inputs[0].rank(), *this);
     bool same_dtype = true;
     for (const Tensor& x : inputs) same_dtype = same_dtype && x.dtype() == inputs[0].dtype();
-    std::vector<Tensor> xs;
+    TensorList xs;
     for (const Tensor& x : inputs) xs.push_back(same_dtype ? x : ops::as_float32(x));
     Tensor out = concat(xs, axis);
 
@@ -36,7 +36,7 @@ class Concatenate final : public detail::Merge {
     bool any_mask = false;
     for (const auto& m : masks) any_mask = any_mask || m.has_value();
     if (any_mask) {
-      std::vector<Tensor> full;
+      TensorList full;
       for (std::size_t i = 0; i < xs.size(); ++i) {
         if (masks[i]) {
           full.push_back(detail::expand_mask(*masks[i], xs[i].shape(), describe()));
@@ -54,7 +54,7 @@ class Concatenate final : public detail::Merge {
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     check_input_count(in.size());
     check_shapes(in);
-    const std::size_t axis = detail::canonical_axis(axis_, in[0].size(), describe());
+    const std::size_t axis = detail::canonical_axis(axis_, in[0].size(), *this);
     Shape out = in[0];
     for (std::size_t i = 1; i < in.size(); ++i) {
       if (out[axis] < 0 || in[i][axis] < 0) {
@@ -71,16 +71,15 @@ class Concatenate final : public detail::Merge {
     check_input_count(in.size());
     check_shapes(in);
   }
-  Tensor merge(const std::vector<Tensor>& xs,
-               const std::vector<std::optional<Tensor>>&) const override {
-    return concat(xs, detail::canonical_axis(axis_, xs[0].rank(), describe()));
+  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
+    return concat(xs, detail::canonical_axis(axis_, xs[0].rank(), *this));
   }
 
  private:
   // Same rank, and every dimension except the concatenation axis agrees (unknown matches all).
   void check_shapes(const std::vector<Shape>& in) const {
     const std::size_t rank = in[0].size();
-    const std::size_t axis = detail::canonical_axis(axis_, rank, describe());
+    const std::size_t axis = detail::canonical_axis(axis_, rank, *this);
     for (const Shape& s : in) {
       bool ok = s.size() == rank;
       for (std::size_t d = 0; ok && d < rank; ++d) {
@@ -89,13 +88,15 @@ class Concatenate final : public detail::Merge {
       if (!ok) {
         std::string all;
         for (const Shape& t : in) all += (all.empty() ? "" : ", ") + shape_to_string(t);
-        throw ShapeError(describe() + " requires inputs with matching shapes except for the "
-                         "concatenation axis; received " + all);
+        throw ShapeError(describe() +
+                         " requires inputs with matching shapes except for the "
+                         "concatenation axis; received " +
+                         all);
       }
     }
   }
 
-  static Tensor concat(const std::vector<Tensor>& xs, std::size_t axis) {
+  static Tensor concat(const TensorList& xs, std::size_t axis) {
     Shape out_shape = xs[0].shape();
     out_shape[axis] = 0;
     for (const Tensor& x : xs) out_shape[axis] += x.dim(axis);
@@ -124,7 +125,8 @@ class Concatenate final : public detail::Merge {
     auto o = out.mutable_values<bool>();
     for (std::size_t i = 0; i < o.size(); ++i) {
       bool any = false;
-      for (std::int64_t j = 0; j < inner; ++j) any = any || in[i * static_cast<std::size_t>(inner) + static_cast<std::size_t>(j)];
+      for (std::int64_t j = 0; j < inner; ++j)
+        any = any || in[i * static_cast<std::size_t>(inner) + static_cast<std::size_t>(j)];
       o[i] = any;
     }
     return out;

@@ -29,7 +29,7 @@ class Dot final : public detail::Merge {
     normalize_ = cfg::get_bool(config(), "normalize", describe(), false);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     check_input_count(inputs.size());
     ctx.output_masks.clear();
     Tensor x = ops::as_float32(inputs[0]);
@@ -45,12 +45,12 @@ class Dot final : public detail::Merge {
       y = l2_normalize(y, a1);
     }
     // x -> (b, rest..., k); y -> (b, k, rest...); then one matmul per batch entry.
-    std::vector<std::size_t> px;
+    detail::Axes px;
     for (std::size_t d = 0; d < x.rank(); ++d) {
       if (d != a0) px.push_back(d);
     }
     px.push_back(a0);
-    std::vector<std::size_t> py{0, a1};
+    detail::Axes py{0, a1};
     for (std::size_t d = 1; d < y.rank(); ++d) {
       if (d != a1) py.push_back(d);
     }
@@ -80,8 +80,7 @@ class Dot final : public detail::Merge {
     const auto [a0, a1] = resolve(in);
     check_dims(in[0], in[1], a0, a1);
   }
-  Tensor merge(const std::vector<Tensor>&,
-               const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList&, const std::vector<std::optional<Tensor>>&) const override {
     return {};  // call() is overridden
   }
 
@@ -94,8 +93,8 @@ class Dot final : public detail::Merge {
     }
     const std::int64_t ax0 = axes_[0];
     const std::int64_t ax1 = pair_ ? axes_[1] : axes_[0];
-    const std::size_t a0 = detail::canonical_axis(ax0, in[0].size(), describe());
-    const std::size_t a1 = detail::canonical_axis(ax1, in[1].size(), describe());
+    const std::size_t a0 = detail::canonical_axis(ax0, in[0].size(), *this);
+    const std::size_t a1 = detail::canonical_axis(ax1, in[1].size(), *this);
     if (a0 == 0 || a1 == 0)
       throw ShapeError(describe() + ": cannot take a dot product over the batch axis 0");
     return {a0, a1};

@@ -9,15 +9,19 @@ namespace kserde {
 
 namespace {
 
-float nan_max(float a, float b) { return std::isnan(a) ? a : (std::isnan(b) ? b : (a > b ? a : b)); }
-float nan_min(float a, float b) { return std::isnan(a) ? a : (std::isnan(b) ? b : (a < b ? a : b)); }
+float nan_max(float a, float b) {
+  return std::isnan(a) ? a : (std::isnan(b) ? b : (a > b ? a : b));
+}
+float nan_min(float a, float b) {
+  return std::isnan(a) ? a : (std::isnan(b) ? b : (a < b ? a : b));
+}
 
 class Maximum final : public detail::Merge {
  public:
   Maximum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const std::vector<Tensor>& xs,
+  Tensor merge(const TensorList& xs,
                const std::vector<std::optional<Tensor>>& masks) const override {
     return detail::masked_fold(xs, masks, nan_max, describe()).clone();
   }
@@ -28,7 +32,7 @@ class Minimum final : public detail::Merge {
   Minimum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const std::vector<Tensor>& xs,
+  Tensor merge(const TensorList& xs,
                const std::vector<std::optional<Tensor>>& masks) const override {
     return detail::masked_fold(xs, masks, nan_min, describe()).clone();
   }

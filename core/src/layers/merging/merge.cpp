@@ -23,14 +23,16 @@ Shape elementwise_shape(const Shape& a, const Shape& b, const std::string& where
     } else if (j == 1 || i == j) {
       out.push_back(i);
     } else {
-      throw ShapeError(where + ": inputs have incompatible shapes " + shape_to_string(a) +
-                       " and " + shape_to_string(b));
+      throw ShapeError(where + ": inputs have incompatible shapes " + shape_to_string(a) + " and " +
+                       shape_to_string(b));
     }
   }
   return out;
 }
 
-Tensor as_bool(const Tensor& t) { return t.dtype() == DType::Bool ? t : t.to(DType::Bool); }
+Tensor as_bool(const Tensor& t) {
+  return t.dtype() == DType::Bool ? t : t.to(DType::Bool);
+}
 
 }  // namespace
 
@@ -89,7 +91,8 @@ Tensor expand_mask(const Tensor& mask, const Shape& x_shape, const std::string& 
 }
 
 Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::string& where) {
-  const Shape shape = broadcast_shapes(broadcast_shapes(m.shape(), a.shape(), where), b.shape(), where);
+  const Shape shape =
+      broadcast_shapes(broadcast_shapes(m.shape(), a.shape(), where), b.shape(), where);
   const Tensor mm = broadcast_to(m.to(DType::Bool), shape, where);
   const Tensor aa = broadcast_to(a, shape, where);
   const Tensor bb = broadcast_to(b, shape, where);
@@ -102,7 +105,7 @@ Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::stri
   return out;
 }
 
-Tensor masked_fold(const std::vector<Tensor>& xs, const std::vector<std::optional<Tensor>>& masks,
+Tensor masked_fold(const TensorList& xs, const std::vector<std::optional<Tensor>>& masks,
                    BinaryOp op, const std::string& where) {
   Tensor out = xs[0];
   std::optional<Tensor> out_mask = masks[0];
@@ -124,11 +127,11 @@ Tensor masked_fold(const std::vector<Tensor>& xs, const std::vector<std::optiona
   return out;
 }
 
-std::vector<Tensor> Merge::call(const std::vector<Tensor>& inputs, CallContext& ctx) {
+TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
   check_input_count(inputs.size());
   std::size_t max_rank = 0;
   for (const Tensor& x : inputs) max_rank = std::max(max_rank, x.rank());
-  std::vector<Tensor> xs;
+  TensorList xs;
   xs.reserve(inputs.size());
   for (const Tensor& x : inputs) {
     Tensor f = ops::as_float32(x);

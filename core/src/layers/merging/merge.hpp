@@ -19,14 +19,14 @@ class Merge : public Layer {
  public:
   explicit Merge(std::shared_ptr<JsonDocument> d);
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
 
  protected:
   void build_impl(const std::vector<Shape>& in) override;
   // Combines float32 inputs of equal rank. `masks[i]` is input i's mask broadcast to its shape,
   // or empty. Returns the merged tensor.
-  virtual Tensor merge(const std::vector<Tensor>& xs,
+  virtual Tensor merge(const TensorList& xs,
                        const std::vector<std::optional<Tensor>>& masks) const = 0;
   // Exact input count the layer needs (0 = any count >= 1).
   virtual std::size_t exact_inputs() const { return 0; }
@@ -45,7 +45,7 @@ Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::stri
 // Keras's Merge._apply_merge_op_and_or_mask (Maximum, Minimum): folds `op` over the inputs,
 // where a masked-out entry takes the other operand's value so it cannot win.
 using BinaryOp = float (*)(float, float);
-Tensor masked_fold(const std::vector<Tensor>& xs, const std::vector<std::optional<Tensor>>& masks,
+Tensor masked_fold(const TensorList& xs, const std::vector<std::optional<Tensor>>& masks,
                    BinaryOp op, const std::string& where);
 
 }  // namespace kserde::detail

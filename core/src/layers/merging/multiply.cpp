@@ -12,7 +12,7 @@ class Multiply final : public detail::Merge {
   Multiply(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const std::vector<Tensor>& xs,
+  Tensor merge(const TensorList& xs,
                const std::vector<std::optional<Tensor>>& masks) const override {
     bool all_masked = true;
     for (const auto& m : masks) all_masked = all_masked && m.has_value();

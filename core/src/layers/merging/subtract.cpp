@@ -13,10 +13,9 @@ class Subtract final : public detail::Merge {
 
  protected:
   std::size_t exact_inputs() const override { return 2; }
-  Tensor merge(const std::vector<Tensor>& xs,
-               const std::vector<std::optional<Tensor>>&) const override {
-    return detail::broadcast_binary(xs[0], xs[1], [](float a, float b) { return a - b; },
-                                    describe());
+  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
+    return detail::broadcast_binary(
+        xs[0], xs[1], [](float a, float b) { return a - b; }, describe());
   }
 };
 

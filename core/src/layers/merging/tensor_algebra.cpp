@@ -27,8 +27,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& where)
     } else if (da < 0 || db < 0) {
       out[i] = da < 0 ? db : da;  // an unknown dim against a known one > 1 takes the known one
     } else {
-      throw ShapeError(where + ": inputs have incompatible shapes " + shape_to_string(a) +
-                       " and " + shape_to_string(b));
+      throw ShapeError(where + ": inputs have incompatible shapes " + shape_to_string(a) + " and " +
+                       shape_to_string(b));
     }
   }
   return out;
@@ -60,7 +60,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& whe
   for (std::int64_t o = 0; o < n; ++o) {
     std::int64_t off = 0;
     for (std::size_t d = 0; d < target.size(); ++d) off += idx[d] * st[d];
-    std::memcpy(dst.data() + o * static_cast<std::int64_t>(es), src.data() + off * static_cast<std::int64_t>(es), es);
+    std::memcpy(dst.data() + o * static_cast<std::int64_t>(es),
+                src.data() + off * static_cast<std::int64_t>(es), es);
     for (std::size_t d = target.size(); d-- > 0;) {
       if (++idx[d] < target[d]) break;
       idx[d] = 0;
@@ -69,7 +70,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& whe
   return out;
 }
 
-Tensor transpose(const Tensor& x, const std::vector<std::size_t>& perm) {
+Tensor transpose(const Tensor& x, const Axes& perm) {
   const std::size_t rank = x.rank();
   bool identity = true;
   for (std::size_t i = 0; i < perm.size(); ++i) identity = identity && perm[i] == i;
@@ -103,8 +104,8 @@ Tensor transpose(const Tensor& x, const std::vector<std::size_t>& perm) {
   return out;
 }
 
-std::vector<std::size_t> axes_last_perm(std::size_t rank, const std::vector<std::size_t>& axes) {
-  std::vector<std::size_t> perm;
+Axes axes_last_perm(std::size_t rank, const Axes& axes) {
+  Axes perm;
   for (std::size_t d = 0; d < rank; ++d) {
     if (std::find(axes.begin(), axes.end(), d) == axes.end()) perm.push_back(d);
   }
@@ -112,8 +113,8 @@ std::vector<std::size_t> axes_last_perm(std::size_t rank, const std::vector<std:
   return perm;
 }
 
-std::vector<std::size_t> inverse_perm(const std::vector<std::size_t>& perm) {
-  std::vector<std::size_t> inv(perm.size());
+Axes inverse_perm(const Axes& perm) {
+  Axes inv(perm.size());
   for (std::size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = i;
   return inv;
 }
@@ -160,6 +161,12 @@ std::size_t canonical_axis(std::int64_t axis, std::size_t rank, const std::strin
     throw ShapeError(where + ": axis " + std::to_string(axis) +
                      " is out of bounds for an input of rank " + std::to_string(rank));
   }
+  return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+
+std::size_t canonical_axis(std::int64_t axis, std::size_t rank, const Layer& layer) {
+  const auto r = static_cast<std::int64_t>(rank);
+  if (axis < -r || axis >= r) return canonical_axis(axis, rank, layer.describe());
   return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
 }
 
@@ -225,7 +232,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> border_pairs(JsonDocument& ob
   };
   auto pair_of = [&](const JsonValue& e) -> std::pair<std::int64_t, std::int64_t> {
     if (e.IsArray()) {
-      if (e.Size() != 2) cfg::fail(where, std::string("each entry of '") + key + "' needs 2 values");
+      if (e.Size() != 2)
+        cfg::fail(where, std::string("each entry of '") + key + "' needs 2 values");
       return {as_int(e[0]), as_int(e[1])};
     }
     const std::int64_t x = as_int(e);

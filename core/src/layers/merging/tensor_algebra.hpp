@@ -4,14 +4,18 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kserde/json.hpp"
+#include "kserde/layer.hpp"
 #include "kserde/tensor.hpp"
 
 namespace kserde::detail {
+
+// Axis lists and permutations (storage from the tensor buffer cache: calls allocate nothing).
+using Axes = std::vector<std::size_t, CachedAllocator<std::size_t>>;
 
 // Row-major strides (in elements) of a shape.
 std::vector<std::int64_t> strides_of(const Shape& shape);
@@ -73,19 +77,19 @@ Tensor broadcast_binary(const Tensor& a, const Tensor& b, F f, const std::string
 }
 
 // Permutes the axes of `x` (any dtype): out.shape[i] = x.shape[perm[i]].
-Tensor transpose(const Tensor& x, const std::vector<std::size_t>& perm);
+Tensor transpose(const Tensor& x, const Axes& perm);
 
 // The permutation that keeps the axes not in `axes` in order and moves `axes` (in the given
 // order) to the end; and the inverse of a permutation.
-std::vector<std::size_t> axes_last_perm(std::size_t rank, const std::vector<std::size_t>& axes);
-std::vector<std::size_t> inverse_perm(const std::vector<std::size_t>& perm);
+Axes axes_last_perm(std::size_t rank, const Axes& axes);
+Axes inverse_perm(const Axes& perm);
 
 // Applies `fn(row, n)` to each row of `x` viewed with `axes` (sorted, distinct) moved last and
 // flattened into rows of n = prod(dims at axes) float32 values; returns the result in x's layout.
 // The offset of an element within its row is its row-major index over `axes`, i.e. the flat
 // index into a parameter of shape (dims at axes).
 template <class Fn>
-Tensor map_rows(const Tensor& x, const std::vector<std::size_t>& axes, Fn fn) {
+Tensor map_rows(const Tensor& x, const Axes& axes, Fn fn) {
   const auto perm = axes_last_perm(x.rank(), axes);
   Tensor t = transpose(x, perm).clone();
   std::int64_t n = 1;
@@ -104,6 +108,9 @@ Tensor pad_or_crop(const Tensor& x, const std::vector<std::int64_t>& before,
 
 // Python-style axis in [-rank, rank) -> [0, rank); ShapeError "<where>: ..." when out of range.
 std::size_t canonical_axis(std::int64_t axis, std::size_t rank, const std::string& where);
+// The same, naming `layer` (described only when the axis is out of bounds: calls stay
+// allocation-free).
+std::size_t canonical_axis(std::int64_t axis, std::size_t rank, const Layer& layer);
 
 // A config "axis" value that is an int or a list of ints; ConfigError naming `key` otherwise.
 std::vector<std::int64_t> axis_values(const JsonValue& config, const char* key,

@@ -47,7 +47,7 @@ class BatchNormalization final : public Layer {
     renorm_ = cfg::get_bool(c, "renorm", describe(), false);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     const auto axes = resolve(x.shape());
@@ -55,8 +55,8 @@ class BatchNormalization final : public Layer {
     // Fold the statistics into one scale and offset per parameter position.
     const std::size_t first_stat = (scale_ ? 1 : 0) + (center_ ? 1 : 0);
     const auto n = static_cast<std::size_t>(weight(first_stat).num_elements());
-    std::vector<float> inv(n);
-    std::vector<float> res(n);
+    detail::FloatBuffer inv(n);
+    detail::FloatBuffer res(n);
     const float* mean = weight(first_stat).f32();
     const float* var = weight(first_stat + 1).f32();
     const float* gamma = scale_ ? weight(0).f32() : nullptr;
@@ -124,9 +124,9 @@ class BatchNormalization final : public Layer {
   }
 
  private:
-  std::vector<std::size_t> resolve(const Shape& s) const {
-    std::vector<std::size_t> axes;
-    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), describe()));
+  detail::Axes resolve(const Shape& s) const {
+    detail::Axes axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), *this));
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
       cfg::fail(describe(), "'axis' contains duplicates");
@@ -134,7 +134,7 @@ class BatchNormalization final : public Layer {
     return axes;
   }
 
-  void check_against_build(const Shape& s, const std::vector<std::size_t>& axes) const {
+  void check_against_build(const Shape& s, const detail::Axes& axes) const {
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Shape& built_shape = build_input_shapes().at(0);
     bool ok = s.size() == built_shape.size();

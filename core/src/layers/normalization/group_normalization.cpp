@@ -32,7 +32,8 @@ class GroupNormalization final : public Layer {
     const JsonValue& c = config();
     groups_ = cfg::get_int(c, "groups", describe());
     if (groups_ <= 0 && groups_ != -1) {
-      cfg::fail(describe(), "groups must be a positive integer or -1, got " + std::to_string(groups_));
+      cfg::fail(describe(),
+                "groups must be a positive integer or -1, got " + std::to_string(groups_));
     }
     axis_ = cfg::get_int(c, "axis", describe());
     epsilon_ = cfg::get_float(c, "epsilon", describe());
@@ -41,13 +42,14 @@ class GroupNormalization final : public Layer {
     scale_ = cfg::get_bool(c, "scale", describe(), true);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
     const std::size_t ch_axis = channel_axis(x.shape());
     const std::int64_t channels = x.dim(ch_axis);
-    if (channels != build_input_shapes()[0][ch_axis] || x.rank() != build_input_shapes()[0].size()) {
+    if (channels != build_input_shapes()[0][ch_axis] ||
+        x.rank() != build_input_shapes()[0].size()) {
       throw ShapeError(describe() + ": input shape " + shape_to_string(x.shape()) +
                        " is incompatible with the build shape " +
                        shape_to_string(build_input_shapes()[0]));
@@ -56,7 +58,7 @@ class GroupNormalization final : public Layer {
     const float* gamma = scale_ ? weight(0).f32() : nullptr;
     const float* beta = center_ ? weight(scale_ ? 1 : 0).f32() : nullptr;
     // Rows are samples laid out as (positions..., channels).
-    std::vector<std::size_t> axes;
+    detail::Axes axes;
     for (std::size_t d = 1; d < x.rank(); ++d) {
       if (d != ch_axis) axes.push_back(d);
     }
@@ -124,7 +126,7 @@ class GroupNormalization final : public Layer {
 
  private:
   std::size_t channel_axis(const Shape& s) const {
-    const std::size_t a = detail::canonical_axis(axis_, s.size(), describe());
+    const std::size_t a = detail::canonical_axis(axis_, s.size(), *this);
     if (a == 0) throw ShapeError(describe() + ": axis must not be the batch axis");
     return a;
   }

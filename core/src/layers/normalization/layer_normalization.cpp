@@ -42,7 +42,7 @@ class LayerNormalization final : public Layer {
     has_beta_ = center_ && !rms_;
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -105,9 +105,9 @@ class LayerNormalization final : public Layer {
   }
 
  private:
-  std::vector<std::size_t> resolve(const Shape& s) const {
-    std::vector<std::size_t> axes;
-    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), describe()));
+  detail::Axes resolve(const Shape& s) const {
+    detail::Axes axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), *this));
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
       cfg::fail(describe(), "duplicate axes are not allowed");

@@ -23,7 +23,7 @@ class RMSNormalization final : public Layer {
     if (!(epsilon_ >= 0.0)) cfg::fail(describe(), "epsilon must be non-negative");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -73,9 +73,9 @@ class RMSNormalization final : public Layer {
   }
 
  private:
-  std::vector<std::size_t> resolve(const Shape& s) const {
-    std::vector<std::size_t> axes;
-    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), describe()));
+  detail::Axes resolve(const Shape& s) const {
+    detail::Axes axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), *this));
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
       cfg::fail(describe(), "duplicate axes are not allowed");

@@ -20,7 +20,7 @@ class UnitNormalization final : public Layer {
     axes_ = detail::axis_values(config(), "axis", describe(), -1);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     ctx.output_masks = ctx.input_masks;
@@ -38,9 +38,9 @@ class UnitNormalization final : public Layer {
   }
 
  private:
-  std::vector<std::size_t> resolve(const Shape& s) const {
-    std::vector<std::size_t> axes;
-    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), describe()));
+  detail::Axes resolve(const Shape& s) const {
+    detail::Axes axes;
+    for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, s.size(), *this));
     std::sort(axes.begin(), axes.end());
     axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
     return axes;

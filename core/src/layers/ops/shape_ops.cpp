@@ -46,7 +46,7 @@ class ShapeOp : public Layer {
 class GetItem final : public ShapeOp {
  public:
   GetItem(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {}
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     if (inputs.empty() || ctx.call_args == nullptr || !ctx.call_args->IsArray() ||
         ctx.call_args->Size() < 2) {
       throw ShapeError(describe() + ": needs a tensor and an index");
@@ -156,7 +156,7 @@ class ReshapeOp final : public ShapeOp {
   ReshapeOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {
     target_ = int_list(cfg::find(config(), "newshape"), describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Shape s(target_.begin(), target_.end());
     std::int64_t known = 1;
@@ -181,10 +181,10 @@ class TransposeOp final : public ShapeOp {
   TransposeOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {
     axes_ = int_list(cfg::find(config(), "axes"), describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const std::size_t r = inputs[0].rank();
-    std::vector<std::size_t> perm(r);
+    detail::Axes perm(r);
     if (axes_.empty()) {
       for (std::size_t i = 0; i < r; ++i) perm[i] = r - 1 - i;
     } else {
@@ -203,7 +203,7 @@ class ExpandDimsOp final : public ShapeOp {
   ExpandDimsOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {
     axes_ = int_list(cfg::find(config(), "axis"), describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const std::size_t out_rank = inputs[0].rank() + axes_.size();
     std::vector<bool> inserted(out_rank, false);
@@ -223,7 +223,7 @@ class SqueezeOp final : public ShapeOp {
   SqueezeOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {
     axes_ = int_list(cfg::find(config(), "axis"), describe());
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
     std::vector<bool> drop(x.rank(), false);
@@ -255,7 +255,7 @@ class ReduceOp final : public ShapeOp {
     axes_ = int_list(cfg::find(config(), "axis"), describe());
     keepdims_ = cfg::get_bool(config(), "keepdims", describe(), false);
   }
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     const std::size_t r = x.rank();
@@ -304,7 +304,7 @@ class ReduceOp final : public ShapeOp {
 class MatmulOp final : public ShapeOp {
  public:
   MatmulOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {}
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 2);
     const Tensor a = ops::as_float32(inputs[0]);
     const Tensor b = ops::as_float32(inputs[1]);

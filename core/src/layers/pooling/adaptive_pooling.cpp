@@ -27,7 +27,7 @@ class AdaptivePooling : public Layer {
                           channels_first_ ? "channels_first" : "channels_last");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     check_input(inputs[0].shape());
     Tensor x = ops::as_float32(inputs[0]);

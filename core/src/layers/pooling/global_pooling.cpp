@@ -27,7 +27,7 @@ class GlobalPooling : public Layer {
                           channels_first_ ? "channels_first" : "channels_last");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
     const Tensor x = ops::as_float32(inputs[0]);

@@ -38,7 +38,7 @@ class Pooling : public Layer {
                           channels_first_ ? "channels_first" : "channels_last");
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext&) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
     Tensor x = ops::as_float32(inputs[0]);

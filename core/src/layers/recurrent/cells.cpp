@@ -88,7 +88,7 @@ RowMatrix RecurrentCell::project_inputs(const float* rows, std::int64_t n) const
   return xp;
 }
 
-std::vector<Tensor> RecurrentCell::call(const std::vector<Tensor>& inputs, CallContext&) {
+TensorList RecurrentCell::call(const TensorList& inputs, CallContext&) {
   if (inputs.empty()) throw ShapeError(describe() + " expects the step inputs and the states");
   const Tensor x = ops::as_float32(inputs[0]);
   if (x.rank() != 2) {
@@ -115,7 +115,7 @@ std::vector<Tensor> RecurrentCell::call(const std::vector<Tensor>& inputs, CallC
     }
   }
   step(project_inputs(x.f32(), batch), states);
-  std::vector<Tensor> out;
+  TensorList out;
   auto to_tensor = [&](const RowMatrix& m) {
     return Tensor::from_floats(
         {batch, units_}, std::span<const float>(m.data(), static_cast<std::size_t>(m.size())));

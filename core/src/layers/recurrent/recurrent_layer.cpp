@@ -1,5 +1,6 @@
-// keras.layers.RNN, LSTM, GRU, SimpleRNN: run a cell over the time axis of (batch, steps, features).
-// No variables of their own (the cell's are at <layer>/cell/vars; see cells.cpp for the order).
+// keras.layers.RNN, LSTM, GRU, SimpleRNN: run a cell over the time axis of (batch, steps,
+// features). No variables of their own (the cell's are at <layer>/cell/vars; see cells.cpp for the
+// order).
 //
 // Semantics follow Keras's backend rnn loop (TensorFlow backend):
 //   * go_backwards processes steps T-1..0 and returns the sequence in processing order;
@@ -45,8 +46,9 @@ RecurrentLayer::RecurrentLayer(std::shared_ptr<JsonDocument> d, Deserializer& ct
     if (kind.recurrent_activation) config_default("recurrent_activation", "\"sigmoid\"");
     config_default("use_bias", "true");
     config_default("kernel_initializer", kGlorotUniform);
-    config_default("recurrent_initializer",
-                   R"({"module": "keras.initializers", "class_name": "Orthogonal", "config": {"seed": null, "gain": 1.0}, "registered_name": null})");
+    config_default(
+        "recurrent_initializer",
+        R"({"module": "keras.initializers", "class_name": "Orthogonal", "config": {"seed": null, "gain": 1.0}, "registered_name": null})");
     config_default("bias_initializer", kZeros);
     if (kind.unit_forget_bias) config_default("unit_forget_bias", "true");
     config_default("kernel_regularizer", "null");
@@ -71,7 +73,8 @@ RecurrentLayer::RecurrentLayer(std::shared_ptr<JsonDocument> d, Deserializer& ct
   if (from_cell_dict_) {
     const JsonValue* cell = cfg::find(c, "cell");
     if (cell == nullptr || !cell->IsObject()) {
-      cfg::fail(describe(), "'cell' must be a cell object dict (stacked cell lists are not supported)");
+      cfg::fail(describe(),
+                "'cell' must be a cell object dict (stacked cell lists are not supported)");
     }
     cell_layer_ = ctx.layer(*cell);
   } else {
@@ -127,7 +130,8 @@ void RecurrentLayer::build_from_config(const JsonValue& build_config) {
     return;
   }
   const JsonValue* seq = cfg::find(*sd, "sequences_shape");
-  if (seq == nullptr || !seq->IsArray()) cfg::fail(describe(), "build_config lacks sequences_shape");
+  if (seq == nullptr || !seq->IsArray())
+    cfg::fail(describe(), "build_config lacks sequences_shape");
   std::vector<Shape> shapes{cfg::to_shape(*seq, describe())};
   if (const JsonValue* st = cfg::find(*sd, "initial_state_shape"); st != nullptr && st->IsArray()) {
     const bool nested = !st->Empty() && ((*st)[0].IsArray());
@@ -155,7 +159,8 @@ std::shared_ptr<JsonDocument> RecurrentLayer::to_object_dict() const {
     JsonValue sd(rapidjson::kObjectType);
     sd.AddMember("sequences_shape", cfg::from_shape(shapes[0], a), a);
     JsonValue states(rapidjson::kArrayType);
-    for (std::size_t i = 1; i < shapes.size(); ++i) states.PushBack(cfg::from_shape(shapes[i], a), a);
+    for (std::size_t i = 1; i < shapes.size(); ++i)
+      states.PushBack(cfg::from_shape(shapes[i], a), a);
     sd.AddMember("initial_state_shape", states, a);
     JsonValue bc(rapidjson::kObjectType);
     bc.AddMember("shapes_dict", sd, a);
@@ -181,14 +186,15 @@ std::vector<Shape> RecurrentLayer::compute_output_shape(const std::vector<Shape>
   return out;
 }
 
-std::vector<Tensor> RecurrentLayer::call(const std::vector<Tensor>& inputs, CallContext& ctx) {
+TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
   if (inputs.empty()) throw ShapeError(describe() + " expects a sequence input");
   if (cell_ == nullptr) {
     throw UnsupportedError(describe() + ": kserde cannot run cells of class '" +
                            cell_layer_->class_name() + "'");
   }
   if (stateful_) {
-    throw UnsupportedError(describe() + ": stateful=True (state kept across calls) is not supported");
+    throw UnsupportedError(describe() +
+                           ": stateful=True (state kept across calls) is not supported");
   }
   const Tensor x = ops::as_float32(inputs[0]);
   if (x.rank() != 3) {
@@ -207,9 +213,10 @@ std::vector<Tensor> RecurrentLayer::call(const std::vector<Tensor>& inputs, Call
   if (steps == 0) throw ShapeError(describe() + ": the input has no time steps");
 
   // Initial states.
-  std::vector<Tensor> init(inputs.begin() + 1, inputs.end());
+  TensorList init(inputs.begin() + 1, inputs.end());
   if (init.empty()) {
-    if (auto it = ctx.kwargs.find("initial_state"); it != ctx.kwargs.end()) init.push_back(it->second);
+    if (auto it = ctx.kwargs.find("initial_state"); it != ctx.kwargs.end())
+      init.push_back(it->second);
   }
   const std::size_t n_states = cell_->num_states();
   if (!init.empty() && init.size() != n_states) {
@@ -284,7 +291,7 @@ std::vector<Tensor> RecurrentLayer::call(const std::vector<Tensor>& inputs, Call
     }
   }
 
-  std::vector<Tensor> outputs{return_sequences_ ? seq : to_tensor(prev_out)};
+  TensorList outputs{return_sequences_ ? seq : to_tensor(prev_out)};
   if (return_state_) {
     for (const RowMatrix& st : states) outputs.push_back(to_tensor(st));
   }
@@ -297,7 +304,8 @@ std::vector<Tensor> RecurrentLayer::call(const std::vector<Tensor>& inputs, Call
 
 namespace {
 
-constexpr detail::RecurrentKind kSimpleRnn{"SimpleRNNCell", "simple_rnn_cell", false, false, false, false};
+constexpr detail::RecurrentKind kSimpleRnn{
+    "SimpleRNNCell", "simple_rnn_cell", false, false, false, false};
 constexpr detail::RecurrentKind kLstm{"LSTMCell", "lstm_cell", true, true, false, true};
 constexpr detail::RecurrentKind kGru{"GRUCell", "gru_cell", true, false, true, true};
 constexpr detail::RecurrentKind kGenericRnn{nullptr, nullptr, false, false, false, false};
@@ -310,12 +318,14 @@ class SimpleRNN final : public detail::RecurrentLayer {
 
 class LSTM final : public detail::RecurrentLayer {
  public:
-  LSTM(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : RecurrentLayer(std::move(d), ctx, kLstm) {}
+  LSTM(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
+      : RecurrentLayer(std::move(d), ctx, kLstm) {}
 };
 
 class GRU final : public detail::RecurrentLayer {
  public:
-  GRU(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : RecurrentLayer(std::move(d), ctx, kGru) {}
+  GRU(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
+      : RecurrentLayer(std::move(d), ctx, kGru) {}
 };
 
 class RNN final : public detail::RecurrentLayer {

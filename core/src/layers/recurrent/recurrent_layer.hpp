@@ -30,7 +30,7 @@ class RecurrentLayer : public Layer {
   // saves the changed value in the copies' configs).
   void set_zero_output_for_mask(bool value);
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
   std::vector<TrackedChild> tracked_children() const override;
   void build_from_config(const JsonValue& build_config) override;

@@ -39,7 +39,7 @@ class RecurrentCell : public Layer {
   virtual void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const = 0;
 
   // Keras's cell call: inputs {x, state...}; outputs {output, new state...}.
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override;
+  TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;
 
  protected:

@@ -21,13 +21,14 @@ class CroppingBase : public Layer {
       config_default("data_format", "\"channels_last\"");
       const std::string f = cfg::get_string(config(), "data_format", describe(), "channels_last");
       if (f != "channels_last" && f != "channels_first") {
-        cfg::fail(describe(), "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
+        cfg::fail(describe(),
+                  "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
       }
       first_ = f == "channels_first" ? 2 : 1;
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     compute_output_shape({inputs[0].shape()});  // validates rank and sizes
     std::vector<std::int64_t> before(spatial_ + 2, 0);
@@ -52,8 +53,10 @@ class CroppingBase : public Layer {
       if (dim < 0) continue;
       dim -= crops_[i].first + crops_[i].second;
       if (dim <= 0) {
-        throw ShapeError(describe() + ": cropping must be smaller than the input's spatial size; "
-                         "input shape " + shape_to_string(s0));
+        throw ShapeError(describe() +
+                         ": cropping must be smaller than the input's spatial size; "
+                         "input shape " +
+                         shape_to_string(s0));
       }
     }
     return {s};

@@ -25,8 +25,8 @@ Tensor repeat_axis(const Tensor& x, std::size_t axis, std::int64_t factor) {
   Shape s = x.shape();
   std::int64_t outer = 1;
   for (std::size_t d = 0; d <= axis; ++d) outer *= s[d];
-  const std::int64_t inner_bytes =
-      (outer == 0 ? 0 : x.num_elements() / outer) * static_cast<std::int64_t>(dtype_size(x.dtype()));
+  const std::int64_t inner_bytes = (outer == 0 ? 0 : x.num_elements() / outer) *
+                                   static_cast<std::int64_t>(dtype_size(x.dtype()));
   s[axis] *= factor;
   Tensor out(s, x.dtype());
   const std::byte* src = x.bytes().data();
@@ -43,7 +43,8 @@ Tensor repeat_axis(const Tensor& x, std::size_t axis, std::int64_t factor) {
 
 class UpSamplingBase : public Layer {
  public:
-  UpSamplingBase(std::shared_ptr<JsonDocument> d, std::size_t spatial) : Layer(std::move(d)), spatial_(spatial) {
+  UpSamplingBase(std::shared_ptr<JsonDocument> d, std::size_t spatial)
+      : Layer(std::move(d)), spatial_(spatial) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
     if (spatial == 1) {
@@ -60,7 +61,8 @@ class UpSamplingBase : public Layer {
       config_default("data_format", "\"channels_last\"");
       const std::string f = cfg::get_string(config(), "data_format", describe(), "channels_last");
       if (f != "channels_last" && f != "channels_first") {
-        cfg::fail(describe(), "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
+        cfg::fail(describe(),
+                  "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
       }
       first_ = f == "channels_first" ? 2 : 1;
     }
@@ -69,7 +71,7 @@ class UpSamplingBase : public Layer {
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
     ctx.output_masks.clear();
@@ -120,7 +122,9 @@ class UpSampling3D final : public UpSamplingBase {
 };
 
 // Resampling kernels of jax.image.resize / Keras's NumPy backend.
-double triangle(double x) { return std::max(0.0, 1.0 - std::fabs(x)); }
+double triangle(double x) {
+  return std::max(0.0, 1.0 - std::fabs(x));
+}
 double keys_cubic(double x) {
   x = std::fabs(x);
   if (x >= 2.0) return 0.0;
@@ -140,11 +144,13 @@ class UpSampling2D final : public UpSamplingBase {
   UpSampling2D(std::shared_ptr<JsonDocument> d, Deserializer&) : UpSamplingBase(std::move(d), 2) {
     config_default("interpolation", "\"nearest\"");
     interpolation_ = cfg::get_string(config(), "interpolation", describe());
-    for (char& ch : interpolation_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : interpolation_)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     cfg::set(object_dict()["config"], "interpolation",
              cfg::str(interpolation_, object_dict().GetAllocator()), object_dict().GetAllocator());
-    if (interpolation_ != "nearest" && interpolation_ != "bilinear" && interpolation_ != "bicubic" &&
-        interpolation_ != "lanczos3" && interpolation_ != "lanczos5") {
+    if (interpolation_ != "nearest" && interpolation_ != "bilinear" &&
+        interpolation_ != "bicubic" && interpolation_ != "lanczos3" &&
+        interpolation_ != "lanczos5") {
       throw UnsupportedError(describe() + ": interpolation '" + interpolation_ +
                              "' is not supported (nearest, bilinear, bicubic, lanczos3, lanczos5)");
     }

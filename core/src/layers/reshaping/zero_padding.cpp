@@ -20,12 +20,13 @@ class ZeroPaddingBase : public Layer {
     pads_ = detail::border_pairs(object_dict(), "padding", spatial, describe());
     const std::string f = cfg::get_string(config(), "data_format", describe(), "channels_last");
     if (f != "channels_last" && f != "channels_first") {
-      cfg::fail(describe(), "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
+      cfg::fail(describe(),
+                "data_format must be 'channels_last' or 'channels_first', got '" + f + "'");
     }
     first_ = f == "channels_first" ? 2 : 1;
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
     std::vector<std::int64_t> before(spatial_ + 2, 0);

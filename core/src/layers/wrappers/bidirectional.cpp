@@ -2,7 +2,8 @@
 // same sequence and merges the two outputs (concat on the last axis, sum, mul, ave, or None: both
 // outputs). The backward output sequence is flipped back to time order. With return_state the
 // outputs are [merged..., forward states..., backward states...].
-// No variables of its own: <bidirectional>/forward_layer/cell/vars and .../backward_layer/cell/vars.
+// No variables of its own: <bidirectional>/forward_layer/cell/vars and
+// .../backward_layer/cell/vars.
 //
 // As in Keras, both directions are fresh copies named "forward_<name>" / "backward_<name>" (the
 // backward copy with go_backwards flipped, unless the config gives "backward_layer"), and both get
@@ -45,7 +46,8 @@ Tensor flip_time(const Tensor& t) {
   Tensor out(t.shape(), t.dtype());
   const std::int64_t batch = t.dim(0);
   const std::int64_t steps = t.dim(1);
-  const std::size_t row = t.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(1, batch * steps));
+  const std::size_t row =
+      t.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(1, batch * steps));
   const std::byte* src = t.bytes().data();
   std::byte* dst = out.mutable_bytes().data();
   for (std::int64_t b = 0; b < batch; ++b) {
@@ -69,14 +71,21 @@ class Bidirectional final : public Layer {
       merge_ = MergeMode::None;
     } else {
       const std::string m = cfg::get_string(c, "merge_mode", describe());
-      if (m == "concat") merge_ = MergeMode::Concat;
-      else if (m == "sum") merge_ = MergeMode::Sum;
-      else if (m == "mul") merge_ = MergeMode::Mul;
-      else if (m == "ave") merge_ = MergeMode::Ave;
-      else cfg::fail(describe(), "Invalid merge mode '" + m + "'; expected one of concat, sum, mul, ave, None");
+      if (m == "concat")
+        merge_ = MergeMode::Concat;
+      else if (m == "sum")
+        merge_ = MergeMode::Sum;
+      else if (m == "mul")
+        merge_ = MergeMode::Mul;
+      else if (m == "ave")
+        merge_ = MergeMode::Ave;
+      else
+        cfg::fail(describe(),
+                  "Invalid merge mode '" + m + "'; expected one of concat, sum, mul, ave, None");
     }
     const JsonValue* inner = cfg::find(c, "layer");
-    if (inner == nullptr || !inner->IsObject()) cfg::fail(describe(), "'layer' must be a layer object dict");
+    if (inner == nullptr || !inner->IsObject())
+      cfg::fail(describe(), "'layer' must be a layer object dict");
     forward_ = ctx.layer(renamed_copy(*inner, "forward_", false, describe()));
     if (const JsonValue* bl = cfg::find(c, "backward_layer"); bl != nullptr && !bl->IsNull()) {
       if (!bl->IsObject()) cfg::fail(describe(), "'backward_layer' must be a layer object dict");
@@ -85,21 +94,27 @@ class Bidirectional final : public Layer {
       backward_ = ctx.layer(renamed_copy(*inner, "backward_", true, describe()));
     }
     if (inner_flag(*forward_, "go_backwards") == inner_flag(*backward_, "go_backwards")) {
-      cfg::fail(describe(), "Forward layer and backward layer should have different `go_backwards` values");
+      cfg::fail(describe(),
+                "Forward layer and backward layer should have different `go_backwards` values");
     }
     for (const char* key : {"stateful", "return_sequences", "return_state"}) {
       if (inner_flag(*forward_, key) != inner_flag(*backward_, key)) {
-        cfg::fail(describe(), std::string("Forward layer and backward layer are expected to have the same value for \"") + key + "\"");
+        cfg::fail(
+            describe(),
+            std::string(
+                "Forward layer and backward layer are expected to have the same value for \"") +
+                key + "\"");
       }
     }
     return_sequences_ = inner_flag(*forward_, "return_sequences");
     return_state_ = inner_flag(*forward_, "return_state");
     for (Layer* l : {forward_.get(), backward_.get()}) {
-      if (auto* r = dynamic_cast<detail::RecurrentLayer*>(l)) r->set_zero_output_for_mask(return_sequences_);
+      if (auto* r = dynamic_cast<detail::RecurrentLayer*>(l))
+        r->set_zero_output_for_mask(return_sequences_);
     }
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     if (inputs.empty()) throw ShapeError(describe() + " expects a sequence input");
     if (inputs[0].rank() < 2) {
       throw ShapeError(describe() + ": expects inputs of shape (batch, steps, ...), got " +
@@ -111,21 +126,24 @@ class Bidirectional final : public Layer {
       throw ShapeError(describe() + ": initial states must come in forward/backward halves, got " +
                        std::to_string(n_states));
     }
-    std::vector<Tensor> f_in{inputs[0]};
-    std::vector<Tensor> b_in{inputs[0]};
-    for (std::size_t i = 0; i < n_states; ++i) (i < n_states / 2 ? f_in : b_in).push_back(inputs[1 + i]);
+    TensorList f_in{inputs[0]};
+    TensorList b_in{inputs[0]};
+    for (std::size_t i = 0; i < n_states; ++i)
+      (i < n_states / 2 ? f_in : b_in).push_back(inputs[1 + i]);
     auto sub_context = [&] {
       CallContext sub;
       sub.training = ctx.training;
       if (!ctx.input_masks.empty()) sub.input_masks = {ctx.input_masks[0]};
-      if (auto it = ctx.kwargs.find("mask"); it != ctx.kwargs.end()) sub.kwargs["mask"] = it->second;
+      if (auto it = ctx.kwargs.find("mask"); it != ctx.kwargs.end())
+        sub.kwargs["mask"] = it->second;
       return sub;
     };
     CallContext fctx = sub_context();
     CallContext bctx = sub_context();
-    std::vector<Tensor> y = forward_->call(f_in, fctx);
-    std::vector<Tensor> y_rev = backward_->call(b_in, bctx);
-    if (y.empty() || y_rev.empty()) throw Error(describe() + ": the wrapped layer returned no output");
+    TensorList y = forward_->call(f_in, fctx);
+    TensorList y_rev = backward_->call(b_in, bctx);
+    if (y.empty() || y_rev.empty())
+      throw Error(describe() + ": the wrapped layer returned no output");
     Tensor fy = ops::as_float32(y[0]);
     Tensor by = ops::as_float32(y_rev[0]);
     if (return_sequences_) by = flip_time(by);
@@ -133,7 +151,7 @@ class Bidirectional final : public Layer {
       throw ShapeError(describe() + ": forward output " + shape_to_string(fy.shape()) +
                        " and backward output " + shape_to_string(by.shape()) + " differ");
     }
-    std::vector<Tensor> out;
+    TensorList out;
     if (merge_ == MergeMode::None) {
       out = {fy, by};
     } else {
@@ -170,7 +188,8 @@ class Bidirectional final : public Layer {
     const JsonValue* sd = cfg::find(build_config, "shapes_dict");
     if (sd != nullptr && sd->IsObject()) {
       const JsonValue* seq = cfg::find(*sd, "sequences_shape");
-      if (seq == nullptr || !seq->IsArray()) cfg::fail(describe(), "build_config lacks sequences_shape");
+      if (seq == nullptr || !seq->IsArray())
+        cfg::fail(describe(), "build_config lacks sequences_shape");
       build({cfg::to_shape(*seq, describe())});
       return;
     }
@@ -181,8 +200,9 @@ class Bidirectional final : public Layer {
     auto doc = Layer::to_object_dict();
     auto& a = doc->GetAllocator();
     JsonValue& c = (*doc)["config"];
-    for (auto [key, layer] : {std::pair<const char*, const Layer*>{"layer", forward_.get()},
-                              std::pair<const char*, const Layer*>{"backward_layer", backward_.get()}}) {
+    for (auto [key, layer] :
+         {std::pair<const char*, const Layer*>{"layer", forward_.get()},
+          std::pair<const char*, const Layer*>{"backward_layer", backward_.get()}}) {
       auto sub = layer->to_object_dict();
       JsonValue v;
       v.CopyFrom(*sub, a);
@@ -222,9 +242,15 @@ class Bidirectional final : public Layer {
     float* o = out.f32_mut();
     for (std::size_t i = 0; i < av.size(); ++i) {
       switch (merge_) {
-        case MergeMode::Sum: o[i] = av[i] + bv[i]; break;
-        case MergeMode::Mul: o[i] = av[i] * bv[i]; break;
-        default: o[i] = (av[i] + bv[i]) / 2.0f; break;
+        case MergeMode::Sum:
+          o[i] = av[i] + bv[i];
+          break;
+        case MergeMode::Mul:
+          o[i] = av[i] * bv[i];
+          break;
+        default:
+          o[i] = (av[i] + bv[i]) / 2.0f;
+          break;
       }
     }
     return out;

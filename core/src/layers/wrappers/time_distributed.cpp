@@ -21,15 +21,17 @@ class TimeDistributed final : public Layer {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
     const JsonValue* inner = cfg::find(config(), "layer");
-    if (inner == nullptr || !inner->IsObject()) cfg::fail(describe(), "'layer' must be a layer object dict");
+    if (inner == nullptr || !inner->IsObject())
+      cfg::fail(describe(), "'layer' must be a layer object dict");
     layer_ = ctx.layer(*inner);
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
     if (x.rank() < 3) {
-      throw ShapeError(describe() + ": expects inputs with at least 3 dimensions (batch, steps, ...), got " +
+      throw ShapeError(describe() +
+                       ": expects inputs with at least 3 dimensions (batch, steps, ...), got " +
                        shape_to_string(x.shape()));
     }
     if (!built()) build({detail::symbolic(x.shape())});
@@ -45,9 +47,10 @@ class TimeDistributed final : public Layer {
       }
       sub.input_masks = {m.reshaped(merged_batch_time(m.shape()))};
     }
-    std::vector<Tensor> y = layer_->call({x.reshaped(merged_batch_time(x.shape()))}, sub);
+    TensorList y = layer_->call({x.reshaped(merged_batch_time(x.shape()))}, sub);
     if (y.size() != 1) {
-      throw UnsupportedError(describe() + ": the wrapped layer must return exactly one tensor, got " +
+      throw UnsupportedError(describe() +
+                             ": the wrapped layer must return exactly one tensor, got " +
                              std::to_string(y.size()));
     }
     if (y[0].rank() < 1 || y[0].dim(0) != batch * steps) {
@@ -88,7 +91,8 @@ class TimeDistributed final : public Layer {
  private:
   Shape child_shape(const std::vector<Shape>& in) const {
     if (in.size() != 1 || in[0].size() < 3) {
-      throw ShapeError(describe() + ": `TimeDistributed` Layer should be passed an input shape "
+      throw ShapeError(describe() +
+                       ": `TimeDistributed` Layer should be passed an input shape "
                        "with at least 3 dimensions, received: " +
                        (in.empty() ? std::string("nothing") : shape_to_string(in[0])));
     }
