@@ -12,6 +12,9 @@
 #include "kserde/saving.hpp"
 #include "scaled_dense.hpp"
 #include "test_support.hpp"
+#define KSERDE_TEST_INTERPOSE_MALLOC  // this executable's one definition of the counting malloc
+#include "allocation_counter.hpp"
+#include "ops/thread_pool.hpp"
 
 namespace bdata = boost::unit_test::data;
 using namespace kserde;
@@ -87,6 +90,40 @@ BOOST_DATA_TEST_CASE(golden_case_predicts_the_same_in_every_batch_size, bdata::m
     test::allclose(one[i], all[i], 0.0, 0.0, &detail);
     BOOST_TEST(one[i].bitwise_equal(all[i]), detail);
   }
+}
+
+BOOST_DATA_TEST_CASE(golden_case_predicts_in_steady_state_without_allocating,
+                     bdata::make(golden_cases()), name) {
+  if (!test::kAllocationCounting) {
+    BOOST_TEST_MESSAGE("allocation counting needs glibc's malloc; not under a sanitizer");
+    return;
+  }
+  const auto dir = test::golden_dir() / name;
+  auto model = load_model(dir / "model.keras", golden_options());
+  const auto inputs = numbered(dir, "input");
+  const auto expected = numbered(dir, "expected");
+  for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    kserde::ops::set_num_threads(threads);
+    // One batch and several (batch_size 3 splits every golden input), as a server would call.
+    for (const std::int64_t batch_size : {std::int64_t{1024}, std::int64_t{3}}) {
+      // The same calls warm up and are counted: the last result stays alive while the next
+      // call runs, as in a caller's loop. Workers grow their scratch on their first parts, so
+      // the warm-up gives each of them time to have run every layer.
+      TensorList out;
+      for (int warm = 0; warm < 10; ++warm) out = model->predict(inputs, batch_size);
+      long allocations = 0;
+      {
+        test::CountAllocations counter;
+        for (int call = 0; call < 5; ++call) out = model->predict(inputs, batch_size);
+        allocations = counter.count();
+      }
+      BOOST_TEST(test::allclose(out.at(0), expected.at(0), 1e-4, 1e-5));
+      BOOST_TEST(allocations == 0, name << ", " << threads << " thread(s), batch_size "
+                                        << batch_size << ": " << allocations
+                                        << " heap allocations in 5 steady-state predictions");
+    }
+  }
+  kserde::ops::set_num_threads(0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -77,8 +77,8 @@ class Layer {
   // Changes the name (config "name" too); models use it to keep names unique.
   void rename(const std::string& name);
   bool trainable() const;
-  // "Dense 'logits'": how errors name this layer.
-  std::string describe() const;
+  // "Dense 'logits'": how errors name this layer (kept, so naming it costs nothing on a call).
+  const std::string& describe() const { return description_; }
 
   // ---- config
   const JsonValue& config() const;
@@ -139,6 +139,7 @@ class Layer {
  private:
   std::shared_ptr<JsonDocument> spec_;
   std::string name_;
+  std::string description_;
   DType variable_dtype_ = DType::Float32;
   bool built_ = false;
   bool loaded_ = false;

@@ -45,6 +45,11 @@ class CachedAllocator {
   }
 };
 
+// Released tensor memory is kept for reuse, up to KSERDE_TENSOR_CACHE_MB (default 512; 0 keeps
+// none), so that repeated predictions allocate nothing and touch no fresh pages. This returns all
+// of it to the system (say, after destroying a large model); the bytes released.
+std::size_t release_cached_buffers();
+
 class Tensor;
 // A list of tensors (a layer's inputs or outputs): a std::vector whose storage comes from the
 // tensor buffer cache.

@@ -15,6 +15,9 @@ namespace kserde::detail {
 // Per-call float scratch whose storage comes from the tensor buffer cache (steady-state calls
 // allocate nothing).
 using FloatBuffer = std::vector<float, CachedAllocator<float>>;
+// Axis lists and permutations, and byte flags (masks), likewise.
+using Axes = std::vector<std::size_t, CachedAllocator<std::size_t>>;
+using ByteBuffer = std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>;
 
 // Keras's default dtype policy dict, as every layer config carries it.
 inline constexpr const char* kDefaultDTypePolicy =

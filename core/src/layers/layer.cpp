@@ -67,6 +67,7 @@ Layer::Layer(std::shared_ptr<JsonDocument> object_dict) : spec_(std::move(object
     throw ConfigError("object dict of class '" + class_name() + "' has no config dict");
   }
   name_ = cfg::get_string(*c, "name", class_name(), snake_case(class_name()));
+  description_ = class_name() + " '" + name_ + "'";
   variable_dtype_ = variable_dtype_for_policy(dtype_policy_name(*c), describe());
 }
 
@@ -90,16 +91,13 @@ std::optional<std::string> Layer::registered_name() const {
 
 void Layer::rename(const std::string& name) {
   name_ = name;
+  description_ = class_name() + " '" + name_ + "'";
   cfg::set((*spec_)["config"], "name", cfg::str(name, spec_->GetAllocator()),
            spec_->GetAllocator());
 }
 
 bool Layer::trainable() const {
   return cfg::get_bool(config(), "trainable", describe(), true);
-}
-
-std::string Layer::describe() const {
-  return class_name() + " '" + name_ + "'";
 }
 
 const JsonValue& Layer::config() const {

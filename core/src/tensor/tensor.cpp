@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -44,11 +45,6 @@ std::byte* map_huge(std::size_t nbytes) {
   return p;
 }
 
-std::shared_ptr<std::byte> allocate_mapped(std::size_t nbytes) {
-  const std::size_t size = mapped_size(nbytes);
-  return {map_huge(nbytes), [size](std::byte* q) { ::munmap(q, size); }};
-}
-
 // Released tensor storage kept for reuse, up to a byte budget: a prediction's activations have the
 // same sizes every call, so in steady state every buffer (and every shared_ptr control block) a
 // call needs comes from here and the call makes no heap allocation and maps no memory (a fresh
@@ -64,6 +60,33 @@ class BufferCache {
   BufferCache() : budget_(budget_from_env()) {}
   BufferCache(const BufferCache&) = delete;
   BufferCache& operator=(const BufferCache&) = delete;
+  // Returns every cached block to the system; the bytes released.
+  std::size_t trim() noexcept {
+    FreeBlock* small[kClasses] = {};
+    LargeBlock large[kLargeSlots];
+    std::size_t large_count = 0;
+    std::size_t released = 0;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      std::copy(small_, small_ + kClasses, small);
+      std::fill(small_, small_ + kClasses, nullptr);
+      std::copy(large_, large_ + large_count_, large);
+      large_count = large_count_;
+      large_count_ = 0;
+      released = cached_;
+      cached_ = 0;
+    }
+    for (FreeBlock* b : small) {
+      while (b != nullptr) {
+        FreeBlock* next = b->next;
+        std::free(b);
+        b = next;
+      }
+    }
+    for (std::size_t i = 0; i < large_count; ++i) ::munmap(large[i].p, large[i].size);
+    return released;
+  }
+
   static std::size_t class_of(std::size_t nbytes) {
     std::size_t c = 0;
     while ((kMinBlock << c) < nbytes) ++c;
@@ -208,13 +231,31 @@ std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
 }
 
 // 64-byte aligned, so that SIMD loops see aligned rows and mapped/borrowed data keeps the same
-// alignment guarantees as owned data. Large zeroed tensors (weights) are fresh mappings: their
-// pages are zero without a clearing pass and cost nothing until written.
+// alignment guarantees as owned data. A large zeroed tensor reuses a cached mapping (cleared) when
+// there is one, so calls that make one each time reach a steady state; otherwise it is a fresh
+// mapping, whose pages are zero without a clearing pass and cost nothing until written (weights
+// of a model being built or loaded).
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
-  if (nbytes >= kMapThreshold) return allocate_mapped(nbytes);
-  auto storage = allocate_scratch(nbytes);
-  std::memset(storage.get(), 0, nbytes);
-  return storage;
+  if (nbytes < kMapThreshold) {
+    auto storage = allocate_scratch(nbytes);
+    std::memset(storage.get(), 0, nbytes);
+    return storage;
+  }
+  BufferCache& c = buffer_cache();
+  std::size_t size = 0;
+  std::byte* p = c.take_large(nbytes, &size);
+  if (p != nullptr) {
+    std::memset(p, 0, nbytes);
+  } else {
+    p = map_huge(nbytes);
+    size = mapped_size(nbytes);
+  }
+  try {
+    return {p, LargeBlockDeleter{size}, CachedAllocator<std::byte>()};
+  } catch (...) {
+    c.give_large(p, size);
+    throw;
+  }
 }
 
 }  // namespace
@@ -240,6 +281,10 @@ void cache_deallocate(void* p, std::size_t bytes) noexcept {
 }
 
 }  // namespace detail
+
+std::size_t release_cached_buffers() {
+  return buffer_cache().trim();
+}
 
 std::string shape_to_string(const Shape& shape) {
   std::string s = "(";

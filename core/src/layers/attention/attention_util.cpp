@@ -40,8 +40,8 @@ std::optional<Shape> broadcast_shape(const Shape& a, const Shape& b) {
 }
 
 // Element strides of `s` viewed as `target` (right-aligned; broadcast axes get stride 0).
-std::vector<std::int64_t> broadcast_strides(const Shape& s, const Shape& target) {
-  std::vector<std::int64_t> strides(target.size(), 0);
+Shape broadcast_strides(const Shape& s, const Shape& target) {
+  Shape strides(target.size(), 0);
   std::int64_t stride = 1;
   for (std::size_t k = 0; k < s.size(); ++k) {
     const std::size_t i = s.size() - 1 - k;
@@ -54,9 +54,9 @@ std::vector<std::int64_t> broadcast_strides(const Shape& s, const Shape& target)
 
 // Calls f(source offset) for every element of `target` in row-major order.
 template <class F>
-void for_each_offset(const Shape& target, const std::vector<std::int64_t>& strides, F f) {
+void for_each_offset(const Shape& target, const Shape& strides, F f) {
   const std::int64_t total = shape_num_elements(target);
-  std::vector<std::int64_t> idx(target.size(), 0);
+  Shape idx(target.size(), 0);
   std::int64_t off = 0;
   for (std::int64_t n = 0; n < total; ++n) {
     f(off);
@@ -73,14 +73,13 @@ void for_each_offset(const Shape& target, const std::vector<std::int64_t>& strid
 
 }  // namespace
 
-std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target,
-                                       const std::string& where) {
+ByteBuffer broadcast_to(const BoolArray& a, const Shape& target, const std::string& where) {
   auto s = broadcast_shape(a.shape, target);
   if (a.shape.size() > target.size() || !s || *s != target) {
     throw ShapeError(where + ": mask of shape " + shape_to_string(a.shape) +
                      " cannot be broadcast to " + shape_to_string(target));
   }
-  std::vector<std::uint8_t> out;
+  ByteBuffer out;
   out.reserve(static_cast<std::size_t>(shape_num_elements(target)));
   for_each_offset(target, broadcast_strides(a.shape, target), [&](std::int64_t off) {
     out.push_back(a.values[static_cast<std::size_t>(off)]);
@@ -98,17 +97,17 @@ BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b,
   }
   const auto x = broadcast_to(*a, *s, where);
   const auto y = broadcast_to(b, *s, where);
-  BoolArray out{*s, std::vector<std::uint8_t>(x.size())};
+  BoolArray out{*s, ByteBuffer(x.size())};
   for (std::size_t i = 0; i < x.size(); ++i) out.values[i] = static_cast<std::uint8_t>(x[i] & y[i]);
   return out;
 }
 
-Tensor permute(const Tensor& t, const std::vector<std::size_t>& perm) {
+Tensor permute(const Tensor& t, const Axes& perm) {
   const Shape& s = t.shape();
   Shape out_shape(perm.size());
-  std::vector<std::int64_t> src_strides(s.size(), 1);
+  Shape src_strides(s.size(), 1);
   for (std::size_t i = s.size(); i-- > 1;) src_strides[i - 1] = src_strides[i] * s[i];
-  std::vector<std::int64_t> strides(perm.size());
+  Shape strides(perm.size());
   for (std::size_t i = 0; i < perm.size(); ++i) {
     out_shape[i] = s[perm[i]];
     strides[i] = s[perm[i]] == 1 ? 0 : src_strides[perm[i]];
@@ -148,7 +147,7 @@ void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
   });
 }
 
-bool kwarg_flag(const CallContext& ctx, const std::string& name) {
+bool kwarg_flag(const CallContext& ctx, std::string_view name) {
   auto it = ctx.kwargs.find(name);
   if (it == ctx.kwargs.end() || it->second.num_elements() == 0) return false;
   const Tensor b = it->second.to(DType::Bool);

@@ -14,7 +14,7 @@ namespace kserde::detail {
 // A boolean array (1 = attend), shaped like a NumPy bool array.
 struct BoolArray {
   Shape shape;
-  std::vector<std::uint8_t> values;
+  ByteBuffer values;
 };
 
 // Nonzero -> true, any dtype.
@@ -26,11 +26,10 @@ BoolArray expand_dims(const BoolArray& a, int axis);
 BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b,
                       const std::string& where);
 // `a` broadcast to `target` (same rank or lower; right-aligned), as a dense row-major array.
-std::vector<std::uint8_t> broadcast_to(const BoolArray& a, const Shape& target,
-                                       const std::string& where);
+ByteBuffer broadcast_to(const BoolArray& a, const Shape& target, const std::string& where);
 
 // Row-major float32 transpose: out.shape[i] = t.shape[perm[i]].
-Tensor permute(const Tensor& t, const std::vector<std::size_t>& perm);
+Tensor permute(const Tensor& t, const Axes& perm);
 
 // Softmax of each row of a (rows, cols) block. Entries whose mask byte is 0 are replaced by -1e9
 // first (Keras's Softmax layer and dot_product_attention); with `zero_masked` they are set to 0
@@ -40,7 +39,7 @@ void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
 
 // True when a keyword flag (use_causal_mask, return_attention_scores) is present and nonzero. Keras
 // passes these as Python bools; kserde callers pass them as scalar tensors in ctx.kwargs.
-bool kwarg_flag(const CallContext& ctx, const std::string& name);
+bool kwarg_flag(const CallContext& ctx, std::string_view name);
 
 // A sub-layer without variables, present so the saving traversal writes its (empty) group, like
 // MultiHeadAttention's `_softmax` and `_dropout_layer`.

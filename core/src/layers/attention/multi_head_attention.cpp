@@ -327,8 +327,8 @@ class MultiHeadAttention final : public Layer {
                 const std::optional<BoolArray>& mask, bool fused, Tensor& scores) const {
     const std::string& w = describe();
     const std::size_t r = q.rank();
-    std::vector<std::size_t> batch_axes;
-    std::vector<std::size_t> attn_axes;
+    detail::Axes batch_axes;
+    detail::Axes attn_axes;
     for (std::int64_t a : attention_axes_) attn_axes.push_back(static_cast<std::size_t>(a));
     for (std::size_t a = 0; a + 1 < r; ++a) {
       if (std::find(attn_axes.begin(), attn_axes.end(), a) == attn_axes.end())
@@ -353,7 +353,7 @@ class MultiHeadAttention final : public Layer {
       tk *= k.dim(a);
       score_shape.push_back(k.dim(a));
     }
-    std::vector<std::size_t> perm = batch_axes;
+    detail::Axes perm = batch_axes;
     perm.insert(perm.end(), attn_axes.begin(), attn_axes.end());
     perm.push_back(r - 1);
     Tensor qp = detail::permute(q, perm);
@@ -369,7 +369,7 @@ class MultiHeadAttention final : public Layer {
     if (fused) {
       for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
     }
-    std::vector<std::uint8_t> keep;
+    detail::ByteBuffer keep;
     if (mask) {
       BoolArray m = *mask;
       if (m.shape.size() > score_shape.size()) {
@@ -388,7 +388,7 @@ class MultiHeadAttention final : public Layer {
     Tensor o = Tensor::uninitialized(o_shape, DType::Float32);  // written by the product
     ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
     scores = scores.reshaped(score_shape);
-    std::vector<std::size_t> inverse(perm.size());
+    detail::Axes inverse(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = i;
     return detail::permute(o, inverse);
   }

@@ -12,7 +12,7 @@ class Average final : public detail::Merge {
   Average(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList& xs, const MaskList&) const override {
     Tensor out = xs[0].clone();
     for (std::size_t i = 1; i < xs.size(); ++i) {
       out = detail::broadcast_binary(

@@ -4,6 +4,7 @@
 // shapes with missing masks as all-true, concatenated along `axis` and reduced with any() over the
 // last axis, as Concatenate.compute_mask. No variables.
 #include <cstring>
+#include <span>
 
 #include "layers/merging/merge.hpp"
 #include "layers/merging/tensor_algebra.hpp"
@@ -21,7 +22,7 @@ class Concatenate final : public detail::Merge {
 
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     check_input_count(inputs.size());
-    std::vector<Shape> shapes;
+    std::vector<Shape, CachedAllocator<Shape>> shapes;
     for (const Tensor& x : inputs) shapes.push_back(x.shape());
     check_shapes(shapes);
     const std::size_t axis = detail::canonical_axis(axis_, inputs[0].rank(), *this);
@@ -71,13 +72,13 @@ class Concatenate final : public detail::Merge {
     check_input_count(in.size());
     check_shapes(in);
   }
-  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList& xs, const MaskList&) const override {
     return concat(xs, detail::canonical_axis(axis_, xs[0].rank(), *this));
   }
 
  private:
   // Same rank, and every dimension except the concatenation axis agrees (unknown matches all).
-  void check_shapes(const std::vector<Shape>& in) const {
+  void check_shapes(std::span<const Shape> in) const {
     const std::size_t rank = in[0].size();
     const std::size_t axis = detail::canonical_axis(axis_, rank, *this);
     for (const Shape& s : in) {

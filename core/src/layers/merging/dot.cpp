@@ -5,6 +5,7 @@
 // (x * rsqrt(max(sum(x^2), 1e-7^2)), as keras.ops.normalize). No variables; no output mask.
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "layers/merging/merge.hpp"
 #include "layers/merging/tensor_algebra.hpp"
@@ -34,7 +35,8 @@ class Dot final : public detail::Merge {
     ctx.output_masks.clear();
     Tensor x = ops::as_float32(inputs[0]);
     Tensor y = ops::as_float32(inputs[1]);
-    const auto [a0, a1] = resolve({x.shape(), y.shape()});
+    const Shape shapes[2] = {x.shape(), y.shape()};
+    const auto [a0, a1] = resolve(shapes);
     check_dims(x.shape(), y.shape(), a0, a1);
     if (x.dim(0) != y.dim(0)) {
       throw ShapeError(describe() + ": inputs have different batch sizes " +
@@ -60,7 +62,7 @@ class Dot final : public detail::Merge {
     const std::int64_t k = x.dim(a0);
     const std::int64_t m = b == 0 || k == 0 ? 0 : x.num_elements() / (b * k);
     const std::int64_t n = b == 0 || k == 0 ? 0 : y.num_elements() / (b * k);
-    Shape out_shape = output_shape({x.shape(), y.shape()}, a0, a1);
+    Shape out_shape = output_shape(shapes, a0, a1);
     Tensor out(out_shape, DType::Float32);
     if (k == 0 || m == 0 || n == 0) return {out};
     ops::batched_gemm(b, m, n, k, xt.f32(), yt.f32(), false, out.f32_mut());
@@ -80,12 +82,12 @@ class Dot final : public detail::Merge {
     const auto [a0, a1] = resolve(in);
     check_dims(in[0], in[1], a0, a1);
   }
-  Tensor merge(const TensorList&, const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList&, const MaskList&) const override {
     return {};  // call() is overridden
   }
 
  private:
-  std::pair<std::size_t, std::size_t> resolve(const std::vector<Shape>& in) const {
+  std::pair<std::size_t, std::size_t> resolve(std::span<const Shape> in) const {
     for (const Shape& s : in) {
       if (s.size() < 2) {
         throw ShapeError(describe() + ": inputs need rank >= 2, got " + shape_to_string(s));
@@ -109,7 +111,7 @@ class Dot final : public detail::Merge {
     }
   }
 
-  static Shape output_shape(const std::vector<Shape>& in, std::size_t a0, std::size_t a1) {
+  static Shape output_shape(std::span<const Shape> in, std::size_t a0, std::size_t a1) {
     Shape out;
     for (std::size_t d = 0; d < in[0].size(); ++d) {
       if (d != a0) out.push_back(in[0][d]);

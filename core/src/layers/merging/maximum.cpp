@@ -21,8 +21,7 @@ class Maximum final : public detail::Merge {
   Maximum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const TensorList& xs,
-               const std::vector<std::optional<Tensor>>& masks) const override {
+  Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_max, describe()).clone();
   }
 };
@@ -32,8 +31,7 @@ class Minimum final : public detail::Merge {
   Minimum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const TensorList& xs,
-               const std::vector<std::optional<Tensor>>& masks) const override {
+  Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_min, describe()).clone();
   }
 };

@@ -74,8 +74,8 @@ std::vector<Shape> Merge::compute_output_shape(const std::vector<Shape>& in) con
   return {result};
 }
 
-std::vector<std::optional<Tensor>> Merge::input_masks(const CallContext& ctx, std::size_t n) {
-  std::vector<std::optional<Tensor>> m(n);
+MaskList Merge::input_masks(const CallContext& ctx, std::size_t n) {
+  MaskList m(n);
   for (std::size_t i = 0; i < n && i < ctx.input_masks.size(); ++i) m[i] = ctx.input_masks[i];
   return m;
 }
@@ -105,8 +105,8 @@ Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::stri
   return out;
 }
 
-Tensor masked_fold(const TensorList& xs, const std::vector<std::optional<Tensor>>& masks,
-                   BinaryOp op, const std::string& where) {
+Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
+                   const std::string& where) {
   Tensor out = xs[0];
   std::optional<Tensor> out_mask = masks[0];
   for (std::size_t i = 1; i < xs.size(); ++i) {
@@ -143,7 +143,7 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
     xs.push_back(std::move(f));
   }
   const auto raw_masks = input_masks(ctx, inputs.size());
-  std::vector<std::optional<Tensor>> masks(inputs.size());
+  MaskList masks(inputs.size());
   bool all_masked = !inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (raw_masks[i]) {

@@ -26,13 +26,12 @@ class Merge : public Layer {
   void build_impl(const std::vector<Shape>& in) override;
   // Combines float32 inputs of equal rank. `masks[i]` is input i's mask broadcast to its shape,
   // or empty. Returns the merged tensor.
-  virtual Tensor merge(const TensorList& xs,
-                       const std::vector<std::optional<Tensor>>& masks) const = 0;
+  virtual Tensor merge(const TensorList& xs, const MaskList& masks) const = 0;
   // Exact input count the layer needs (0 = any count >= 1).
   virtual std::size_t exact_inputs() const { return 0; }
   void check_input_count(std::size_t n) const;
   // Input masks of this call (one entry per input; nullopt where absent).
-  static std::vector<std::optional<Tensor>> input_masks(const CallContext& ctx, std::size_t n);
+  static MaskList input_masks(const CallContext& ctx, std::size_t n);
 };
 
 // The mask of `x` (shape x.shape[:-1] or x.shape) expanded to x's full shape, as Keras's
@@ -45,7 +44,7 @@ Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::stri
 // Keras's Merge._apply_merge_op_and_or_mask (Maximum, Minimum): folds `op` over the inputs,
 // where a masked-out entry takes the other operand's value so it cannot win.
 using BinaryOp = float (*)(float, float);
-Tensor masked_fold(const TensorList& xs, const std::vector<std::optional<Tensor>>& masks,
-                   BinaryOp op, const std::string& where);
+Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
+                   const std::string& where);
 
 }  // namespace kserde::detail

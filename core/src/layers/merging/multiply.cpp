@@ -12,11 +12,11 @@ class Multiply final : public detail::Merge {
   Multiply(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
-  Tensor merge(const TensorList& xs,
-               const std::vector<std::optional<Tensor>>& masks) const override {
+  Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     bool all_masked = true;
     for (const auto& m : masks) all_masked = all_masked && m.has_value();
-    const Tensor one = Tensor::from_floats({}, std::vector<float>{1.0f});
+    static constexpr float kOne = 1.0f;
+    const Tensor one = Tensor::from_floats({}, std::span<const float>(&kOne, 1));
     const auto mul = [](float a, float b) { return a * b; };
     const auto any = [](float a, float b) { return (a != 0.0f || b != 0.0f) ? 1.0f : 0.0f; };
     std::optional<Tensor> out;

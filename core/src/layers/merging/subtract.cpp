@@ -13,7 +13,7 @@ class Subtract final : public detail::Merge {
 
  protected:
   std::size_t exact_inputs() const override { return 2; }
-  Tensor merge(const TensorList& xs, const std::vector<std::optional<Tensor>>&) const override {
+  Tensor merge(const TensorList& xs, const MaskList&) const override {
     return detail::broadcast_binary(
         xs[0], xs[1], [](float a, float b) { return a - b; }, describe());
   }

@@ -8,8 +8,8 @@
 
 namespace kserde::detail {
 
-std::vector<std::int64_t> strides_of(const Shape& shape) {
-  std::vector<std::int64_t> s(shape.size(), 1);
+Shape strides_of(const Shape& shape) {
+  Shape s(shape.size(), 1);
   for (std::size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
   return s;
 }
@@ -34,9 +34,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& where)
   return out;
 }
 
-std::vector<std::int64_t> broadcast_strides(const Shape& shape, const Shape& target) {
+Shape broadcast_strides(const Shape& shape, const Shape& target) {
   const auto own = strides_of(shape);
-  std::vector<std::int64_t> s(target.size(), 0);
+  Shape s(target.size(), 0);
   const std::size_t off = target.size() - shape.size();
   for (std::size_t i = 0; i < shape.size(); ++i) {
     s[off + i] = (shape[i] == 1 && target[off + i] != 1) ? 0 : own[i];
@@ -56,7 +56,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& whe
   const auto src = x.bytes();
   auto dst = out.mutable_bytes();
   const std::int64_t n = out.num_elements();
-  std::vector<std::int64_t> idx(target.size(), 0);
+  Shape idx(target.size(), 0);
   for (std::int64_t o = 0; o < n; ++o) {
     std::int64_t off = 0;
     for (std::size_t d = 0; d < target.size(); ++d) off += idx[d] * st[d];
@@ -77,7 +77,7 @@ Tensor transpose(const Tensor& x, const Axes& perm) {
   if (identity) return x;
   Shape out_shape(rank);
   const auto in_strides = strides_of(x.shape());
-  std::vector<std::int64_t> st(rank);
+  Shape st(rank);
   for (std::size_t i = 0; i < rank; ++i) {
     out_shape[i] = x.dim(perm[i]);
     st[i] = in_strides[perm[i]];
@@ -88,7 +88,7 @@ Tensor transpose(const Tensor& x, const Axes& perm) {
   const auto es = static_cast<std::int64_t>(dtype_size(x.dtype()));
   const std::byte* src = x.bytes().data();
   std::byte* dst = out.mutable_bytes().data();
-  std::vector<std::int64_t> idx(rank, 0);
+  Shape idx(rank, 0);
   std::int64_t off = 0;
   for (std::int64_t o = 0; o < n; ++o) {
     std::memcpy(dst + o * es, src + off * es, static_cast<std::size_t>(es));
@@ -119,8 +119,7 @@ Axes inverse_perm(const Axes& perm) {
   return inv;
 }
 
-Tensor pad_or_crop(const Tensor& x, const std::vector<std::int64_t>& before,
-                   const std::vector<std::int64_t>& after) {
+Tensor pad_or_crop(const Tensor& x, const Shape& before, const Shape& after) {
   const std::size_t rank = x.rank();
   Shape out_shape(rank);
   for (std::size_t d = 0; d < rank; ++d) out_shape[d] = x.dim(d) + before[d] + after[d];
@@ -134,7 +133,7 @@ Tensor pad_or_crop(const Tensor& x, const std::vector<std::int64_t>& before,
   const std::int64_t last = out_shape.back();
   const std::int64_t lo = std::max<std::int64_t>(0, before.back());
   const std::int64_t hi = std::min(last, x.shape().back() + before.back());
-  std::vector<std::int64_t> idx(rank, 0);
+  Shape idx(rank, 0);
   for (std::int64_t row = 0; row < out.num_elements() / last; ++row) {
     bool inside = true;
     std::int64_t off = 0;

@@ -11,14 +11,12 @@
 #include "kserde/json.hpp"
 #include "kserde/layer.hpp"
 #include "kserde/tensor.hpp"
+#include "layers/common.hpp"
 
 namespace kserde::detail {
 
-// Axis lists and permutations (storage from the tensor buffer cache: calls allocate nothing).
-using Axes = std::vector<std::size_t, CachedAllocator<std::size_t>>;
-
 // Row-major strides (in elements) of a shape.
-std::vector<std::int64_t> strides_of(const Shape& shape);
+Shape strides_of(const Shape& shape);
 
 // NumPy broadcast of two shapes (right-aligned; a dimension of 1 stretches). -1 (unknown) is
 // allowed and propagates unless the other side is a known dimension > 1. Throws ShapeError
@@ -27,7 +25,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string& where)
 
 // Strides of `shape` viewed as broadcast to `target` (0 where the dimension is stretched).
 // `shape` must broadcast to `target`.
-std::vector<std::int64_t> broadcast_strides(const Shape& shape, const Shape& target);
+Shape broadcast_strides(const Shape& shape, const Shape& target);
 
 // Copy of `x` (any dtype) broadcast to `target`.
 Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& where);
@@ -54,7 +52,7 @@ Tensor broadcast_binary(const Tensor& a, const Tensor& b, F f, const std::string
     return out;
   }
   // Odometer over all but the last axis; the last axis is the inner loop.
-  std::vector<std::int64_t> idx(rank, 0);
+  Shape idx(rank, 0);
   const std::int64_t inner = out_shape.back();
   const std::int64_t ia = sa.back();
   const std::int64_t ib = sb.back();
@@ -103,8 +101,7 @@ Tensor map_rows(const Tensor& x, const Axes& axes, Fn fn) {
 
 // Pads (positive) or crops (negative) each axis of `x` (any dtype) by before[i] / after[i]
 // elements; padding is zero-filled.
-Tensor pad_or_crop(const Tensor& x, const std::vector<std::int64_t>& before,
-                   const std::vector<std::int64_t>& after);
+Tensor pad_or_crop(const Tensor& x, const Shape& before, const Shape& after);
 
 // Python-style axis in [-rank, rank) -> [0, rank); ShapeError "<where>: ..." when out of range.
 std::size_t canonical_axis(std::int64_t axis, std::size_t rank, const std::string& where);

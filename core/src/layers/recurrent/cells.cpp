@@ -11,7 +11,10 @@
 // Dropout is training-only and ignored; unit_forget_bias only affects initialization.
 #include "layers/recurrent/rnn_cell.hpp"
 
+#include <algorithm>
 #include <array>
+
+#include "ops/gemm.hpp"
 
 namespace kserde {
 
@@ -79,13 +82,17 @@ void RecurrentCell::build_impl(const std::vector<Shape>& in) {
   if (use_bias_) add_weight("bias", bias_shape());
 }
 
-RowMatrix RecurrentCell::project_inputs(const float* rows, std::int64_t n) const {
+void RecurrentCell::project_inputs(const float* rows, std::int64_t n, FloatBuffer& out) const {
   const std::int64_t in_dim = kernel().dim(0);
-  RowMatrix xp = ops::product(rows, n, in_dim, kernel().f32(), gates_ * units_, 0, gates_ * units_);
+  const std::int64_t width = gates_ * units_;
+  out.resize(static_cast<std::size_t>(n * width));
+  ops::gemm(n, width, in_dim, rows, in_dim, kernel().f32(), width, out.data(), width);
   if (const float* b = input_bias()) {
-    xp.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(b, gates_ * units_);
+    for (std::int64_t r = 0; r < n; ++r) {
+      float* row = out.data() + r * width;
+      for (std::int64_t j = 0; j < width; ++j) row[j] += b[j];
+    }
   }
-  return xp;
 }
 
 TensorList RecurrentCell::call(const TensorList& inputs, CallContext&) {
@@ -101,27 +108,27 @@ TensorList RecurrentCell::call(const TensorList& inputs, CallContext&) {
     throw ShapeError(describe() + ": expected " + std::to_string(kernel().dim(0)) +
                      " input features, got " + std::to_string(x.dim(1)));
   }
-  std::vector<RowMatrix> states;
-  for (std::size_t s = 0; s < num_states(); ++s) {
-    if (1 + s < inputs.size()) {
-      const Tensor st = ops::as_float32(inputs[1 + s]);
-      if (st.shape() != Shape{batch, units_}) {
-        throw ShapeError(describe() + ": state " + std::to_string(s) + " must be " +
-                         shape_to_string({batch, units_}) + ", got " + shape_to_string(st.shape()));
-      }
-      states.emplace_back(ops::as_matrix(st, batch, units_));
-    } else {
-      states.push_back(RowMatrix::Zero(batch, units_));
+  const auto size = static_cast<std::size_t>(batch * units_);
+  StateList states(num_states(), FloatBuffer(size, 0.0f));
+  for (std::size_t s = 0; s < num_states() && 1 + s < inputs.size(); ++s) {
+    const Tensor st = ops::as_float32(inputs[1 + s]);
+    if (st.shape() != Shape{batch, units_}) {
+      throw ShapeError(describe() + ": state " + std::to_string(s) + " must be " +
+                       shape_to_string({batch, units_}) + ", got " + shape_to_string(st.shape()));
     }
+    std::copy(st.f32(), st.f32() + size, states[s].begin());
   }
-  step(project_inputs(x.f32(), batch), states);
+  FloatBuffer xp;
+  project_inputs(x.f32(), batch, xp);
+  StateList next = states;
+  StepScratch scratch;
+  step(xp.data(), batch, states, next, scratch);
   TensorList out;
-  auto to_tensor = [&](const RowMatrix& m) {
-    return Tensor::from_floats(
-        {batch, units_}, std::span<const float>(m.data(), static_cast<std::size_t>(m.size())));
+  auto to_tensor = [&](const FloatBuffer& m) {
+    return Tensor::from_floats({batch, units_}, std::span<const float>(m.data(), m.size()));
   };
-  out.push_back(to_tensor(states[0]));
-  for (const RowMatrix& s : states) out.push_back(to_tensor(s));
+  out.push_back(to_tensor(next[0]));
+  for (const FloatBuffer& s : next) out.push_back(to_tensor(s));
   return out;
 }
 
@@ -134,17 +141,38 @@ std::vector<Shape> RecurrentCell::compute_output_shape(const std::vector<Shape>&
 
 namespace {
 
-using detail::RowMatrix;
+using detail::FloatBuffer;
+using detail::StateList;
+using detail::StepScratch;
+
+// buf (rows x width) := a[:, a_first, + width) of a (rows x lda) block; storage reused.
+void take_columns(const float* a, std::int64_t rows, std::int64_t lda, std::int64_t a_first,
+                  std::int64_t width, FloatBuffer& buf) {
+  buf.resize(static_cast<std::size_t>(rows * width));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::copy(a + r * lda + a_first, a + r * lda + a_first + width, buf.data() + r * width);
+  }
+}
+
+// out (rows x cols) := h (rows x depth) @ b[:, first, + cols) (b row-major, ldb per row).
+void product(const float* h, std::int64_t rows, std::int64_t depth, const float* b,
+             std::int64_t ldb, std::int64_t first, std::int64_t cols, FloatBuffer& out) {
+  out.resize(static_cast<std::size_t>(rows * cols));
+  ops::gemm(rows, cols, depth, h, depth, b + first, ldb, out.data(), cols);
+}
 
 class SimpleRNNCell final : public detail::RecurrentCell {
  public:
   SimpleRNNCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
       : RecurrentCell(std::move(d), ctx, 1, false) {}
 
-  void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
-    RowMatrix h = xp + ops::product(states[0], recurrent_kernel().f32(), units_, 0, units_);
-    detail::apply_activation(activation_, h);
-    states[0] = std::move(h);
+  void step(const float* xp, std::int64_t batch, const StateList& states, StateList& next,
+            StepScratch& scratch) const override {
+    const std::int64_t u = units_;
+    product(states[0].data(), batch, u, recurrent_kernel().f32(), u, 0, u, scratch.inner);
+    float* h = next[0].data();
+    for (std::int64_t i = 0; i < batch * u; ++i) h[i] = xp[i] + scratch.inner[i];
+    detail::apply_activation(activation_, h, batch, u);
   }
 };
 
@@ -157,22 +185,30 @@ class LSTMCell final : public detail::RecurrentCell {
 
   std::size_t num_states() const override { return 2; }
 
-  void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
-    const Eigen::Index u = units_;
-    const RowMatrix z = xp + ops::product(states[0], recurrent_kernel().f32(), 4 * u, 0, 4 * u);
-    RowMatrix i = z.middleCols(0, u);
-    RowMatrix f = z.middleCols(u, u);
-    RowMatrix g = z.middleCols(2 * u, u);
-    RowMatrix o = z.middleCols(3 * u, u);
-    detail::apply_activation(recurrent_activation_, i);
-    detail::apply_activation(recurrent_activation_, f);
-    detail::apply_activation(activation_, g);
-    detail::apply_activation(recurrent_activation_, o);
-    RowMatrix c = f.cwiseProduct(states[1]) + i.cwiseProduct(g);
-    RowMatrix act_c = c;
-    detail::apply_activation(activation_, act_c);
-    states[0] = o.cwiseProduct(act_c);
-    states[1] = std::move(c);
+  void step(const float* xp, std::int64_t batch, const StateList& states, StateList& next,
+            StepScratch& scratch) const override {
+    const std::int64_t u = units_;
+    const std::int64_t n = batch * u;
+    FloatBuffer& z = scratch.inner;
+    product(states[0].data(), batch, u, recurrent_kernel().f32(), 4 * u, 0, 4 * u, z);
+    for (std::int64_t i = 0; i < batch * 4 * u; ++i) z[i] = xp[i] + z[i];
+    take_columns(z.data(), batch, 4 * u, 0, u, scratch.gate_a);      // i
+    take_columns(z.data(), batch, 4 * u, u, u, scratch.gate_b);      // f
+    take_columns(z.data(), batch, 4 * u, 2 * u, u, scratch.gate_c);  // g
+    take_columns(z.data(), batch, 4 * u, 3 * u, u, scratch.gate_d);  // o
+    detail::apply_activation(recurrent_activation_, scratch.gate_a.data(), batch, u);
+    detail::apply_activation(recurrent_activation_, scratch.gate_b.data(), batch, u);
+    detail::apply_activation(activation_, scratch.gate_c.data(), batch, u);
+    detail::apply_activation(recurrent_activation_, scratch.gate_d.data(), batch, u);
+    const float* c_prev = states[1].data();
+    float* c = next[1].data();
+    for (std::int64_t k = 0; k < n; ++k) {
+      c[k] = scratch.gate_b[k] * c_prev[k] + scratch.gate_a[k] * scratch.gate_c[k];
+    }
+    scratch.tmp.assign(c, c + n);  // act(c)
+    detail::apply_activation(activation_, scratch.tmp.data(), batch, u);
+    float* h = next[0].data();
+    for (std::int64_t k = 0; k < n; ++k) h[k] = scratch.gate_d[k] * scratch.tmp[k];
   }
 };
 
@@ -184,28 +220,58 @@ class GRUCell final : public detail::RecurrentCell {
     reset_after_ = cfg::get_bool(config(), "reset_after", describe(), true);
   }
 
-  void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const override {
-    const Eigen::Index u = units_;
-    const RowMatrix& h_prev = states[0];
+  void step(const float* xp, std::int64_t batch, const StateList& states, StateList& next,
+            StepScratch& scratch) const override {
+    const std::int64_t u = units_;
+    const std::int64_t n = batch * u;
+    const float* h_prev = states[0].data();
     const float* rk = recurrent_kernel().f32();
-    RowMatrix inner = ops::product(h_prev, rk, 3 * u, 0, reset_after_ ? 3 * u : 2 * u);
+    const std::int64_t inner_cols = reset_after_ ? 3 * u : 2 * u;
+    FloatBuffer& inner = scratch.inner;
+    product(h_prev, batch, u, rk, 3 * u, 0, inner_cols, inner);
     if (reset_after_ && use_bias_) {
       // Row 1 of the (2, 3u) bias is the recurrent bias.
-      inner.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(weight(2).f32() + 3 * u, 3 * u);
+      const float* rb = weight(2).f32() + 3 * u;
+      for (std::int64_t r = 0; r < batch; ++r) {
+        for (std::int64_t j = 0; j < 3 * u; ++j) inner[r * 3 * u + j] += rb[j];
+      }
     }
-    RowMatrix z = xp.middleCols(0, u) + inner.middleCols(0, u);
-    RowMatrix r = xp.middleCols(u, u) + inner.middleCols(u, u);
-    detail::apply_activation(recurrent_activation_, z);
-    detail::apply_activation(recurrent_activation_, r);
-    RowMatrix hh;
+    FloatBuffer& z = scratch.gate_a;
+    FloatBuffer& rg = scratch.gate_b;
+    FloatBuffer& hh = scratch.gate_c;
+    z.resize(static_cast<std::size_t>(n));
+    rg.resize(static_cast<std::size_t>(n));
+    hh.resize(static_cast<std::size_t>(n));
+    for (std::int64_t r = 0; r < batch; ++r) {
+      const float* x = xp + r * 3 * u;
+      const float* in = inner.data() + r * inner_cols;
+      for (std::int64_t j = 0; j < u; ++j) {
+        z[r * u + j] = x[j] + in[j];
+        rg[r * u + j] = x[u + j] + in[u + j];
+      }
+    }
+    detail::apply_activation(recurrent_activation_, z.data(), batch, u);
+    detail::apply_activation(recurrent_activation_, rg.data(), batch, u);
     if (reset_after_) {
-      hh = xp.middleCols(2 * u, u) + r.cwiseProduct(inner.middleCols(2 * u, u));
+      for (std::int64_t r = 0; r < batch; ++r) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[r * u + j] = xp[r * 3 * u + 2 * u + j] + rg[r * u + j] * inner[r * 3 * u + 2 * u + j];
+        }
+      }
     } else {
-      hh = xp.middleCols(2 * u, u) + ops::product(r.cwiseProduct(h_prev), rk, 3 * u, 2 * u, u);
+      FloatBuffer& rh = scratch.gate_d;
+      rh.resize(static_cast<std::size_t>(n));
+      for (std::int64_t k = 0; k < n; ++k) rh[k] = rg[k] * h_prev[k];
+      product(rh.data(), batch, u, rk, 3 * u, 2 * u, u, scratch.tmp);
+      for (std::int64_t r = 0; r < batch; ++r) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[r * u + j] = xp[r * 3 * u + 2 * u + j] + scratch.tmp[r * u + j];
+        }
+      }
     }
-    detail::apply_activation(activation_, hh);
-    RowMatrix h = z.cwiseProduct(h_prev) + (RowMatrix::Ones(z.rows(), u) - z).cwiseProduct(hh);
-    states[0] = std::move(h);
+    detail::apply_activation(activation_, hh.data(), batch, u);
+    float* h = next[0].data();
+    for (std::int64_t k = 0; k < n; ++k) h[k] = z[k] * h_prev[k] + (1.0f - z[k]) * hh[k];
   }
 
  protected:

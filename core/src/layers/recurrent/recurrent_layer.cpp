@@ -13,6 +13,8 @@
 // RNN layers have supports_masking=False in Keras 3, so their outputs carry no mask.
 #include "layers/recurrent/recurrent_layer.hpp"
 
+#include <algorithm>
+
 namespace kserde {
 
 namespace detail {
@@ -23,9 +25,8 @@ void set_bool(JsonDocument& doc, std::string_view key, bool value) {
   cfg::set(doc["config"], key, JsonValue(value), doc.GetAllocator());
 }
 
-Tensor to_tensor(const RowMatrix& m) {
-  return Tensor::from_floats({m.rows(), m.cols()},
-                             std::span<const float>(m.data(), static_cast<std::size_t>(m.size())));
+Tensor to_tensor(const FloatBuffer& m, std::int64_t rows, std::int64_t cols) {
+  return Tensor::from_floats({rows, cols}, std::span<const float>(m.data(), m.size()));
 }
 
 }  // namespace
@@ -223,18 +224,16 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     throw ShapeError(describe() + ": expected " + std::to_string(n_states) +
                      " initial state tensor(s), got " + std::to_string(init.size()));
   }
-  std::vector<RowMatrix> states;
-  for (std::size_t s = 0; s < n_states; ++s) {
-    if (init.empty()) {
-      states.push_back(RowMatrix::Zero(batch, u));
-      continue;
-    }
+  // Every buffer below comes from the tensor buffer cache: steady-state calls allocate nothing.
+  const auto state_size = static_cast<std::size_t>(batch * u);
+  StateList states(n_states, FloatBuffer(state_size, 0.0f));
+  for (std::size_t s = 0; s < n_states && !init.empty(); ++s) {
     const Tensor st = ops::as_float32(init[s]);
     if (st.shape() != Shape{batch, u}) {
       throw ShapeError(describe() + ": initial state " + std::to_string(s) + " must have shape " +
                        shape_to_string({batch, u}) + ", got " + shape_to_string(st.shape()));
     }
-    states.emplace_back(ops::as_matrix(st, batch, u));
+    std::copy(st.f32(), st.f32() + state_size, states[s].begin());
   }
 
   // Mask (batch, steps): an explicit "mask" keyword wins over the input's mask.
@@ -244,7 +243,7 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
   } else if (!ctx.input_masks.empty() && ctx.input_masks[0]) {
     mask = *ctx.input_masks[0];
   }
-  std::vector<std::uint8_t> keep;
+  std::vector<std::uint8_t, CachedAllocator<std::uint8_t>> keep;
   if (mask) {
     if (mask->rank() < 2 || mask->dim(0) != batch || mask->dim(1) != steps ||
         mask->num_elements() != batch * steps) {
@@ -255,45 +254,55 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (bool v : mb.values<bool>()) keep.push_back(v ? 1 : 0);
   }
 
-  const RowMatrix xp = cell_->project_inputs(x.f32(), batch * steps);  // row b*steps + t
-  const Eigen::Index g = xp.cols();
-  RowMatrix prev_out = RowMatrix::Zero(batch, u);
+  FloatBuffer xp;
+  cell_->project_inputs(x.f32(), batch * steps, xp);  // row b*steps + t
+  const std::int64_t g = xp.empty() ? 0 : static_cast<std::int64_t>(xp.size()) / (batch * steps);
+  FloatBuffer prev_out(state_size, 0.0f);
   Tensor seq;
   float* seq_data = nullptr;
   if (return_sequences_) {
-    seq = Tensor({batch, steps, u}, DType::Float32);
+    seq = Tensor::uninitialized({batch, steps, u}, DType::Float32);  // every step is written
     seq_data = seq.f32_mut();
   }
-  RowMatrix xt(batch, g);
+  FloatBuffer xt(static_cast<std::size_t>(batch * g));
+  StateList next = states;
+  StepScratch scratch;
   for (std::int64_t s = 0; s < steps; ++s) {
     const std::int64_t t = go_backwards_ ? steps - 1 - s : s;
-    for (std::int64_t b = 0; b < batch; ++b) xt.row(b) = xp.row(b * steps + t);
-    std::vector<RowMatrix> next = states;
-    cell_->step(xt, next);
-    RowMatrix out = next[0];
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const float* row = xp.data() + (b * steps + t) * g;
+      std::copy(row, row + g, xt.data() + b * g);
+    }
+    cell_->step(xt.data(), batch, states, next, scratch);
     if (!keep.empty()) {
       for (std::int64_t b = 0; b < batch; ++b) {
         if (keep[static_cast<std::size_t>(b * steps + t)] != 0) continue;
-        for (std::size_t k = 0; k < n_states; ++k) next[k].row(b) = states[k].row(b);
-        if (zero_output_for_mask_) {
-          out.row(b).setZero();
-        } else {
-          out.row(b) = prev_out.row(b);
+        // A masked step: states carried over; the output repeats (or is zero).
+        for (std::size_t k = 0; k < n_states; ++k) {
+          std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u,
+                    next[k].data() + b * u);
         }
+        float* out_row = prev_out.data() + b * u;
+        if (zero_output_for_mask_) std::fill(out_row, out_row + u, 0.0f);
       }
     }
-    states = std::move(next);
-    prev_out = std::move(out);
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const bool kept = keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0;
+      if (kept)
+        std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, prev_out.data() + b * u);
+    }
+    std::swap(states, next);
     if (seq_data != nullptr) {
       for (std::int64_t b = 0; b < batch; ++b) {
-        Eigen::Map<Eigen::RowVectorXf>(seq_data + (b * steps + s) * u, u) = prev_out.row(b);
+        std::copy(prev_out.data() + b * u, prev_out.data() + (b + 1) * u,
+                  seq_data + (b * steps + s) * u);
       }
     }
   }
 
-  TensorList outputs{return_sequences_ ? seq : to_tensor(prev_out)};
+  TensorList outputs{return_sequences_ ? seq : to_tensor(prev_out, batch, u)};
   if (return_state_) {
-    for (const RowMatrix& st : states) outputs.push_back(to_tensor(st));
+    for (const FloatBuffer& st : states) outputs.push_back(to_tensor(st, batch, u));
   }
   // Keras 3 RNN layers do not support masking: no mask on any output.
   ctx.output_masks.assign(outputs.size(), std::nullopt);

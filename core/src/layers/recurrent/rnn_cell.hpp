@@ -7,19 +7,24 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "layers/common.hpp"
-#include "ops/eigen.hpp"
 
 namespace kserde::detail {
 
-using ops::RowMatrix;
+// A row-major (rows x cols) block of floats; all of a step's buffers come from the tensor buffer
+// cache, so stepping allocates nothing in steady state.
+using StateList = std::vector<FloatBuffer, CachedAllocator<FloatBuffer>>;
 
-// Applies an activation to every element of `m` (the last axis is the row).
-inline void apply_activation(const Activation& a, RowMatrix& m) {
-  if (a.fn != nullptr) {
-    a.fn(std::span<float>(m.data(), static_cast<std::size_t>(m.size())), m.cols());
-  }
+// Buffers a cell reuses from step to step (sized by the cell on first use).
+struct StepScratch {
+  FloatBuffer inner, gate_a, gate_b, gate_c, gate_d, tmp;
+};
+
+// Applies an activation to the rows x cols block at `m` (the last axis is the row).
+inline void apply_activation(const Activation& a, float* m, std::int64_t rows, std::int64_t cols) {
+  if (a.fn != nullptr) a.fn(std::span<float>(m, static_cast<std::size_t>(rows * cols)), cols);
 }
 
 class RecurrentCell : public Layer {
@@ -32,11 +37,12 @@ class RecurrentCell : public Layer {
   // Number of state tensors (LSTM: h and c), each (batch, units). The output is state 0.
   virtual std::size_t num_states() const { return 1; }
 
-  // rows: (N, input_dim) -> (N, gates*units), input bias included.
-  RowMatrix project_inputs(const float* rows, std::int64_t n) const;
-  // One step for the whole batch: `xp` is (batch, gates*units) from project_inputs; `states`
-  // are replaced by the new states.
-  virtual void step(const RowMatrix& xp, std::vector<RowMatrix>& states) const = 0;
+  // rows: (N, input_dim) -> `out` (N, gates*units), input bias included.
+  void project_inputs(const float* rows, std::int64_t n, FloatBuffer& out) const;
+  // One step for the whole batch: `xp` is (batch, gates*units) from project_inputs, `states` the
+  // previous states (each (batch, units)); writes the new states to `next` (same sizes).
+  virtual void step(const float* xp, std::int64_t batch, const StateList& states, StateList& next,
+                    StepScratch& scratch) const = 0;
 
   // Keras's cell call: inputs {x, state...}; outputs {output, new state...}.
   TensorList call(const TensorList& inputs, CallContext& ctx) override;

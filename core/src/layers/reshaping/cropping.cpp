@@ -30,9 +30,9 @@ class CroppingBase : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
-    compute_output_shape({inputs[0].shape()});  // validates rank and sizes
-    std::vector<std::int64_t> before(spatial_ + 2, 0);
-    std::vector<std::int64_t> after(spatial_ + 2, 0);
+    output_shape(inputs[0].shape());  // validates rank and sizes
+    Shape before(spatial_ + 2, 0);
+    Shape after(spatial_ + 2, 0);
     for (std::size_t i = 0; i < spatial_; ++i) {
       before[first_ + i] = -crops_[i].first;
       after[first_ + i] = -crops_[i].second;
@@ -42,7 +42,11 @@ class CroppingBase : public Layer {
   }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
-    const Shape& s0 = in.at(0);
+    return {output_shape(in.at(0))};
+  }
+
+ private:
+  Shape output_shape(const Shape& s0) const {
     if (s0.size() != spatial_ + 2) {
       throw ShapeError(describe() + " expects an input of rank " + std::to_string(spatial_ + 2) +
                        ", got " + shape_to_string(s0));
@@ -59,7 +63,7 @@ class CroppingBase : public Layer {
                          shape_to_string(s0));
       }
     }
-    return {s};
+    return s;
   }
 
  protected:

@@ -29,8 +29,8 @@ class ZeroPaddingBase : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
-    std::vector<std::int64_t> before(spatial_ + 2, 0);
-    std::vector<std::int64_t> after(spatial_ + 2, 0);
+    Shape before(spatial_ + 2, 0);
+    Shape after(spatial_ + 2, 0);
     for (std::size_t i = 0; i < spatial_; ++i) {
       before[first_ + i] = pads_[i].first;
       after[first_ + i] = pads_[i].second;

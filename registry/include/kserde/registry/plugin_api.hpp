@@ -22,7 +22,7 @@
 // Bumped whenever the descriptor layout or the registration contract changes.
 #define KSERDE_PLUGIN_ABI_VERSION 1u
 // The kserde version plugin headers belong to (checked against the project version by a test).
-#define KSERDE_PLUGIN_KSERDE_VERSION "0.1.0"
+#define KSERDE_PLUGIN_KSERDE_VERSION "0.2.0"
 // The exported entry point: `const KserdePluginDescriptor* kserde_plugin_descriptor(void)`.
 #define KSERDE_PLUGIN_ENTRY_SYMBOL "kserde_plugin_descriptor"
 // Manifest written beside the library by kserde_add_plugin: <name>.kserde-plugin.json.
@@ -64,11 +64,11 @@ typedef int (*KserdePluginRegisterFn)(KserdePluginRegistrar* registrar, char* er
                                       size_t error_buffer_size);
 
 typedef struct KserdePluginDescriptor {
-  uint32_t abi_version;  // KSERDE_PLUGIN_ABI_VERSION the plugin was built with
-  uint32_t struct_size;  // sizeof(KserdePluginDescriptor) as the plugin saw it
-  const char* kserde_version;  // KSERDE_PLUGIN_KSERDE_VERSION the plugin was built against
-  const char* name;            // [A-Za-z0-9_.-]+, unique among loaded plugins
-  const char* version;         // the plugin's own version, free text
+  uint32_t abi_version;          // KSERDE_PLUGIN_ABI_VERSION the plugin was built with
+  uint32_t struct_size;          // sizeof(KserdePluginDescriptor) as the plugin saw it
+  const char* kserde_version;    // KSERDE_PLUGIN_KSERDE_VERSION the plugin was built against
+  const char* name;              // [A-Za-z0-9_.-]+, unique among loaded plugins
+  const char* version;           // the plugin's own version, free text
   const char* const* layers;     // NULL-terminated: "Package>Name" (or a bare Keras class name)
   const char* const* functions;  // NULL-terminated: "Package>name"
   const KserdePluginFormat* formats;  // `format_count` entries

@@ -1,0 +1,81 @@
+// Counts heap allocations made by any thread while a CountAllocations scope is alive, by
+// interposing glibc's malloc family in the test executable (operator new goes through malloc, so
+// every C++ allocation is seen too). An independent witness: it does not ask kserde what it did.
+//
+// Define KSERDE_TEST_INTERPOSE_MALLOC before including this header in exactly ONE source file of
+// a test executable. Under AddressSanitizer or ThreadSanitizer, which interpose malloc
+// themselves, nothing is interposed and kAllocationCounting is false.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+namespace kserde::test {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kAllocationCounting = false;
+#else
+inline constexpr bool kAllocationCounting = true;
+#endif
+
+inline std::atomic<bool> g_count_allocations{false};
+inline std::atomic<long> g_allocations{0};
+
+inline void note_allocation() noexcept {
+  if (g_count_allocations.load(std::memory_order_relaxed)) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// Allocations between construction and count().
+class CountAllocations {
+ public:
+  CountAllocations() {
+    g_allocations = 0;
+    g_count_allocations = true;
+  }
+  ~CountAllocations() { g_count_allocations = false; }
+  CountAllocations(const CountAllocations&) = delete;
+  CountAllocations& operator=(const CountAllocations&) = delete;
+  long count() const { return g_allocations.load(); }
+};
+
+}  // namespace kserde::test
+
+#if defined(KSERDE_TEST_INTERPOSE_MALLOC) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+
+void* malloc(std::size_t n) {
+  kserde::test::note_allocation();
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t count, std::size_t n) {
+  kserde::test::note_allocation();
+  return __libc_calloc(count, n);
+}
+void* realloc(void* p, std::size_t n) {
+  kserde::test::note_allocation();
+  return __libc_realloc(p, n);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  kserde::test::note_allocation();
+  return __libc_memalign(alignment, n);
+}
+void* memalign(std::size_t alignment, std::size_t n) {
+  kserde::test::note_allocation();
+  return __libc_memalign(alignment, n);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
+  kserde::test::note_allocation();
+  void* p = __libc_memalign(alignment, n);
+  if (p == nullptr) return 12;  // ENOMEM
+  *out = p;
+  return 0;
+}
+}
+#endif
