@@ -1,11 +1,16 @@
-// Counts heap allocations made by any thread while a CountAllocations scope is alive, by
-// interposing glibc's malloc family in the test executable (operator new goes through malloc, so
-// every C++ allocation is seen too). An independent witness: it does not ask kserde what it did.
+// Counts allocations made by any thread while a CountAllocations scope is alive: malloc-family
+// calls (operator new goes through malloc, so every C++ allocation is seen too) and fresh memory
+// mappings (mmap, which kserde uses for large tensors), by interposing those functions in the test
+// executable. An independent witness: it does not ask kserde what it did.
 //
 // Define KSERDE_TEST_INTERPOSE_MALLOC before including this header in exactly ONE source file of
 // a test executable. Under AddressSanitizer or ThreadSanitizer, which interpose malloc
 // themselves, nothing is interposed and kAllocationCounting is false.
 #pragma once
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -69,6 +74,12 @@ void* aligned_alloc(std::size_t alignment, std::size_t n) {
 void* memalign(std::size_t alignment, std::size_t n) {
   kserde::test::note_allocation();
   return __libc_memalign(alignment, n);
+}
+// glibc's own mmap calls (malloc's large chunks, thread stacks) do not come through here; kserde's
+// and the C++ library's do. The system call is made directly, as glibc does.
+void* mmap(void* addr, std::size_t length, int prot, int flags, int fd, off_t offset) {
+  kserde::test::note_allocation();
+  return reinterpret_cast<void*>(syscall(SYS_mmap, addr, length, prot, flags, fd, offset));
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
   kserde::test::note_allocation();

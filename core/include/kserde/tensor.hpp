@@ -71,6 +71,10 @@ class Tensor {
   // ones (KSERDE_TENSOR_CACHE_MB, default 512; 0 turns it off), so that predicting again with the
   // same shapes maps no new memory. Throws like the constructor.
   static Tensor uninitialized(Shape shape, DType dtype);
+  // Zero-filled owned tensor from the same recycled storage, for kernels that accumulate into
+  // their output: like the constructor, but a large one reuses a released buffer (cleared)
+  // instead of mapping fresh memory each call.
+  static Tensor recycled_zeros(Shape shape, DType dtype);
   // Owned copy of `values` (count must equal the shape's element count).
   static Tensor from_floats(Shape shape, std::span<const float> values);
   static Tensor from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes);

@@ -29,7 +29,7 @@ class Flatten final : public Layer {
       const std::int64_t c = x.dim(1);
       const std::int64_t spatial = c == 0 ? 0 : rest / c;
       const std::size_t es = dtype_size(x.dtype());
-      Tensor out({batch, rest}, x.dtype());
+      Tensor out = Tensor::recycled_zeros({batch, rest}, x.dtype());
       auto src = x.bytes();
       auto dst = out.mutable_bytes();
       for (std::int64_t b = 0; b < batch; ++b) {

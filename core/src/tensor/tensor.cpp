@@ -123,11 +123,14 @@ class BufferCache {
     std::free(p);
   }
 
-  // A cached mapping of at least `size` bytes and at most a quarter more (exactly `size` when
-  // `exact`), or null; its size in `*got`.
-  std::byte* take_large(std::size_t size, std::size_t* got, bool exact = false) {
-    std::lock_guard<std::mutex> lk(m_);
+  // A cached mapping of at least mapped_size(bytes) and at most a quarter more (exactly that
+  // when `exact`), or null; its size in `*got`.
+  std::byte* take_large(std::size_t bytes, std::size_t* got, bool exact = false) {
+    // Cached blocks are whole mappings (multiples of 2 MiB): compare with the mapping these bytes
+    // would get, or a buffer just over a multiple would never find its own block again.
+    const std::size_t size = mapped_size(bytes);
     const std::size_t most = exact ? size : size + size / 4;
+    std::lock_guard<std::mutex> lk(m_);
     std::size_t best = large_count_;
     for (std::size_t i = 0; i < large_count_; ++i) {
       const std::size_t s = large_[i].size;
@@ -231,29 +234,21 @@ std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
 }
 
 // 64-byte aligned, so that SIMD loops see aligned rows and mapped/borrowed data keeps the same
-// alignment guarantees as owned data. A large zeroed tensor reuses a cached mapping (cleared) when
-// there is one, so calls that make one each time reach a steady state; otherwise it is a fresh
-// mapping, whose pages are zero without a clearing pass and cost nothing until written (weights
-// of a model being built or loaded).
+// alignment guarantees as owned data. Large zeroed tensors (weights being built or loaded) are
+// fresh mappings: their pages are zero without a clearing pass and cost nothing until written.
+// Kernels that write every element use Tensor::uninitialized, which recycles.
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
   if (nbytes < kMapThreshold) {
     auto storage = allocate_scratch(nbytes);
     std::memset(storage.get(), 0, nbytes);
     return storage;
   }
-  BufferCache& c = buffer_cache();
-  std::size_t size = 0;
-  std::byte* p = c.take_large(nbytes, &size);
-  if (p != nullptr) {
-    std::memset(p, 0, nbytes);
-  } else {
-    p = map_huge(nbytes);
-    size = mapped_size(nbytes);
-  }
+  const std::size_t size = mapped_size(nbytes);
+  std::byte* p = map_huge(nbytes);
   try {
-    return {p, LargeBlockDeleter{size}, CachedAllocator<std::byte>()};
+    return {p, [size](std::byte* q) { ::munmap(q, size); }, CachedAllocator<std::byte>()};
   } catch (...) {
-    c.give_large(p, size);
+    ::munmap(p, size);
     throw;
   }
 }
@@ -329,6 +324,12 @@ Tensor Tensor::uninitialized(Shape shape, DType dtype) {
   auto storage = allocate_scratch(t.nbytes());
   t.data_ = storage.get();
   t.owner_ = std::move(storage);
+  return t;
+}
+
+Tensor Tensor::recycled_zeros(Shape shape, DType dtype) {
+  Tensor t = uninitialized(std::move(shape), dtype);
+  if (t.nbytes()) std::memset(t.data_, 0, t.nbytes());
   return t;
 }
 

@@ -70,7 +70,7 @@ class Softmax final : public Layer {
       throw ShapeError(describe() + ": the mask of shape " + shape_to_string(mask.shape()) +
                        " must be broadcastable to the input of shape " + shape_to_string(x_shape));
     }
-    Tensor keep(mask.shape(), DType::Float32);
+    Tensor keep = Tensor::recycled_zeros(mask.shape(), DType::Float32);
     float* k = keep.f32_mut();
     if (mask.dtype() == DType::Bool) {
       const auto v = mask.values<bool>();

@@ -330,7 +330,7 @@ Tensor depthwise(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   const std::int64_t p_out = spatial::product(g.out);
   const std::int64_t taps = spatial::product(g.kernel);
 
-  Tensor y(out_shape(n, g.out, c * dm), DType::Float32);
+  Tensor y = Tensor::recycled_zeros(out_shape(n, g.out, c * dm), DType::Float32);
   const std::vector<std::int64_t>& offs = tap_offsets(g);
   const Dims in_strides = position_strides(g.in);
   const float* xd = x.f32();
@@ -368,7 +368,7 @@ Tensor transpose(const Tensor& x, const Tensor& kernel, const Geometry& g) {
   const std::int64_t taps = spatial::product(g.kernel);
   const std::int64_t k = taps * f;
 
-  Tensor y(out_shape(n, g.out, f), DType::Float32);
+  Tensor y = Tensor::recycled_zeros(out_shape(n, g.out, f), DType::Float32);
   const std::int64_t total = n * p_in;
   if (total == 0 || k == 0) return y;
 

@@ -136,7 +136,7 @@ namespace {
 // Swaps the two inner axes of a (N, A, B) view: out (N, B, A).
 Tensor swap_inner(const Tensor& x_in, std::int64_t a, std::int64_t b, Shape out_shape) {
   const Tensor x = x_in.dtype() == DType::Float32 ? x_in : x_in.to(DType::Float32);
-  Tensor out(std::move(out_shape), DType::Float32);
+  Tensor out = Tensor::recycled_zeros(std::move(out_shape), DType::Float32);
   const float* src = x.f32();
   float* dst = out.f32_mut();
   const std::int64_t n = x.rank() == 0 ? 0 : x.dim(0);

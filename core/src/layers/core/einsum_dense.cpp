@@ -46,7 +46,7 @@ Tensor sum_out(const Tensor& x, std::string& labels, const std::string& keep1,
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (std::find(drop.begin(), drop.end(), i) == drop.end()) s.push_back(x.dim(i));
   }
-  Tensor out(s, DType::Float32);
+  Tensor out = Tensor::recycled_zeros(s, DType::Float32);
   const float* p = t.f32();
   float* o = out.f32_mut();
   for (std::int64_t r = 0; r < out.num_elements(); ++r) {
@@ -103,7 +103,7 @@ Tensor einsum2(std::string lx, const Tensor& x_in, std::string lw, const Tensor&
   const std::int64_t nb = prod(batch), nm = prod(m), nk = prod(k), nn = prod(n);
   Shape mid_shape;
   for (char c : batch + m + n) mid_shape.push_back(dim_of(c));
-  Tensor mid(mid_shape, DType::Float32);
+  Tensor mid = Tensor::recycled_zeros(mid_shape, DType::Float32);
   if (nm > 0 && nn > 0 && nk > 0) {
     ops::batched_gemm(nb, nm, nn, nk, xt.f32(), wt.f32(), false, mid.f32_mut());
   }

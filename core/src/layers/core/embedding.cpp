@@ -42,7 +42,7 @@ class Embedding final : public Layer {
     const auto idv = ids.values<std::int64_t>();
     Shape out_shape = ids.shape();
     out_shape.push_back(output_dim_);
-    Tensor out(out_shape, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
     const Tensor table = ops::as_float32(weight(0));
     const float* t = table.f32();
     float* o = out.f32_mut();
@@ -57,7 +57,7 @@ class Embedding final : public Layer {
     }
     ctx.output_masks.clear();
     if (mask_zero_) {
-      Tensor mask(ids.shape(), DType::Bool);
+      Tensor mask = Tensor::recycled_zeros(ids.shape(), DType::Bool);
       auto m = mask.mutable_values<bool>();
       for (std::size_t i = 0; i < idv.size(); ++i) m[i] = idv[i] != 0;
       ctx.output_masks.emplace_back(mask);

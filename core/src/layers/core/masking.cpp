@@ -32,8 +32,8 @@ class Masking final : public Layer {
     if (x.rank() < 1) throw ShapeError(describe() + ": input must have rank >= 1");
     const std::int64_t features = x.shape().back();
     Shape mask_shape(x.shape().begin(), x.shape().end() - 1);
-    Tensor mask(mask_shape, DType::Bool);
-    Tensor y(x.shape(), DType::Float32);
+    Tensor mask = Tensor::recycled_zeros(mask_shape, DType::Bool);
+    Tensor y = Tensor::recycled_zeros(x.shape(), DType::Float32);
     auto m = mask.mutable_values<bool>();
     const float* px = x.f32();
     float* py = y.f32_mut();

@@ -23,7 +23,7 @@ class RepeatVector final : public Layer {
     check_rank(x.shape());
     const std::int64_t b = x.dim(0);
     const std::int64_t f = x.dim(1);
-    Tensor out({b, n_, f}, x.dtype());
+    Tensor out = Tensor::recycled_zeros({b, n_, f}, x.dtype());
     const std::size_t row = static_cast<std::size_t>(f) * dtype_size(x.dtype());
     const std::byte* src = x.bytes().data();
     std::byte* dst = out.mutable_bytes().data();

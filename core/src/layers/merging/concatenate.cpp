@@ -42,7 +42,7 @@ class Concatenate final : public detail::Merge {
         if (masks[i]) {
           full.push_back(detail::expand_mask(*masks[i], xs[i].shape(), describe()));
         } else {
-          Tensor ones(xs[i].shape(), DType::Bool);
+          Tensor ones = Tensor::recycled_zeros(xs[i].shape(), DType::Bool);
           for (bool& b : ones.mutable_values<bool>()) b = true;
           full.push_back(ones);
         }
@@ -101,7 +101,7 @@ class Concatenate final : public detail::Merge {
     Shape out_shape = xs[0].shape();
     out_shape[axis] = 0;
     for (const Tensor& x : xs) out_shape[axis] += x.dim(axis);
-    Tensor out(out_shape, xs[0].dtype());
+    Tensor out = Tensor::recycled_zeros(out_shape, xs[0].dtype());
     std::int64_t outer = 1;
     for (std::size_t d = 0; d < axis; ++d) outer *= out_shape[d];
     const auto es = static_cast<std::int64_t>(dtype_size(xs[0].dtype()));
@@ -121,7 +121,7 @@ class Concatenate final : public detail::Merge {
     Shape s = m.shape();
     const std::int64_t inner = s.back();
     s.pop_back();
-    Tensor out(s, DType::Bool);
+    Tensor out = Tensor::recycled_zeros(s, DType::Bool);
     const auto in = m.values<bool>();
     auto o = out.mutable_values<bool>();
     for (std::size_t i = 0; i < o.size(); ++i) {

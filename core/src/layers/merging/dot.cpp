@@ -63,7 +63,7 @@ class Dot final : public detail::Merge {
     const std::int64_t m = b == 0 || k == 0 ? 0 : x.num_elements() / (b * k);
     const std::int64_t n = b == 0 || k == 0 ? 0 : y.num_elements() / (b * k);
     Shape out_shape = output_shape(shapes, a0, a1);
-    Tensor out(out_shape, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
     if (k == 0 || m == 0 || n == 0) return {out};
     ops::batched_gemm(b, m, n, k, xt.f32(), yt.f32(), false, out.f32_mut());
     return {out};

@@ -96,7 +96,7 @@ Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::stri
   const Tensor mm = broadcast_to(m.to(DType::Bool), shape, where);
   const Tensor aa = broadcast_to(a, shape, where);
   const Tensor bb = broadcast_to(b, shape, where);
-  Tensor out(shape, DType::Float32);
+  Tensor out = Tensor::recycled_zeros(shape, DType::Float32);
   const auto flags = mm.values<bool>();
   const float* pa = aa.f32();
   const float* pb = bb.f32();

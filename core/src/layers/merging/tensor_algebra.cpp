@@ -50,7 +50,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& whe
     throw ShapeError(where + ": cannot broadcast " + shape_to_string(x.shape()) + " to " +
                      shape_to_string(target));
   }
-  Tensor out(target, x.dtype());
+  Tensor out = Tensor::recycled_zeros(target, x.dtype());
   const std::size_t es = dtype_size(x.dtype());
   const auto st = broadcast_strides(x.shape(), target);
   const auto src = x.bytes();
@@ -82,7 +82,7 @@ Tensor transpose(const Tensor& x, const Axes& perm) {
     out_shape[i] = x.dim(perm[i]);
     st[i] = in_strides[perm[i]];
   }
-  Tensor out(out_shape, x.dtype());
+  Tensor out = Tensor::recycled_zeros(out_shape, x.dtype());
   const std::int64_t n = out.num_elements();
   if (n == 0) return out;
   const auto es = static_cast<std::int64_t>(dtype_size(x.dtype()));
@@ -123,7 +123,7 @@ Tensor pad_or_crop(const Tensor& x, const Shape& before, const Shape& after) {
   const std::size_t rank = x.rank();
   Shape out_shape(rank);
   for (std::size_t d = 0; d < rank; ++d) out_shape[d] = x.dim(d) + before[d] + after[d];
-  Tensor out(out_shape, x.dtype());
+  Tensor out = Tensor::recycled_zeros(out_shape, x.dtype());
   if (out.num_elements() == 0 || rank == 0) return out;
   const auto es = static_cast<std::int64_t>(dtype_size(x.dtype()));
   const auto in_strides = strides_of(x.shape());

@@ -34,7 +34,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& whe
 template <class F>
 Tensor broadcast_binary(const Tensor& a, const Tensor& b, F f, const std::string& where) {
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), where);
-  Tensor out(out_shape, DType::Float32);
+  Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
   const float* pa = a.f32();
   const float* pb = b.f32();
   float* po = out.f32_mut();

@@ -74,7 +74,7 @@ class BatchNormalization final : public Layer {
       std::int64_t inner = 1;
       for (std::size_t d = a + 1; d < x.rank(); ++d) inner *= x.dim(d);
       const std::int64_t ch = x.dim(a);
-      Tensor y(x.shape(), DType::Float32);
+      Tensor y = Tensor::uninitialized(x.shape(), DType::Float32);  // every element is written
       const float* px = x.f32();
       float* py = y.f32_mut();
       const std::int64_t total = x.num_elements();

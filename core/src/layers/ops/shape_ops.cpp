@@ -130,7 +130,7 @@ class GetItem final : public ShapeOp {
       counts.push_back(d.count);
       strides.push_back(src_stride[src_axis++]);
     }
-    Tensor out(out_shape, x.dtype());
+    Tensor out = Tensor::recycled_zeros(out_shape, x.dtype());
     const std::size_t es = dtype_size(x.dtype());
     const std::byte* src = x.bytes().data();
     std::byte* dst = out.mutable_bytes().data();
@@ -286,7 +286,7 @@ class ReduceOp final : public ShapeOp {
         idx[i] = 0;
       }
     }
-    Tensor out(out_shape, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
     auto ov = out.mutable_values<float>();
     for (std::size_t i = 0; i < acc.size(); ++i) {
       ov[i] = static_cast<float>(mean_ && count > 0 ? acc[i] / static_cast<double>(count) : acc[i]);
@@ -326,7 +326,7 @@ class MatmulOp final : public ShapeOp {
     Shape so = batch;
     so.push_back(m);
     so.push_back(n);
-    Tensor out(so, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(so, DType::Float32);
     const std::int64_t nb = shape_num_elements(batch);
     ops::batched_gemm(nb, m, n, k, A.f32(), B.f32(), false, out.f32_mut());
     return {out};

@@ -37,7 +37,7 @@ class GlobalPooling : public Layer {
     const Tensor mask = (!max_ && rank_ == 1) ? find_mask(ctx, n, p) : Tensor();
     const float* m = mask.valid() && mask.num_elements() > 0 ? mask.f32() : nullptr;
 
-    Tensor y(output_shape(x.shape()), DType::Float32);
+    Tensor y = Tensor::recycled_zeros(output_shape(x.shape()), DType::Float32);
     const float* xd = x.f32();
     float* yd = y.f32_mut();
     // Element (b, position, channel) lives at b*p*c + position*cs + channel*ps.

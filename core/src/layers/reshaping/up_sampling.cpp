@@ -28,7 +28,7 @@ Tensor repeat_axis(const Tensor& x, std::size_t axis, std::int64_t factor) {
   const std::int64_t inner_bytes = (outer == 0 ? 0 : x.num_elements() / outer) *
                                    static_cast<std::int64_t>(dtype_size(x.dtype()));
   s[axis] *= factor;
-  Tensor out(s, x.dtype());
+  Tensor out = Tensor::recycled_zeros(s, x.dtype());
   const std::byte* src = x.bytes().data();
   std::byte* dst = out.mutable_bytes().data();
   if (inner_bytes == 0) return out;
@@ -207,7 +207,7 @@ class UpSampling2D final : public UpSamplingBase {
     for (std::size_t d = 0; d < axis; ++d) outer *= s[d];
     for (std::size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
     s[axis] = n;
-    Tensor out(s, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(s, DType::Float32);
     const float* px = x.f32();
     float* po = out.f32_mut();
     for (std::int64_t o = 0; o < outer; ++o) {

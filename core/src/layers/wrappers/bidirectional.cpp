@@ -43,7 +43,7 @@ bool inner_flag(const Layer& l, const char* key) {
 
 // (batch, steps, ...) reversed along steps.
 Tensor flip_time(const Tensor& t) {
-  Tensor out(t.shape(), t.dtype());
+  Tensor out = Tensor::recycled_zeros(t.shape(), t.dtype());
   const std::int64_t batch = t.dim(0);
   const std::int64_t steps = t.dim(1);
   const std::size_t row =
@@ -229,7 +229,7 @@ class Bidirectional final : public Layer {
       Shape s = a.shape();
       const std::int64_t n = s.back();
       s.back() = 2 * n;
-      Tensor out(s, DType::Float32);
+      Tensor out = Tensor::recycled_zeros(s, DType::Float32);
       float* o = out.f32_mut();
       const std::int64_t rows = n == 0 ? 0 : a.num_elements() / n;
       for (std::int64_t r = 0; r < rows; ++r) {
@@ -238,7 +238,7 @@ class Bidirectional final : public Layer {
       }
       return out;
     }
-    Tensor out(a.shape(), DType::Float32);
+    Tensor out = Tensor::recycled_zeros(a.shape(), DType::Float32);
     float* o = out.f32_mut();
     for (std::size_t i = 0; i < av.size(); ++i) {
       switch (merge_) {
