@@ -46,9 +46,10 @@ class Model : public Layer {
   // Runs inference in batches of `batch_size` rows and concatenates the results. Inputs are cast
   // to the model's input dtypes. Throws ShapeError (wrong count, rank or dims) and
   // UnsupportedError naming every layer class kserde carried through but cannot compute.
-  // Safe to call from several threads on one model. In steady state (the same input shapes and
-  // dtypes as an earlier call, one batch) a call makes no heap allocation: its tensors and lists
-  // come from recycled buffers, which return to the cache once the caller drops the result.
+  // Safe to call from several threads on one model. In steady state (the same input shapes,
+  // dtypes and batch_size as earlier calls) a call makes no heap allocation and maps no memory:
+  // its tensors and lists come from recycled buffers (see release_cached_buffers), which return
+  // to the cache once the caller drops the result.
   TensorList predict(const TensorList& inputs, std::int64_t batch_size = 32);
   Tensor predict(const Tensor& input, std::int64_t batch_size = 32);
   // Layer classes in this model (any depth) that kserde cannot compute.
