@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "allocation_counter.hpp"
 #include "kserde/saving.hpp"
 #include "test_support.hpp"
 
@@ -118,6 +119,70 @@ BOOST_AUTO_TEST_CASE(matmul_multiplies_batched_matrices) {
   auto m = model_from_json(g);
   const auto out = m->predict(TensorList{iota({1, 2, 2}), iota({1, 2, 2})});
   BOOST_TEST((values(out[0]) == std::vector<float>{2, 3, 6, 11}));
+}
+
+BOOST_AUTO_TEST_CASE(operation_graphs_predict_in_steady_state_without_allocating) {
+  if (!test::kAllocationCounting) {
+    BOOST_TEST_MESSAGE("allocation counting needs glibc's malloc; not under a sanitizer");
+    return;
+  }
+  struct Case {
+    std::string name;
+    std::string json;
+    TensorList inputs;
+  };
+  const std::vector<Case> cases = {
+      {"GetItem",
+       graph(
+           "GetItem", R"({"name": "op"})",
+           "[" + kt("x", "[null, 4, 3]") + ", [" + kSliceAll +
+               R"(, 1, {"class_name": "__slice__", "config": {"start": 0, "stop": 2, "step": null}}]])",
+           "[null, 4, 3]"),
+       {iota({2, 4, 3})}},
+      {"Reshape",
+       graph("Reshape", R"({"name": "op", "newshape": [-1, 2, 3]})",
+             "[" + kt("x", "[null, 6]") + "]", "[null, 6]"),
+       {iota({2, 6})}},
+      {"Transpose",
+       graph("Transpose", R"({"name": "op", "axes": [0, 2, 1]})",
+             "[" + kt("x", "[null, 2, 3]") + "]", "[null, 2, 3]"),
+       {iota({2, 2, 3})}},
+      {"ExpandDims",
+       graph("ExpandDims", R"({"name": "op", "axis": -1})", "[" + kt("x", "[null, 3]") + "]",
+             "[null, 3]"),
+       {iota({2, 3})}},
+      {"Mean",
+       graph("Mean", R"({"name": "op", "axis": [1], "keepdims": false})",
+             "[" + kt("x", "[null, 2, 3]") + "]", "[null, 2, 3]"),
+       {iota({2, 2, 3})}},
+      {"Sum",
+       graph("Sum", R"({"name": "op", "axis": -1, "keepdims": true})",
+             "[" + kt("x", "[null, 2, 3]") + "]", "[null, 2, 3]"),
+       {iota({2, 2, 3})}},
+      {"Add",
+       graph("Add", R"({"name": "op"})", "[" + kt("x", "[null, 3]") + ", 3.0]", "[null, 3]"),
+       {iota({2, 3})}},
+      {"Matmul",
+       graph("Matmul", R"({"name": "op"})",
+             "[" + kt("x", "[null, 2, 2]") + ", " + kt("y", "[null, 2, 2]") + "]", "[null, 2, 2]",
+             ", " + input("y", "[null, 2, 2]"), R"([["x", 0, 0], ["y", 0, 0]])"),
+       {iota({3, 2, 2}), iota({3, 2, 2})}},
+  };
+  for (const Case& c : cases) {
+    auto model = model_from_json(c.json);
+    TensorList out = model->predict(c.inputs);
+    const Tensor first = out.at(0).clone();  // before the warm-up, which then accounts for it
+    for (int warm = 0; warm < 3; ++warm) out = model->predict(c.inputs);
+    long allocations = 0;
+    {
+      test::CountAllocations counter;
+      for (int call = 0; call < 5; ++call) out = model->predict(c.inputs);
+      allocations = counter.count();
+    }
+    BOOST_TEST(out.at(0).bitwise_equal(first));
+    BOOST_TEST(allocations == 0,
+               c.name << " graph: " << allocations << " allocations in 5 predictions");
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -31,7 +31,7 @@ TensorList operands(const TensorList& inputs, const CallContext& ctx, const std:
       out.push_back(ops::as_float32(inputs[next++]));
     } else if (a.IsNumber() || a.IsBool()) {
       const float v = a.IsBool() ? (a.GetBool() ? 1.0f : 0.0f) : static_cast<float>(a.GetDouble());
-      out.push_back(Tensor::from_floats({}, std::vector<float>{v}));
+      out.push_back(Tensor::from_floats({}, std::span<const float>(&v, 1)));
     } else {
       throw UnsupportedError(where +
                              ": an operation argument that is neither a tensor nor a number");

@@ -53,7 +53,8 @@ class GetItem final : public ShapeOp {
     }
     const Tensor& x = inputs[0];
     const JsonValue& key = (*ctx.call_args)[1];
-    std::vector<const JsonValue*> items;
+    // Per-call lists draw on the tensor buffer cache: steady-state calls allocate nothing.
+    std::vector<const JsonValue*, CachedAllocator<const JsonValue*>> items;
     if (key.IsArray()) {
       for (const auto& k : key.GetArray()) items.push_back(&k);
     } else {
@@ -70,7 +71,7 @@ class GetItem final : public ShapeOp {
       bool keep = true;
       bool newaxis = false;
     };
-    std::vector<Dim> dims;
+    std::vector<Dim, CachedAllocator<Dim>> dims;
     std::size_t axis = 0;
     bool seen_ellipsis = false;
     auto full = [&](std::size_t a) { dims.push_back({0, 1, x.dim(a), true, false}); };
@@ -115,9 +116,9 @@ class GetItem final : public ShapeOp {
     while (axis < x.rank()) full(axis++);
     // Gather.
     Shape out_shape;
-    std::vector<std::int64_t> src_stride(x.rank(), 1);
+    Shape src_stride(x.rank(), 1);
     for (std::size_t a = x.rank(); a-- > 1;) src_stride[a - 1] = src_stride[a] * x.dim(a);
-    std::vector<std::int64_t> starts, steps, counts, strides;
+    Shape starts, steps, counts, strides;
     std::size_t src_axis = 0;
     for (const Dim& d : dims) {
       if (d.newaxis) {
@@ -135,7 +136,7 @@ class GetItem final : public ShapeOp {
     const std::byte* src = x.bytes().data();
     std::byte* dst = out.mutable_bytes().data();
     const std::int64_t total = out.num_elements();
-    std::vector<std::int64_t> idx(counts.size(), 0);
+    Shape idx(counts.size(), 0);
     for (std::int64_t o = 0; o < total; ++o) {
       std::int64_t off = 0;
       for (std::size_t a = 0; a < idx.size(); ++a)
@@ -206,7 +207,7 @@ class ExpandDimsOp final : public ShapeOp {
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const std::size_t out_rank = inputs[0].rank() + axes_.size();
-    std::vector<bool> inserted(out_rank, false);
+    std::vector<bool, CachedAllocator<bool>> inserted(out_rank, false);
     for (std::int64_t a : axes_) inserted[axis_of(a, out_rank, describe())] = true;
     Shape s;
     std::size_t k = 0;
@@ -226,7 +227,7 @@ class SqueezeOp final : public ShapeOp {
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor& x = inputs[0];
-    std::vector<bool> drop(x.rank(), false);
+    std::vector<bool, CachedAllocator<bool>> drop(x.rank(), false);
     if (axes_.empty()) {
       for (std::size_t i = 0; i < x.rank(); ++i) drop[i] = x.dim(i) == 1;
     } else {
@@ -259,7 +260,7 @@ class ReduceOp final : public ShapeOp {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     const std::size_t r = x.rank();
-    std::vector<bool> reduce(r, axes_.empty());
+    std::vector<bool, CachedAllocator<bool>> reduce(r, axes_.empty());
     for (std::int64_t a : axes_) reduce[axis_of(a, r, describe())] = true;
     Shape out_shape, kept;
     std::int64_t count = 1;
@@ -272,8 +273,9 @@ class ReduceOp final : public ShapeOp {
         kept.push_back(x.dim(i));
       }
     }
-    std::vector<double> acc(static_cast<std::size_t>(shape_num_elements(kept)), 0.0);
-    std::vector<std::int64_t> idx(r, 0);
+    std::vector<double, CachedAllocator<double>> acc(
+        static_cast<std::size_t>(shape_num_elements(kept)), 0.0);
+    Shape idx(r, 0);
     const auto v = x.values<float>();
     for (std::int64_t o = 0; o < x.num_elements(); ++o) {
       std::int64_t k = 0;
