@@ -158,7 +158,7 @@ THP=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/
   echo "Machine: $CPU, $(nproc) cores, $MEM RAM, $(uname -sr), transparent huge pages: $THP;"
   echo "g++ $(g++ -dumpfullversion), Release (-O2), $(date -u +%Y-%m-%d)."
   echo
-  echo "Command: \`bench/run.sh\` (builds \`build-perf\` and runs \`build-perf/bench/kserde_bench\`)."
+  echo "Command: `bench/run.sh` (builds `build-perf` and runs `build-perf/bench/kserde_bench`)."
   echo
   echo "| work | kserde | reference | ratio | goal |"
   echo "|---|---|---|---|---|"
@@ -208,6 +208,9 @@ EOF
   its `.keras` writer starts the weights member on a 64-byte boundary (config.json padded with
   spaces), so every float32 tensor of a kserde-saved `.keras` is borrowed from the mapping.
 - Inference kernels are compiled with `-march=native` (`KSERDE_NATIVE_ARCH`, default ON).
+- Repeated predictions (the timed calls above) make no heap allocation and map no memory once
+  warm: tensors, lists and scratch come from recycled buffers. Not timed here; `test_golden` and
+  `test_core_models` count every malloc-family call and mmap over repeated predictions.
 EOF
 } >"$OUT"
 echo "wrote $OUT" >&2
