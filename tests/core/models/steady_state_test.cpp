@@ -184,6 +184,19 @@ std::vector<LayerSpec> layer_specs() {
       {"ZeroPadding3D", R"({"padding": 1})", {{2, 2, 3, 2, 3}}},
       {"Cropping1D", R"({"cropping": [1, 2]})", {{2, 7, 3}}},
       {"Identity", "{}", {{2, 5}}},
+      {"ActivityRegularization", R"({"l1": 0.01})", {{2, 5}}},
+      {"AlphaDropout", R"({"rate": 0.2})", {{2, 5}}},
+      {"GaussianDropout", R"({"rate": 0.2})", {{2, 5}}},
+      {"SpatialDropout2D", R"({"rate": 0.2})", {{2, 4, 4, 3}}},
+      {"AveragePooling3D", R"({"pool_size": 2})", {{2, 4, 4, 4, 3}}},
+      {"GlobalMaxPooling1D", "{}", {{2, 7, 3}}},
+      {"AdaptiveMaxPooling1D", R"({"output_size": 3})", {{2, 7, 3}}},
+      {"Cropping3D", R"({"cropping": 1})", {{2, 4, 4, 4, 3}}},
+      {"ZeroPadding1D", R"({"padding": 2})", {{2, 5, 3}}},
+      {"LSTMCell", R"({"units": 4})", {{3, 5}, {3, 4}, {3, 4}}},
+      {"RNN",
+       R"({"cell": {"module": "keras.layers", "class_name": "GRUCell", "config": {"units": 4}, "registered_name": null}, "return_sequences": true})",
+       {{2, 6, 3}}},
   };
 }
 
