@@ -34,9 +34,12 @@ struct Variable {
 
 // Optional masks, one per tensor of a TensorList (storage from the tensor buffer cache).
 using MaskList = std::vector<std::optional<Tensor>, CachedAllocator<std::optional<Tensor>>>;
-// Keyword tensor arguments by name (nodes from the tensor buffer cache).
-using TensorMap = std::map<std::string, Tensor, std::less<>,
-                           CachedAllocator<std::pair<const std::string, Tensor>>>;
+// A keyword argument's name; its characters, like the map's nodes, come from the tensor buffer
+// cache, so filling a call's keyword arguments allocates nothing in steady state.
+using KwargName = std::basic_string<char, std::char_traits<char>, CachedAllocator<char>>;
+// Keyword tensor arguments by name; find() takes any string type.
+using TensorMap =
+    std::map<KwargName, Tensor, std::less<>, CachedAllocator<std::pair<const KwargName, Tensor>>>;
 
 // Everything a call may see besides its positional tensors.
 struct CallContext {

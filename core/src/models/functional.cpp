@@ -490,8 +490,8 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
       any_mask = any_mask || ctx.input_masks.back().has_value();
     }
     if (!any_mask) ctx.input_masks.clear();
-    for (const auto& [k, t] : n.kwargs) ctx.kwargs[k] = values[t.node].at(t.tensor);
-    for (const auto& [k, t] : n.constant_kwargs) ctx.kwargs[k] = t;
+    for (const auto& [k, t] : n.kwargs) ctx.kwargs[KwargName(k)] = values[t.node].at(t.tensor);
+    for (const auto& [k, t] : n.constant_kwargs) ctx.kwargs[KwargName(k)] = t;
     ctx.call_args = n.call_args.get();
     values[id] = n.layer->call(args, ctx);
     if (!ctx.output_masks.empty()) {

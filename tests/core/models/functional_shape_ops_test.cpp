@@ -26,13 +26,14 @@ std::string input(const std::string& name, const std::string& shape) {
 // One input x of `shape`, one operation with `config` and positional `args`.
 std::string graph(const std::string& op, const std::string& config, const std::string& args,
                   const std::string& shape, const std::string& extra_inputs = "",
-                  const std::string& input_list = R"([["x", 0, 0]])") {
+                  const std::string& input_list = R"([["x", 0, 0]])",
+                  const std::string& kwargs = "{}") {
   return R"({"module": "keras.src.models.functional", "class_name": "Functional", "config": {"name": "g", "layers": [)" +
          input("x", shape) + extra_inputs +
          R"(, {"module": "keras.src.ops.numpy", "class_name": ")" + op + R"(", "config": )" +
          config + R"(, "registered_name": ")" + op +
-         R"(", "name": "op", "inbound_nodes": [{"args": )" + args +
-         R"(, "kwargs": {}}]}], "input_layers": )" + input_list +
+         R"(", "name": "op", "inbound_nodes": [{"args": )" + args + R"(, "kwargs": )" + kwargs +
+         R"(}]}], "input_layers": )" + input_list +
          R"(, "output_layers": [["op", 0, 0]]}, "registered_name": "Functional", "build_config": {"input_shape": null}, "compile_config": {}})";
 }
 
@@ -161,6 +162,11 @@ BOOST_AUTO_TEST_CASE(operation_graphs_predict_in_steady_state_without_allocating
        {iota({2, 2, 3})}},
       {"Add",
        graph("Add", R"({"name": "op"})", "[" + kt("x", "[null, 3]") + ", 3.0]", "[null, 3]"),
+       {iota({2, 3})}},
+      // A keyword argument whose name is too long for a short-string buffer, passed on each call.
+      {"Add with a long keyword",
+       graph("Add", R"({"name": "op"})", "[" + kt("x", "[null, 3]") + ", 3.0]", "[null, 3]", "",
+             R"([["x", 0, 0]])", R"({"a_keyword_argument_with_a_long_name": false})"),
        {iota({2, 3})}},
       {"Matmul",
        graph("Matmul", R"({"name": "op"})",
