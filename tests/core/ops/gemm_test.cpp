@@ -244,6 +244,30 @@ BOOST_AUTO_TEST_CASE(a_released_large_buffer_is_reused_for_the_next_one_of_its_s
   BOOST_TEST(again.f32()[12345] == 2.5f);
 }
 
+BOOST_AUTO_TEST_CASE(a_small_released_buffer_is_reused_too_and_zeros_are_cleared) {
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::uninitialized({1000}, DType::Float32);  // a 4 KiB class block
+    std::fill(t.mutable_values<float>().begin(), t.mutable_values<float>().end(), 7.0f);
+    first = t.f32();
+  }
+  const Tensor zeros = Tensor::recycled_zeros({900}, DType::Float32);  // same class
+  BOOST_TEST(static_cast<const void*>(zeros.f32()) == first);
+  const auto v = zeros.values<float>();
+  BOOST_TEST(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }));
+}
+
+BOOST_AUTO_TEST_CASE(release_cached_buffers_returns_what_was_kept) {
+  release_cached_buffers();
+  { const Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32); }  // 12 MiB
+  { const Tensor t = Tensor::uninitialized({1000}, DType::Float32); }           // 4 KiB
+  BOOST_TEST(release_cached_buffers() >= (std::size_t{12} << 20) + 4000);
+  BOOST_TEST(release_cached_buffers() == 0u);
+  // Afterwards a request is served again (from fresh memory).
+  const Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32);
+  BOOST_TEST(t.nbytes() == std::size_t{12} << 20);
+}
+
 BOOST_AUTO_TEST_CASE(recycled_buffers_never_leak_into_results) {
   // Conv2D and MaxPooling2D outputs come from recycled buffers: predicting a, b, then a again
   // must give a's result bitwise, whatever the buffers held before.
