@@ -111,12 +111,9 @@ BOOST_DATA_TEST_CASE(golden_case_predicts_in_steady_state_without_allocating,
       // the warm-up gives each of them time to have run every layer.
       TensorList out;
       for (int warm = 0; warm < 10; ++warm) out = model->predict(inputs, batch_size);
-      long allocations = 0;
-      {
-        test::CountAllocations counter;
+      const long allocations = test::allocations_during([&] {
         for (int call = 0; call < 5; ++call) out = model->predict(inputs, batch_size);
-        allocations = counter.count();
-      }
+      });
       BOOST_TEST(test::allclose(out.at(0), expected.at(0), 1e-4, 1e-5));
       BOOST_TEST(allocations == 0, name << ", " << threads << " thread(s), batch_size "
                                         << batch_size << ": " << allocations

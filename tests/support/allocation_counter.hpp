@@ -45,6 +45,14 @@ class CountAllocations {
   long count() const { return g_allocations.load(); }
 };
 
+// Allocations made (by any thread) while f() runs.
+template <class F>
+long allocations_during(F&& f) {
+  CountAllocations counter;
+  f();
+  return counter.count();
+}
+
 }  // namespace kserde::test
 
 #if defined(KSERDE_TEST_INTERPOSE_MALLOC) && !defined(__SANITIZE_ADDRESS__) && \

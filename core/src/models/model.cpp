@@ -110,18 +110,9 @@ TensorList Model::predict(const TensorList& inputs_in, std::int64_t batch_size) 
     }
     rows = x.dim(0);
   }
-  if (rows <= batch_size) {
-    // One batch: run the inputs as given (cast where needed). Whole-tensor slices are marked
-    // borrowed, so no layer can write into the caller's tensors.
-    TensorList batch;
-    batch.reserve(inputs_in.size());
-    for (std::size_t i = 0; i < inputs_in.size(); ++i) {
-      const Tensor& x = inputs_in[i];
-      batch.push_back(x.dtype() == dtypes[i] ? x.slice_rows(0, x.dim(0)) : x.to(dtypes[i]));
-    }
-    CallContext ctx;
-    return forward(batch, ctx);
-  }
+  // Inputs cast to the model's dtypes, then run in batches of row slices (marked borrowed, so no
+  // layer can write into the caller's tensors). Every list here draws on the buffer cache, and a
+  // single batch's outputs are returned as they are (concat_rows of one part copies nothing).
   TensorList inputs;
   for (std::size_t i = 0; i < inputs_in.size(); ++i) inputs.push_back(inputs_in[i].to(dtypes[i]));
   std::vector<TensorList, CachedAllocator<TensorList>> parts;

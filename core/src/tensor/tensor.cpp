@@ -206,18 +206,19 @@ struct LargeBlockDeleter {
   void operator()(std::byte* q) const noexcept { buffer_cache().give_large(q, size); }
 };
 
-// Scratch storage, recycled; never cleared. The control block comes from the cache too.
+// Owned storage whose control block comes from the cache too. (Should that allocation throw, the
+// shared_ptr constructor hands `p` to the deleter: nothing leaks.)
+template <class Deleter>
+std::shared_ptr<std::byte> own(std::byte* p, Deleter d) {
+  return {p, d, CachedAllocator<std::byte>()};
+}
+
+// Scratch storage, recycled; never cleared.
 std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
   BufferCache& c = buffer_cache();
   if (nbytes < kMapThreshold) {
     const std::size_t cls = BufferCache::class_of(nbytes);
-    std::byte* p = c.take_small(cls);
-    try {
-      return {p, SmallBlockDeleter{cls}, CachedAllocator<std::byte>()};
-    } catch (...) {
-      c.give_small(p, cls);
-      throw;
-    }
+    return own(c.take_small(cls), SmallBlockDeleter{cls});
   }
   std::size_t size = 0;
   std::byte* p = c.take_large(nbytes, &size);
@@ -225,12 +226,7 @@ std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
     p = map_huge(nbytes);
     size = mapped_size(nbytes);
   }
-  try {
-    return {p, LargeBlockDeleter{size}, CachedAllocator<std::byte>()};
-  } catch (...) {
-    c.give_large(p, size);
-    throw;
-  }
+  return own(p, LargeBlockDeleter{size});
 }
 
 // 64-byte aligned, so that SIMD loops see aligned rows and mapped/borrowed data keeps the same
@@ -244,13 +240,7 @@ std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
     return storage;
   }
   const std::size_t size = mapped_size(nbytes);
-  std::byte* p = map_huge(nbytes);
-  try {
-    return {p, [size](std::byte* q) { ::munmap(q, size); }, CachedAllocator<std::byte>()};
-  } catch (...) {
-    ::munmap(p, size);
-    throw;
-  }
+  return own(map_huge(nbytes), [size](std::byte* q) { ::munmap(q, size); });
 }
 
 }  // namespace

@@ -179,12 +179,9 @@ BOOST_AUTO_TEST_CASE(operation_graphs_predict_in_steady_state_without_allocating
     TensorList out = model->predict(c.inputs);
     const Tensor first = out.at(0).clone();  // before the warm-up, which then accounts for it
     for (int warm = 0; warm < 3; ++warm) out = model->predict(c.inputs);
-    long allocations = 0;
-    {
-      test::CountAllocations counter;
+    const long allocations = test::allocations_during([&] {
       for (int call = 0; call < 5; ++call) out = model->predict(c.inputs);
-      allocations = counter.count();
-    }
+    });
     BOOST_TEST(out.at(0).bitwise_equal(first));
     BOOST_TEST(allocations == 0,
                c.name << " graph: " << allocations << " allocations in 5 predictions");

@@ -230,16 +230,13 @@ BOOST_DATA_TEST_CASE(repeated_layer_calls_make_no_heap_allocation, bdata::make(l
   TensorList out = call();
   const Tensor first = out.at(0).clone();
   for (int warm = 0; warm < 5; ++warm) out = call();
-  long allocations = 0;
   bool same = true;
-  {
-    test::CountAllocations counter;
+  const long allocations = test::allocations_during([&] {
     for (int c = 0; c < 5; ++c) {
       out = call();
       same = same && out.at(0).bitwise_equal(first);
     }
-    allocations = counter.count();
-  }
+  });
   ops::set_num_threads(0);
   BOOST_TEST(same, spec.class_name << ": a repeated call differs from the first");
   BOOST_TEST(allocations == 0,
@@ -259,16 +256,13 @@ BOOST_DATA_TEST_CASE(repeated_predictions_make_no_heap_allocation, bdata::make(s
       Tensor out = model->predict(x);
       const Tensor first = out.clone();
       for (int warm = 0; warm < 10; ++warm) out = model->predict(x);
-      long allocations = 0;
       bool same = true;
-      {
-        test::CountAllocations counter;
+      const long allocations = test::allocations_during([&] {
         for (int call = 0; call < 5; ++call) {
           out = model->predict(x);
           same = same && out.bitwise_equal(first);
         }
-        allocations = counter.count();
-      }
+      });
       BOOST_TEST(same, spec.name << ": a repeated prediction differs from the first");
       BOOST_TEST(allocations == 0, spec.name << ", " << threads << " thread(s), " << rows
                                              << " row(s): " << allocations

@@ -274,22 +274,17 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
       std::copy(row, row + g, xt.data() + b * g);
     }
     cell_->step(xt.data(), batch, states, next, scratch);
-    if (!keep.empty()) {
-      for (std::int64_t b = 0; b < batch; ++b) {
-        if (keep[static_cast<std::size_t>(b * steps + t)] != 0) continue;
-        // A masked step: states carried over; the output repeats (or is zero).
-        for (std::size_t k = 0; k < n_states; ++k) {
-          std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u,
-                    next[k].data() + b * u);
-        }
-        float* out_row = prev_out.data() + b * u;
-        if (zero_output_for_mask_) std::fill(out_row, out_row + u, 0.0f);
-      }
-    }
     for (std::int64_t b = 0; b < batch; ++b) {
-      const bool kept = keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0;
-      if (kept)
-        std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, prev_out.data() + b * u);
+      float* out_row = prev_out.data() + b * u;
+      if (keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0) {
+        std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, out_row);
+        continue;
+      }
+      // A masked step: states carried over; the output repeats (or is zero).
+      for (std::size_t k = 0; k < n_states; ++k) {
+        std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u, next[k].data() + b * u);
+      }
+      if (zero_output_for_mask_) std::fill(out_row, out_row + u, 0.0f);
     }
     std::swap(states, next);
     if (seq_data != nullptr) {
