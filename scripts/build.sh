@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Configures and builds kserde into ${KSERDE_BUILD_DIR:-build} (Release with debug info, tests on).
+# Extra arguments go to CMake's configure step (e.g. -DKSERDE_NATIVE_ARCH=OFF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${KSERDE_BUILD_DIR:-build}"
 jobs="$(nproc 2>/dev/null || echo 2)"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  # Rebuilds of the same sources (a second clone, a switched branch) come from the cache.
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@" >/dev/null
 cmake --build "$build_dir" -j "$jobs"
