@@ -9,6 +9,8 @@ launcher=()
 if command -v ccache >/dev/null 2>&1; then
   # Rebuilds of the same sources (a second clone, a switched branch) come from the cache.
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Precompiled headers are cacheable only with these relaxations (ccache's manual).
+  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 fi
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@" >/dev/null
 cmake --build "$build_dir" -j "$jobs"

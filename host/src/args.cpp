@@ -5,6 +5,15 @@
 
 namespace kserde::cli {
 
+bool is_global_option(const std::string& arg) {
+  return arg == "--plugin" || arg == "--plugin-dir" || arg == "--unsafe" ||
+         arg == "--no-bundled-plugins";
+}
+
+bool global_option_takes_value(const std::string& arg) {
+  return arg == "--plugin" || arg == "--plugin-dir";
+}
+
 Args parse(const std::vector<std::string>& argv) {
   Args a;
   for (std::size_t i = 0; i < argv.size(); ++i) {
@@ -31,6 +40,8 @@ Args parse(const std::vector<std::string>& argv) {
       a.json = true;
     } else if (s == "--unsafe") {
       a.unsafe = true;
+    } else if (s == "--no-bundled-plugins") {
+      a.bundled_plugins = false;
     } else if (s == "--plugin") {
       a.plugins.emplace_back(value());
     } else if (s == "--plugin-dir") {
@@ -53,6 +64,7 @@ LoadOptions load_options(const Args& args, bool pass_through_unknown) {
   for (const std::filesystem::path& p : args.plugins) load_plugin(p);
   for (const std::filesystem::path& d : args.plugin_dirs) load_plugins_in(d);
   o.plugin_dirs = args.plugin_dirs;
+  o.bundled_plugins = args.bundled_plugins;
   return o;
 }
 

@@ -22,11 +22,15 @@ struct Args {
   std::int64_t batch_size = 32;
   bool json = false;
   bool unsafe = false;
+  bool bundled_plugins = true;                     // --no-bundled-plugins turns it off
   std::vector<std::filesystem::path> plugins;      // --plugin FILE
   std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir DIR
 };
 
 Args parse(const std::vector<std::string>& argv);
+// The options every command takes, which may also come before the command.
+bool is_global_option(const std::string& arg);
+bool global_option_takes_value(const std::string& arg);
 // Loads requested plugins and builds the load options every command uses.
 LoadOptions load_options(const Args& args, bool pass_through_unknown);
 

@@ -75,8 +75,8 @@ int run_convert(const Args& a) {
   const std::filesystem::path out = a.positional[1];
   // Plugins first: they may provide the formats of IN and OUT.
   const LoadOptions options = load_options(a, true);
-  SerializerPtr target = serializer_for_save(out);
-  SerializerPtr source = serializer_for_load(in);
+  SerializerPtr target = serializer_for_save(out, options);
+  SerializerPtr source = serializer_for_load(in, options);
   if (source->weights_only()) {
     throw UnsupportedError(in.string() +
                            ": holds weights only; convert from a file that holds "
@@ -96,12 +96,14 @@ int run_plugins(const Args& a) {
       load_plugin(p);
     } catch (const std::exception& e) {
       AvailablePlugin f;
+      f.origin = PluginOrigin::Explicit;
       f.library = p;
       f.problem = e.what();
       explicit_failures.push_back(std::move(f));
     }
   }
-  std::vector<AvailablePlugin> found = available_plugins(a.plugin_dirs, true, true);
+  std::vector<AvailablePlugin> found =
+      available_plugins(a.plugin_dirs, true, true, a.bundled_plugins);
   found.insert(found.end(), explicit_failures.begin(), explicit_failures.end());
   auto one_line = [](std::string s) {
     for (char& c : s) {
@@ -122,6 +124,8 @@ int run_plugins(const Args& a) {
       w.StartObject();
       w.Key("path");
       w.String(p.library.string());
+      w.Key("origin");
+      w.String(std::string(plugin_origin_name(p.origin)));
       w.Key("name");
       p.info ? w.String(p.info->name) : w.Null();
       w.Key("version");
@@ -156,7 +160,10 @@ int run_plugins(const Args& a) {
     return 0;
   }
   if (found.empty()) {
-    std::cout << "no plugins found (use --plugin FILE, --plugin-dir DIR or KSERDE_PLUGIN_PATH)\n";
+    std::cout << "no plugins found (none installed with kserde in "
+              << (registry::bundled_plugin_dir().empty() ? std::string("<unknown>")
+                                                         : registry::bundled_plugin_dir().string())
+              << "; use --plugin FILE, --plugin-dir DIR or KSERDE_PLUGIN_PATH)\n";
     return 0;
   }
   auto joined = [](const std::vector<std::string>& v) {
@@ -166,6 +173,7 @@ int run_plugins(const Args& a) {
   };
   for (const AvailablePlugin& p : found) {
     std::cout << p.library.string() << "\n";
+    std::cout << "  from:      " << plugin_origin_name(p.origin) << "\n";
     if (p.info) {
       std::cout << "  name:      " << p.info->name << " " << p.info->version << "\n";
       std::cout << "  layers:    " << joined(p.info->layers) << "\n";

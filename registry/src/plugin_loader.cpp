@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/dll/library_info.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -580,6 +581,16 @@ std::vector<PluginCandidate> scan_plugin_dir(const fs::path& dir) {
   c.result = scan_uncached(key, c.stamps);
   g_scan_cache[key] = c;
   return c.result;
+}
+
+fs::path bundled_plugin_dir() {
+  static const fs::path dir = [] {
+    boost::system::error_code ec;
+    const boost::dll::fs::path self = boost::dll::this_line_location(ec);
+    if (ec || self.empty()) return fs::path();
+    return fs::path(self.parent_path().string()) / "kserde" / "plugins";
+  }();
+  return dir;
 }
 
 std::vector<fs::path> plugin_path_from_env() {

@@ -5,6 +5,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <string>
 
 #include "kserde/io/mapped_file.hpp"
 #include "kserde/io/npy.hpp"
@@ -219,12 +221,74 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(cli_format_plugins)
 
+// kserde run from its build tree finds the plugins built with it in <libdir>/kserde/plugins, as
+// an installed one does (tests/plugins/install_test.sh checks the installed layout): a Keras 2
+// .h5 converts with no plugin option and no KSERDE_PLUGIN_PATH.
+BOOST_AUTO_TEST_CASE(legacy_h5_converts_through_the_bundled_plugin_without_flags) {
+  test::TempDir tmp;
+  const std::string cmd = "env -u KSERDE_PLUGIN_PATH " + std::string(KSERDE_CLI) + " convert " +
+                          golden("mlp/model.h5") + " " + (tmp / "new.keras").string() + " >" +
+                          (tmp / "log.txt").string() + " 2>&1";
+  const int raw = std::system(cmd.c_str());
+  BOOST_TEST_REQUIRE(WEXITSTATUS(raw) == 0, io::read_text_file(tmp / "log.txt", 1 << 20));
+  Run r = run("predict " + (tmp / "new.keras").string() + " --input " + golden("mlp/input.npy") +
+                  " --output " + (tmp / "y.npy").string(),
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  expect_close(tmp / "y.npy", test::golden_dir() / "mlp/expected.npy");
+}
+
+BOOST_AUTO_TEST_CASE(plugins_lists_where_each_plugin_came_from) {
+  test::TempDir tmp;
+  Run r = run("plugins --json --plugin-dir " + std::string(KSERDE_MY_LAYERS_DIR), tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  rapidjson::Document d;
+  d.Parse(r.out.c_str());
+  BOOST_TEST_REQUIRE(d.IsArray());
+  std::map<std::string, std::string> origin;  // plugin name -> where it was found
+  for (const auto& p : d.GetArray()) {
+    if (p["name"].IsString()) origin[p["name"].GetString()] = p["origin"].GetString();
+  }
+  BOOST_TEST(origin["legacy_h5"] == "bundled");
+  BOOST_TEST(origin["safetensors"] == "bundled");
+  BOOST_TEST(origin["my_layers"] == "plugin directory");
+  // Turned off, the bundled ones are not listed.
+  Run off = run("--no-bundled-plugins plugins", tmp);
+  BOOST_TEST_REQUIRE(off.status == 0, off.err);
+  BOOST_TEST(off.out.find("legacy_h5") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(options_of_every_command_may_come_before_it) {
+  test::TempDir tmp;
+  Run r = run("--plugin-dir " + std::string(KSERDE_MY_LAYERS_DIR) + " predict " +
+                  golden("custom_layer/model.keras") + " --input " +
+                  golden("custom_layer/input.npy") + " --output " + (tmp / "y.npy").string(),
+              tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  expect_close(tmp / "y.npy", test::golden_dir() / "custom_layer/expected.npy");
+  Run plugin = run("--plugin " + std::string(KSERDE_MY_LAYERS_DIR) +
+                       "/libkserde_my_layers.so --unsafe inspect " +
+                       golden("custom_layer/model.keras"),
+                   tmp);
+  BOOST_TEST(plugin.status == 0, plugin.err);
+  BOOST_TEST(plugin.out.find("ScaledDense") != std::string::npos);
+  // A command's own option before the command is a usage mistake that says where it goes.
+  Run misplaced = run("--input x.npy predict " + golden("mlp/model.keras"), tmp);
+  BOOST_TEST(misplaced.status == 2);
+  BOOST_TEST(misplaced.err.find("goes after the command") != std::string::npos, misplaced.err);
+  Run dangling = run("--plugin", tmp);
+  BOOST_TEST(dangling.status == 2);
+  BOOST_TEST(dangling.err.find("needs a value") != std::string::npos, dangling.err);
+}
+
 // A format plugin in KSERDE_PLUGIN_PATH is loaded when a file needs it: the legacy Keras 2 .h5
 // migrates to .keras with no --plugin flag, and the result predicts Keras's numbers.
 BOOST_AUTO_TEST_CASE(legacy_h5_converts_through_the_plugin_path) {
   test::TempDir tmp;
   const std::string env = std::string("KSERDE_PLUGIN_PATH=") + KSERDE_LEGACY_H5_DIR + " ";
-  Run without = run("convert " + golden("mlp/model.h5") + " " + (tmp / "x.keras").string(), tmp);
+  Run without = run("convert --no-bundled-plugins " + golden("mlp/model.h5") + " " +
+                        (tmp / "x.keras").string(),
+                    tmp);
   BOOST_TEST(without.status == 1);
   const std::string cmd = "convert " + golden("mlp/model.h5") + " " + (tmp / "new.keras").string();
   const fs::path out = tmp / "stdout.txt";

@@ -4,6 +4,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <map>
+
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -347,12 +350,13 @@ BOOST_AUTO_TEST_CASE(a_format_from_a_plugin_and_its_models_keep_the_library) {
 // ---- finding plugins
 
 BOOST_AUTO_TEST_CASE(available_plugins_lists_and_probes_without_throwing) {
-  auto found = available_plugins({kMyLayersDir, kFixtures / "fixture_bad_abi", kFixtures / "no_entry"}, false, false);
+  auto found = available_plugins({kMyLayersDir, kFixtures / "fixture_bad_abi", kFixtures / "no_entry"},
+                                 false, false, /*include_bundled=*/false);
   BOOST_TEST_REQUIRE(found.size() == 2u);  // the library without entry point is not a plugin
   BOOST_TEST(found[0].info.has_value());
   BOOST_TEST(!found[0].loaded);
   BOOST_TEST(loaded_plugins().empty());  // reading manifests runs no plugin code
-  found = available_plugins({kMyLayersDir, kFixtures / "fixture_bad_abi"}, false, true);
+  found = available_plugins({kMyLayersDir, kFixtures / "fixture_bad_abi"}, false, true, false);
   BOOST_TEST_REQUIRE(found.size() == 2u);
   for (const AvailablePlugin& p : found) {
     if (p.info && p.info->name == "my_layers") {
@@ -363,6 +367,31 @@ BOOST_AUTO_TEST_CASE(available_plugins_lists_and_probes_without_throwing) {
       BOOST_TEST(contains(p.problem, "ABI version 99"), p.problem);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_plugins_built_with_kserde_are_found_beside_its_libraries) {
+  // The build tree lays out <libdir>/kserde/plugins as an install does; the library finds that
+  // directory from its own location, not from the working directory or a model file.
+  const fs::path bundled = registry::bundled_plugin_dir();
+  BOOST_TEST_REQUIRE(!bundled.empty());
+  BOOST_TEST(fs::exists(bundled / "libkserde_legacy_h5.so"), bundled);
+  BOOST_TEST(fs::exists(bundled / "libkserde_safetensors.so"), bundled);
+  const auto found = available_plugins({kMyLayersDir}, false, false, true);
+  std::map<std::string, PluginOrigin> origin;
+  for (const AvailablePlugin& p : found) {
+    if (p.info) origin[p.info->name] = p.origin;
+  }
+  BOOST_TEST((origin.at("legacy_h5") == PluginOrigin::Bundled));
+  BOOST_TEST((origin.at("safetensors") == PluginOrigin::Bundled));
+  BOOST_TEST((origin.at("my_layers") == PluginOrigin::Directory));
+  LoadOptions with, without;
+  without.bundled_plugins = false;
+  const auto has_bundled = [&](const LoadOptions& o) {
+    const auto dirs = plugin_search_path(o);
+    return std::find(dirs.begin(), dirs.end(), bundled) != dirs.end();
+  };
+  BOOST_TEST(has_bundled(with));
+  BOOST_TEST(!has_bundled(without));
 }
 
 BOOST_AUTO_TEST_CASE(directory_scans_are_cached_and_invalidated_by_mtime) {

@@ -70,6 +70,10 @@ struct LoadOptions {
   // Directories (besides KSERDE_PLUGIN_PATH) from which a plugin declaring a name the model needs
   // and nothing provides may be loaded on demand. Never a location taken from the model file.
   std::vector<std::filesystem::path> plugin_dirs;
+  // Also search the plugins installed with kserde itself: <libdir>/kserde/plugins beside the
+  // kserde libraries (registry::bundled_plugin_dir()), a location the installer chose and as
+  // trusted as the libraries. Searched after KSERDE_PLUGIN_PATH and plugin_dirs.
+  bool bundled_plugins = true;
   // Let a plugin loaded on demand replace names another provider registered (default: error
   // naming both providers).
   bool plugin_override = false;

@@ -98,22 +98,34 @@ bool unload_plugin(std::string_view name);
 std::vector<PluginInfo> loaded_plugins();
 
 // The directories plugins may come from for `options`: KSERDE_PLUGIN_PATH, then
-// options.plugin_dirs.
+// options.plugin_dirs, then (with options.bundled_plugins) the plugins installed with kserde.
 std::vector<std::filesystem::path> plugin_search_path(const LoadOptions& options);
+
+// Where a listed plugin was found.
+enum class PluginOrigin {
+  Bundled,      // installed with kserde (registry::bundled_plugin_dir())
+  Environment,  // a directory of KSERDE_PLUGIN_PATH
+  Directory,    // a directory the caller named (LoadOptions::plugin_dirs, --plugin-dir)
+  Explicit,     // loaded by path (load_plugin, --plugin)
+};
+std::string_view plugin_origin_name(PluginOrigin origin);  // "bundled", "KSERDE_PLUGIN_PATH", ...
 
 // A plugin library found in a plugin directory.
 struct AvailablePlugin {
+  PluginOrigin origin = PluginOrigin::Directory;
   std::filesystem::path library;
   std::optional<PluginInfo> info;  // from the manifest, or from loading it when probed
   bool loaded = false;             // loaded in this process now
   bool loadable = false;           // known to load (true only after loading succeeded)
   std::string problem;             // why it does not load (empty when it does or is unknown)
 };
-// Every plugin in `dirs` (and KSERDE_PLUGIN_PATH when `include_env`). With `probe`, each one
-// not yet loaded is loaded (and registered) to find out whether it works, errors recorded in
-// `problem` rather than thrown.
+// Every plugin in KSERDE_PLUGIN_PATH (when `include_env`), in `dirs`, and installed with kserde
+// (when `include_bundled`), then those loaded by path from elsewhere. With `probe`, each one not yet
+// loaded is loaded (and registered) to find out whether it works, errors recorded in `problem`
+// rather than thrown.
 std::vector<AvailablePlugin> available_plugins(const std::vector<std::filesystem::path>& dirs,
-                                               bool include_env = true, bool probe = false);
+                                               bool include_env = true, bool probe = false,
+                                               bool include_bundled = true);
 // Loads every plugin in `dir` (not yet loaded ones); PluginError on the first that fails.
 std::vector<PluginInfo> load_plugins_in(const std::filesystem::path& dir,
                                         const PluginLoadOptions& options = {});

@@ -49,11 +49,13 @@ using SerializerPtr = std::shared_ptr<const Serializer>;
 
 // Registered formats by name; built-ins are provided by "kserde".
 registry::NameTable<SerializerPtr>& formats();
-// The format to load `path` with: by extension, then by magic bytes / directory contents.
-// UnsupportedError naming the path and the known formats when none matches.
-SerializerPtr serializer_for_load(const std::filesystem::path& path);
-// The format a save to `path` should use (by extension; an existing directory or a name without
-// extension means the unzipped model directory).
-SerializerPtr serializer_for_save(const std::filesystem::path& path);
+// The format to load `path` with: by extension, then by magic bytes / directory contents, then a
+// format plugin from plugin_search_path(options) that claims the file. UnsupportedError naming
+// the path and the known formats when none matches.
+SerializerPtr serializer_for_load(const std::filesystem::path& path, const LoadOptions& options = {});
+// The format a save to `path` should use (by extension, a format plugin from
+// plugin_search_path(options) included; an existing directory or a name without extension means
+// the unzipped model directory).
+SerializerPtr serializer_for_save(const std::filesystem::path& path, const LoadOptions& options = {});
 
 }  // namespace kserde

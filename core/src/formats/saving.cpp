@@ -9,7 +9,7 @@ namespace kserde {
 
 std::shared_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
   if (options.num_threads > 0) ops::set_num_threads(options.num_threads);
-  SerializerPtr format = serializer_for_load(path);
+  SerializerPtr format = serializer_for_load(path, options);
   if (format->weights_only()) {
     throw UnsupportedError(path.string() + ": holds weights only (" + format->name() +
                            "); load the architecture first (a .keras or .json file), then "
@@ -45,7 +45,7 @@ void save_weights(const Model& model, const std::filesystem::path& path_in,
 }
 
 void load_weights(Model& model, const std::filesystem::path& path, const LoadOptions& options) {
-  serializer_for_load(path)->load_weights(model, path, options);
+  serializer_for_load(path, options)->load_weights(model, path, options);
 }
 
 std::string to_json(const Model& model) { return model_io::config_json(model); }

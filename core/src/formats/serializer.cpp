@@ -65,10 +65,10 @@ std::string known_formats() {
   return out;
 }
 
-// A format plugin in KSERDE_PLUGIN_PATH whose manifest claims the file (by name ending, or by
-// magic bytes when `head` is given) is loaded on demand; true when one was loaded.
+// A format plugin in plugin_search_path(options) whose manifest claims the file (by name ending,
+// or by magic bytes when `head` is given) is loaded on demand; true when one was loaded.
 bool load_format_plugin_for(const std::filesystem::path& path, std::span<const std::byte> head,
-                            bool use_magic) {
+                            bool use_magic, const LoadOptions& options) {
   const std::string name = lower(path.filename().string());
   std::string head_hex;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -76,7 +76,8 @@ bool load_format_plugin_for(const std::filesystem::path& path, std::span<const s
     head_hex += kHex[std::to_integer<unsigned>(b) >> 4];
     head_hex += kHex[std::to_integer<unsigned>(b) & 15];
   }
-  for (const AvailablePlugin& p : available_plugins({}, true, false)) {
+  for (const AvailablePlugin& p :
+       available_plugins(options.plugin_dirs, true, false, options.bundled_plugins)) {
     if (p.loaded || !p.info) continue;
     for (const auto& f : p.info->formats) {
       bool claims = false;
@@ -93,7 +94,7 @@ bool load_format_plugin_for(const std::filesystem::path& path, std::span<const s
 
 }  // namespace
 
-SerializerPtr serializer_for_load(const std::filesystem::path& path) {
+SerializerPtr serializer_for_load(const std::filesystem::path& path, const LoadOptions& options) {
   std::error_code ec;
   const bool exists = std::filesystem::exists(path, ec);
   if (!exists) throw IoError(path.string() + ": no such file or directory");
@@ -116,15 +117,15 @@ SerializerPtr serializer_for_load(const std::filesystem::path& path) {
   }
   if (!is_dir) {
     if (auto s = by_extension(path)) return s;  // its loader gives the precise error
-    if (load_format_plugin_for(path, head, true)) return serializer_for_load(path);
+    if (load_format_plugin_for(path, head, true, options)) return serializer_for_load(path, options);
   }
   throw UnsupportedError(path.string() + ": File format not supported (known formats: " +
                          known_formats() + "; a plugin may add more)");
 }
 
-SerializerPtr serializer_for_save(const std::filesystem::path& path) {
+SerializerPtr serializer_for_save(const std::filesystem::path& path, const LoadOptions& options) {
   if (auto s = by_extension(path)) return s;
-  if (load_format_plugin_for(path, {}, false)) {
+  if (load_format_plugin_for(path, {}, false, options)) {
     if (auto s = by_extension(path)) return s;
   }
   std::error_code ec;

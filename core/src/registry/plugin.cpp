@@ -353,7 +353,25 @@ std::vector<PluginInfo> loaded_plugins() {
 std::vector<fs::path> plugin_search_path(const LoadOptions& options) {
   std::vector<fs::path> dirs = registry::plugin_path_from_env();
   dirs.insert(dirs.end(), options.plugin_dirs.begin(), options.plugin_dirs.end());
+  if (options.bundled_plugins) {
+    const fs::path bundled = registry::bundled_plugin_dir();
+    if (!bundled.empty()) dirs.push_back(bundled);
+  }
   return dirs;
+}
+
+std::string_view plugin_origin_name(PluginOrigin origin) {
+  switch (origin) {
+    case PluginOrigin::Bundled:
+      return "bundled";
+    case PluginOrigin::Environment:
+      return "KSERDE_PLUGIN_PATH";
+    case PluginOrigin::Directory:
+      return "plugin directory";
+    case PluginOrigin::Explicit:
+      break;
+  }
+  return "loaded by path";
 }
 
 namespace {
@@ -383,15 +401,27 @@ const LoadedPlugin* loaded_from(const fs::path& library) {
 }  // namespace
 
 std::vector<AvailablePlugin> available_plugins(const std::vector<fs::path>& dirs, bool include_env,
-                                               bool probe) {
-  std::vector<fs::path> all = include_env ? registry::plugin_path_from_env() : std::vector<fs::path>{};
-  all.insert(all.end(), dirs.begin(), dirs.end());
+                                               bool probe, bool include_bundled) {
+  std::vector<std::pair<fs::path, PluginOrigin>> all;
+  if (include_env) {
+    for (const fs::path& d : registry::plugin_path_from_env()) {
+      all.emplace_back(d, PluginOrigin::Environment);
+    }
+  }
+  for (const fs::path& d : dirs) all.emplace_back(d, PluginOrigin::Directory);
+  if (include_bundled && !registry::bundled_plugin_dir().empty()) {
+    all.emplace_back(registry::bundled_plugin_dir(), PluginOrigin::Bundled);
+  }
   std::lock_guard lock(g_load_mutex);
   std::vector<AvailablePlugin> out;
-  std::set<fs::path> listed;
-  for (const fs::path& dir : unique_dirs(all)) {
+  std::set<fs::path> listed, seen_dirs;
+  for (const auto& [dir, origin] : all) {
+    std::error_code dir_ec;
+    const fs::path key = fs::weakly_canonical(dir, dir_ec);
+    if (!seen_dirs.insert(dir_ec ? dir : key).second) continue;
     for (registry::PluginCandidate& c : registry::scan_plugin_dir(dir)) {
       AvailablePlugin a;
+      a.origin = origin;
       a.library = c.library;
       a.info = std::move(c.manifest);
       a.problem = std::move(c.problem);
@@ -417,6 +447,7 @@ std::vector<AvailablePlugin> available_plugins(const std::vector<fs::path>& dirs
   for (const auto& [name, p] : g_loaded) {
     if (listed.count(p.info.library) != 0) continue;
     AvailablePlugin a;
+    a.origin = PluginOrigin::Explicit;
     a.library = p.info.library;
     a.info = p.info;
     a.loaded = a.loadable = true;

@@ -6,15 +6,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "kserde/cpu.hpp"
+#include "kserde/error.hpp"
 #include "kserde/initializers.hpp"
 #include "kserde/layers.hpp"
 #include "kserde/model.hpp"
 #include "ops/gemm.hpp"
+#include "ops/kernel_set.hpp"
 #include "ops/thread_pool.hpp"
 
 using namespace kserde;
@@ -73,156 +78,256 @@ std::vector<Problem> problems() {
           {1, 300, 1000, 1000, 310, 300}};
 }
 
+// Runs body once on every kernel set this CPU can run, each forced in turn, then restores the
+// default: one machine checks every lane width it has (16, 8 and 4 lanes on an AVX-512 machine).
+template <class Body>
+void on_every_kernel_set(Body body) {
+  for (KernelIsa isa : available_kernel_isas()) {
+    set_kernel_isa(isa);
+    BOOST_TEST_CONTEXT("kernels " << kernel_isa_name(isa)) {
+      body();
+    }
+  }
+  set_kernel_isa(std::nullopt);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(gemm)
 
 BOOST_AUTO_TEST_CASE(every_kernel_matches_a_float64_product_within_float32_rounding) {
-  const double u = std::ldexp(1.0, -24);
-  for (const Problem& p : problems()) {
-    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
-      const auto [a, b] = operands(p, 1);
-      const auto c = run(p, a, b);
-      int bad = 0;
-      for (std::int64_t i = 0; i < p.m; ++i) {
-        for (std::int64_t j = 0; j < p.ldc; ++j) {
-          const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
-          if (j >= p.n) {
-            bad += got != -7.0f;  // the padding between rows is left alone
-            continue;
+  on_every_kernel_set([&] {
+    const double u = std::ldexp(1.0, -24);
+    for (const Problem& p : problems()) {
+      BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+        const auto [a, b] = operands(p, 1);
+        const auto c = run(p, a, b);
+        int bad = 0;
+        for (std::int64_t i = 0; i < p.m; ++i) {
+          for (std::int64_t j = 0; j < p.ldc; ++j) {
+            const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
+            if (j >= p.n) {
+              bad += got != -7.0f;  // the padding between rows is left alone
+              continue;
+            }
+            double exact = 0, magnitude = 0;
+            for (std::int64_t q = 0; q < p.k; ++q) {
+              const double t = static_cast<double>(a[static_cast<std::size_t>(i * p.lda + q)]) *
+                               static_cast<double>(b[static_cast<std::size_t>(q * p.ldb + j)]);
+              exact += t;
+              magnitude += std::abs(t);
+            }
+            // Any summation order of k float32 products: |error| <= (k + 1) u sum|a_i b_i|.
+            const double bound = static_cast<double>(p.k + 1) * u * magnitude + 1e-30;
+            bad += !(std::abs(static_cast<double>(got) - exact) <= bound);
           }
-          double exact = 0, magnitude = 0;
-          for (std::int64_t q = 0; q < p.k; ++q) {
-            const double t = static_cast<double>(a[static_cast<std::size_t>(i * p.lda + q)]) *
-                             static_cast<double>(b[static_cast<std::size_t>(q * p.ldb + j)]);
-            exact += t;
-            magnitude += std::abs(t);
-          }
-          // Any summation order of k float32 products: |error| <= (k + 1) u sum|a_i b_i|.
-          const double bound = static_cast<double>(p.k + 1) * u * magnitude + 1e-30;
-          bad += !(std::abs(static_cast<double>(got) - exact) <= bound);
         }
+        BOOST_TEST(bad == 0);
       }
-      BOOST_TEST(bad == 0);
     }
-  }
+  });
 }
 
 BOOST_AUTO_TEST_CASE(every_element_is_summed_in_blocks_of_384_multiply_add_chains) {
-  // Every kernel computes c[i][j] over k in blocks of 384 steps from the first: within a block
-  // (((a0 b0 + a1 b1) + a2 b2) + ...) from zero, each step one rounding (fused multiply-add) or,
-  // in a build without FMA, two; then the block sums added in order. So a row's result does not
-  // depend on how many rows come with it, nor on any other blocking. Reference: those sums,
-  // evaluated here element by element.
-  constexpr std::int64_t kBlock = 384;
-  for (const Problem& p : problems()) {
-    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
-      const auto [a, b] = operands(p, 7);
-      const auto c = run(p, a, b);
-      int fused_mismatch = 0, unfused_mismatch = 0;
-      for (std::int64_t i = 0; i < p.m; ++i) {
-        for (std::int64_t j = 0; j < p.n; ++j) {
-          float fused = 0.0f, unfused = 0.0f;
-          for (std::int64_t q0 = 0; q0 < p.k; q0 += kBlock) {
-            float fused_block = 0.0f, unfused_block = 0.0f;
-            for (std::int64_t q = q0; q < std::min(p.k, q0 + kBlock); ++q) {
-              const float x = a[static_cast<std::size_t>(i * p.lda + q)];
-              const float y = b[static_cast<std::size_t>(q * p.ldb + j)];
-              fused_block = std::fma(x, y, fused_block);
-              volatile float product = x * y;  // rounded on its own: no contraction
-              unfused_block = unfused_block + product;
+  on_every_kernel_set([&] {
+    // Every kernel computes c[i][j] over k in blocks of 384 steps from the first: within a block
+    // (((a0 b0 + a1 b1) + a2 b2) + ...) from zero, each step one rounding (fused multiply-add) or,
+    // in a build without FMA, two; then the block sums added in order. So a row's result does not
+    // depend on how many rows come with it, nor on any other blocking. Reference: those sums,
+    // evaluated here element by element.
+    constexpr std::int64_t kBlock = 384;
+    for (const Problem& p : problems()) {
+      BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+        const auto [a, b] = operands(p, 7);
+        const auto c = run(p, a, b);
+        int fused_mismatch = 0, unfused_mismatch = 0;
+        for (std::int64_t i = 0; i < p.m; ++i) {
+          for (std::int64_t j = 0; j < p.n; ++j) {
+            float fused = 0.0f, unfused = 0.0f;
+            for (std::int64_t q0 = 0; q0 < p.k; q0 += kBlock) {
+              float fused_block = 0.0f, unfused_block = 0.0f;
+              for (std::int64_t q = q0; q < std::min(p.k, q0 + kBlock); ++q) {
+                const float x = a[static_cast<std::size_t>(i * p.lda + q)];
+                const float y = b[static_cast<std::size_t>(q * p.ldb + j)];
+                fused_block = std::fma(x, y, fused_block);
+                volatile float product = x * y;  // rounded on its own: no contraction
+                unfused_block = unfused_block + product;
+              }
+              fused = q0 == 0 ? fused_block : fused + fused_block;
+              unfused = q0 == 0 ? unfused_block : unfused + unfused_block;
             }
-            fused = q0 == 0 ? fused_block : fused + fused_block;
-            unfused = q0 == 0 ? unfused_block : unfused + unfused_block;
+            const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
+            fused_mismatch += got != fused;
+            unfused_mismatch += got != unfused;
           }
-          const float got = c[static_cast<std::size_t>(i * p.ldc + j)];
-          fused_mismatch += got != fused;
-          unfused_mismatch += got != unfused;
+        }
+        // The set rounds each multiply-add once (FMA) or twice, and always the same way.
+        if (ops::gemm_kernels().fused) {
+          BOOST_TEST(fused_mismatch == 0, fused_mismatch << " elements differ from the fused sums");
+        } else {
+          BOOST_TEST(unfused_mismatch == 0,
+                     unfused_mismatch << " elements differ from the unfused sums");
         }
       }
-      BOOST_TEST((fused_mismatch == 0 || unfused_mismatch == 0),
-                 fused_mismatch << " elements differ from the fused sums, " << unfused_mismatch
-                                << " from the unfused ones");
     }
-  }
+  });
 }
 
 BOOST_AUTO_TEST_CASE(results_are_bitwise_identical_for_any_thread_count) {
-  for (const Problem& p : problems()) {
-    BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
-      const auto [a, b] = operands(p, 3);
-      ops::set_num_threads(1);
-      const auto one = run(p, a, b);
-      for (std::size_t threads : {2u, 3u, 8u}) {
-        ops::set_num_threads(threads);
-        BOOST_TEST((run(p, a, b) == one), threads << " threads");
-      }
-    }
-  }
-  ops::set_num_threads(0);
-}
-
-BOOST_AUTO_TEST_CASE(batched_products_equal_one_product_per_item_bitwise) {
-  // Attention's per-head products: item i of a batched product, b stored transposed or not, is
-  // exactly the single product of item i with b laid out as [k, n] here. Counts below and above
-  // the thread count take the two ways of splitting the work.
-  const std::int64_t m = 19, n = 37, k = 45;
-  for (std::size_t threads : {1u, 3u}) {
-    ops::set_num_threads(threads);
-    for (std::int64_t count : {2, 7}) {
-      for (bool transposed : {false, true}) {
-        BOOST_TEST_CONTEXT(threads << " threads, " << count << " items"
-                                   << (transposed ? ", b transposed" : "")) {
-          const auto a = random_floats(static_cast<std::size_t>(count * m * k), 11);
-          const auto b = random_floats(static_cast<std::size_t>(count * k * n), 12);
-          std::vector<float> c(static_cast<std::size_t>(count * m * n));
-          ops::batched_gemm(count, m, n, k, a.data(), b.data(), transposed, c.data());
-          int differing_items = 0;
-          for (std::int64_t i = 0; i < count; ++i) {
-            std::vector<float> bi(static_cast<std::size_t>(k * n));
-            for (std::int64_t p = 0; p < k; ++p) {
-              for (std::int64_t j = 0; j < n; ++j) {
-                // Stored [n, k] when transposed, [k, n] otherwise.
-                bi[static_cast<std::size_t>(p * n + j)] =
-                    b[static_cast<std::size_t>(i * k * n + (transposed ? j * k + p : p * n + j))];
-              }
-            }
-            std::vector<float> ci(static_cast<std::size_t>(m * n));
-            ops::gemm(m, n, k, a.data() + i * m * k, k, bi.data(), n, ci.data(), n);
-            differing_items += !std::equal(ci.begin(), ci.end(),
-                                           c.begin() + static_cast<std::ptrdiff_t>(i * m * n));
-          }
-          BOOST_TEST(differing_items == 0);
+  on_every_kernel_set([&] {
+    for (const Problem& p : problems()) {
+      BOOST_TEST_CONTEXT("m=" << p.m << " n=" << p.n << " k=" << p.k) {
+        const auto [a, b] = operands(p, 3);
+        ops::set_num_threads(1);
+        const auto one = run(p, a, b);
+        for (std::size_t threads : {2u, 3u, 8u}) {
+          ops::set_num_threads(threads);
+          BOOST_TEST((run(p, a, b) == one), threads << " threads");
         }
       }
     }
-  }
-  ops::set_num_threads(0);
+    ops::set_num_threads(0);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(batched_products_equal_one_product_per_item_bitwise) {
+  on_every_kernel_set([&] {
+    // Attention's per-head products: item i of a batched product, b stored transposed or not, is
+    // exactly the single product of item i with b laid out as [k, n] here. Counts below and above
+    // the thread count take the two ways of splitting the work.
+    const std::int64_t m = 19, n = 37, k = 45;
+    for (std::size_t threads : {1u, 3u}) {
+      ops::set_num_threads(threads);
+      for (std::int64_t count : {2, 7}) {
+        for (bool transposed : {false, true}) {
+          BOOST_TEST_CONTEXT(threads << " threads, " << count << " items"
+                                     << (transposed ? ", b transposed" : "")) {
+            const auto a = random_floats(static_cast<std::size_t>(count * m * k), 11);
+            const auto b = random_floats(static_cast<std::size_t>(count * k * n), 12);
+            std::vector<float> c(static_cast<std::size_t>(count * m * n));
+            ops::batched_gemm(count, m, n, k, a.data(), b.data(), transposed, c.data());
+            int differing_items = 0;
+            for (std::int64_t i = 0; i < count; ++i) {
+              std::vector<float> bi(static_cast<std::size_t>(k * n));
+              for (std::int64_t p = 0; p < k; ++p) {
+                for (std::int64_t j = 0; j < n; ++j) {
+                  // Stored [n, k] when transposed, [k, n] otherwise.
+                  bi[static_cast<std::size_t>(p * n + j)] =
+                      b[static_cast<std::size_t>(i * k * n + (transposed ? j * k + p : p * n + j))];
+                }
+              }
+              std::vector<float> ci(static_cast<std::size_t>(m * n));
+              ops::gemm(m, n, k, a.data() + i * m * k, k, bi.data(), n, ci.data(), n);
+              differing_items += !std::equal(ci.begin(), ci.end(),
+                                             c.begin() + static_cast<std::ptrdiff_t>(i * m * n));
+            }
+            BOOST_TEST(differing_items == 0);
+          }
+        }
+      }
+    }
+    ops::set_num_threads(0);
+  });
 }
 
 BOOST_AUTO_TEST_CASE(convolutions_are_bitwise_identical_for_any_thread_count) {
-  // 3x3 'same' over 7 channels (im2col + GEMM), 3x3 over 1 channel (narrow rows) and 1x1 (a plain
-  // product), at a batch whose rows do not divide evenly between threads.
-  for (const char* config : {R"({"filters": 40, "kernel_size": 3, "padding": "same"})",
-                             R"({"filters": 8, "kernel_size": 3, "strides": 2})",
-                             R"({"filters": 24, "kernel_size": 1})"}) {
-    BOOST_TEST_CONTEXT(config) {
-      auto m = std::make_shared<Sequential>("conv");
-      m->add(layers::Input({19, 23, 7}));
-      m->add(layers::from_config("Conv2D", config));
-      initialize_weights(*m, 9);
-      Tensor x({5, 19, 23, 7}, DType::Float32);
-      const auto values = random_floats(static_cast<std::size_t>(x.num_elements()), 5);
-      std::copy(values.begin(), values.end(), x.mutable_values<float>().begin());
-      ops::set_num_threads(1);
-      const Tensor one = m->predict(x, 5);
-      for (std::size_t threads : {2u, 3u}) {
-        ops::set_num_threads(threads);
-        BOOST_TEST(m->predict(x, 5).bitwise_equal(one), threads << " threads");
+  on_every_kernel_set([&] {
+    // 3x3 'same' over 7 channels (im2col + GEMM), 3x3 over 1 channel (narrow rows) and 1x1 (a plain
+    // product), at a batch whose rows do not divide evenly between threads.
+    for (const char* config : {R"({"filters": 40, "kernel_size": 3, "padding": "same"})",
+                               R"({"filters": 8, "kernel_size": 3, "strides": 2})",
+                               R"({"filters": 24, "kernel_size": 1})"}) {
+      BOOST_TEST_CONTEXT(config) {
+        auto m = std::make_shared<Sequential>("conv");
+        m->add(layers::Input({19, 23, 7}));
+        m->add(layers::from_config("Conv2D", config));
+        initialize_weights(*m, 9);
+        Tensor x({5, 19, 23, 7}, DType::Float32);
+        const auto values = random_floats(static_cast<std::size_t>(x.num_elements()), 5);
+        std::copy(values.begin(), values.end(), x.mutable_values<float>().begin());
+        ops::set_num_threads(1);
+        const Tensor one = m->predict(x, 5);
+        for (std::size_t threads : {2u, 3u}) {
+          ops::set_num_threads(threads);
+          BOOST_TEST(m->predict(x, 5).bitwise_equal(one), threads << " threads");
+        }
       }
     }
+    ops::set_num_threads(0);
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(kernel_sets)
+
+BOOST_AUTO_TEST_CASE(every_x86_64_set_is_compiled_and_the_cpu_decides_which_run) {
+  const std::vector<KernelIsa> sets = available_kernel_isas();
+  BOOST_TEST_REQUIRE(!sets.empty());
+  BOOST_TEST((sets.back() == KernelIsa::Baseline));  // every CPU runs the baseline set
+#if defined(__x86_64__)
+  // What this CPU reports, asked independently of kserde's own check.
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  const auto has = [&](KernelIsa isa) {
+    return std::find(sets.begin(), sets.end(), isa) != sets.end();
+  };
+  BOOST_TEST(has(KernelIsa::Avx2) == avx2);
+  BOOST_TEST(has(KernelIsa::Avx512) == avx512);
+  // Unforced, the widest runs.
+  if (std::getenv("KSERDE_KERNEL_ISA") == nullptr) {
+    BOOST_TEST((kernel_isa() == (avx512 ? KernelIsa::Avx512
+                                 : avx2 ? KernelIsa::Avx2
+                                        : KernelIsa::Baseline)));
   }
-  ops::set_num_threads(0);
+#endif
+}
+
+BOOST_AUTO_TEST_CASE(forcing_a_set_changes_the_kernels_and_their_lane_width) {
+  for (KernelIsa isa : available_kernel_isas()) {
+    set_kernel_isa(isa);
+    BOOST_TEST((kernel_isa() == isa));
+    const std::int64_t lanes = ops::gemm_kernels().lanes;
+    BOOST_TEST(lanes == (isa == KernelIsa::Avx512 ? 16 : isa == KernelIsa::Avx2 ? 8 : 4));
+    BOOST_TEST(ops::gemm_kernels().fused == (isa != KernelIsa::Baseline));
+  }
+  set_kernel_isa(std::nullopt);
+}
+
+BOOST_AUTO_TEST_CASE(a_set_the_cpu_cannot_run_is_refused_with_the_sets_it_can) {
+  const std::vector<KernelIsa> sets = available_kernel_isas();
+  for (KernelIsa isa : {KernelIsa::Baseline, KernelIsa::Avx2, KernelIsa::Avx512}) {
+    if (std::find(sets.begin(), sets.end(), isa) != sets.end()) continue;
+    BOOST_CHECK_EXCEPTION(set_kernel_isa(isa), UnsupportedError, [&](const UnsupportedError& e) {
+      return std::string(e.what()).find(std::string(kernel_isa_name(isa))) != std::string::npos;
+    });
+  }
+  BOOST_TEST((parse_kernel_isa("avx2") == KernelIsa::Avx2));
+  BOOST_TEST((parse_kernel_isa("avx512") == KernelIsa::Avx512));
+  BOOST_TEST((parse_kernel_isa("baseline") == KernelIsa::Baseline));
+  BOOST_TEST(!parse_kernel_isa("sse9").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(sets_agree_with_each_other_within_rounding_on_a_dense_model) {
+  // The same Dense model on every set: a float64 reference bounds each; the sets differ from one
+  // another at most by their different rounding.
+  auto m = std::make_shared<Sequential>("dense");
+  m->add(layers::Input({300}));
+  m->add(layers::Dense(70));
+  initialize_weights(*m, 4);
+  Tensor x({13, 300}, DType::Float32);
+  const auto values = random_floats(static_cast<std::size_t>(x.num_elements()), 8);
+  std::copy(values.begin(), values.end(), x.mutable_values<float>().begin());
+  std::vector<Tensor> outs;
+  on_every_kernel_set([&] { outs.push_back(m->predict(x, 13)); });
+  for (const Tensor& o : outs) {
+    float worst = 0;
+    for (std::int64_t i = 0; i < o.num_elements(); ++i) {
+      worst = std::max(worst, std::abs(o.f32()[i] - outs.front().f32()[i]));
+    }
+    BOOST_TEST(worst <= 1e-5f);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -26,9 +26,8 @@ template <Mode M, int L>
 void pool_block(const float* xd, float* dst, std::int64_t ch, std::int64_t c,
                 std::int64_t row_stride, Range ry, Range rx) {
   using V = typename Block<L>::V;
-  V acc;
-  for (int i = 0; i < L; ++i)
-    acc[i] = M == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  // Every lane set by one broadcast (a lane-by-lane fill leaves GCC unsure the vector is set).
+  V acc = V{} + (M == Mode::Max ? -std::numeric_limits<float>::infinity() : 0.0f);
   for (std::int64_t iy = ry.first; iy < ry.second; ++iy) {
     for (std::int64_t ix = rx.first; ix < rx.second; ++ix) {
       V v;

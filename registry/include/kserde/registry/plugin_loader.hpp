@@ -112,5 +112,9 @@ struct PluginCandidate {
 std::vector<PluginCandidate> scan_plugin_dir(const std::filesystem::path& dir);
 // The directories in KSERDE_PLUGIN_PATH (colon-separated; empty entries skipped).
 std::vector<std::filesystem::path> plugin_path_from_env();
+// The directory of the plugins installed with kserde: "kserde/plugins" in the directory that holds
+// the kserde_registry library itself (<prefix>/<libdir>/kserde/plugins once installed,
+// <build>/lib/kserde/plugins in a build tree). Empty when it cannot be found.
+std::filesystem::path bundled_plugin_dir();
 
 }  // namespace kserde::registry

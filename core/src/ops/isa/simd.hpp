@@ -1,5 +1,13 @@
-// Internal: the one vector type of the product kernels (gemm.cpp, packed_gemm.cpp), one register
-// of the target, and the multiply-add that defines their rounding.
+// Internal, for the kernel sources in this folder only: the one vector type of the product
+// kernels, one register of the instruction set the file is compiled for, and the multiply-add that
+// defines their rounding.
+//
+// Every file here is compiled once per instruction set (see core/CMakeLists.txt) with
+// KSERDE_KERNEL_NS naming that set's namespace, so each copy's symbols are its own. Code here must
+// not instantiate templates or inline functions from outside that namespace (std::min, std::vector,
+// ...): their out-of-line copies would be shared between the sets by the linker, and one compiled
+// for AVX-512 could end up running on a CPU without it. The test
+// kernel_objects_define_only_their_own_symbols checks the object files for that.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +17,11 @@
 #include <immintrin.h>
 #endif
 
-namespace kserde::ops::simd {
+#ifndef KSERDE_KERNEL_NS
+#error "ops/isa/*.cpp are compiled once per instruction set with -DKSERDE_KERNEL_NS=<namespace>"
+#endif
+
+namespace kserde::ops::KSERDE_KERNEL_NS::simd {
 
 #if defined(__AVX512F__)
 inline constexpr std::int64_t kLanes = 16;
@@ -17,6 +29,12 @@ inline constexpr std::int64_t kLanes = 16;
 inline constexpr std::int64_t kLanes = 8;
 #else
 inline constexpr std::int64_t kLanes = 4;
+#endif
+
+#if defined(__FMA__)
+inline constexpr bool kFused = true;
+#else
+inline constexpr bool kFused = false;
 #endif
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
@@ -63,4 +81,19 @@ inline float multiply_add(float acc, float a, float b) {
 #endif
 }
 
-}  // namespace kserde::ops::simd
+// Stand-ins for std::min, std::max, std::fill and std::copy, which would be instantiated outside
+// this namespace (see the top of this file).
+constexpr std::int64_t min(std::int64_t a, std::int64_t b) {
+  return b < a ? b : a;
+}
+constexpr std::int64_t max(std::int64_t a, std::int64_t b) {
+  return a < b ? b : a;
+}
+inline void fill_zero(float* begin, float* end) {
+  if (end > begin) std::memset(begin, 0, static_cast<std::size_t>(end - begin) * sizeof(float));
+}
+inline void copy(const float* begin, const float* end, float* out) {
+  if (end > begin) std::memcpy(out, begin, static_cast<std::size_t>(end - begin) * sizeof(float));
+}
+
+}  // namespace kserde::ops::KSERDE_KERNEL_NS::simd

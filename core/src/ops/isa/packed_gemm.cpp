@@ -1,12 +1,11 @@
-#include "ops/packed_gemm.hpp"
+#include "ops/isa/packed_gemm.hpp"
 
-#include <algorithm>
 #include <cstring>
-#include <vector>
 
-#include "ops/simd.hpp"
+#include "ops/isa/simd.hpp"
+#include "ops/kernel_set.hpp"
 
-namespace kserde::ops {
+namespace kserde::ops::KSERDE_KERNEL_NS {
 
 namespace {
 
@@ -215,7 +214,7 @@ void pack_b(const float* b, std::int64_t ldb, std::int64_t p0, std::int64_t dept
     const float* src = b + (p0 + p) * ldb + j0;
     float* dst = out + p * kCols;
     std::memcpy(dst, src, static_cast<std::size_t>(cols) * sizeof(float));
-    std::fill(dst + cols, dst + kCols, 0.0f);
+    simd::fill_zero(dst + cols, dst + kCols);
   }
 }
 
@@ -229,39 +228,35 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.0f);
+    for (std::int64_t r = 0; r < m; ++r) simd::fill_zero(c + r * ldc, c + r * ldc + n);
     return;
   }
   // Per-thread packing buffers, grown to the largest block seen and then reused.
-  thread_local std::vector<float> packed_a;
-  thread_local std::vector<float> packed_b;
-  const std::int64_t depth_max = std::min(k, kDepth);
-  const std::int64_t block_cols = std::min(round_up(n, kCols), kBlockCols);
-  const std::int64_t block_rows = std::min(round_up(m, kRows), kBlockRows);
-  const auto need_a = static_cast<std::size_t>(block_rows * depth_max);
-  const auto need_b = static_cast<std::size_t>(block_cols * depth_max);
-  if (packed_a.size() < need_a) packed_a.resize(need_a);
-  if (packed_b.size() < need_b) packed_b.resize(need_b);
+  const std::int64_t depth_max = simd::min(k, kDepth);
+  const std::int64_t block_cols = simd::min(round_up(n, kCols), kBlockCols);
+  const std::int64_t block_rows = simd::min(round_up(m, kRows), kBlockRows);
+  float* const packed_a = thread_scratch(ScratchSlot::A, block_rows * depth_max);
+  float* const packed_b = thread_scratch(ScratchSlot::B, block_cols * depth_max);
 
   for (std::int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
-    const std::int64_t cols = std::min(kBlockCols, n - j0);
+    const std::int64_t cols = simd::min(kBlockCols, n - j0);
     // a is packed when the copy is cheap next to the block's work, or when its rows are a
     // multiple of 4 KiB apart (the kernel's row streams would all fall in one L1 set).
     // Otherwise the kernel reads a's rows in place and only a last partial panel is packed.
     const bool pack_all_a = cols >= kPackAColumns || lda % kConflictStride == 0;
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
-      const std::int64_t depth = std::min(kDepth, k - p0);
+      const std::int64_t depth = simd::min(kDepth, k - p0);
       const bool accumulate = p0 > 0;
       for (std::int64_t i0 = 0; i0 < m; i0 += kBlockRows) {
-        const std::int64_t rows = std::min(kBlockRows, m - i0);
+        const std::int64_t rows = simd::min(kBlockRows, m - i0);
         const std::int64_t full_rows = pack_all_a ? 0 : rows / kRows * kRows;
         if (full_rows < rows) {
-          pack_a(a, lda, i0 + full_rows, rows - full_rows, p0, depth, packed_a.data());
+          pack_a(a, lda, i0 + full_rows, rows - full_rows, p0, depth, packed_a);
         }
         bool ready = false;  // the strip was copied by the previous strip's tiles
         for (std::int64_t jq = 0; jq < cols; jq += kCols) {
-          const std::int64_t tile_cols = std::min(kCols, cols - jq);
-          Strip strip{packed_b.data() + jq * depth};
+          const std::int64_t tile_cols = simd::min(kCols, cols - jq);
+          Strip strip{packed_b + jq * depth};
           // The block's strips of b are packed during its first block of rows: by the previous
           // strip's tiles, else by its first tile when that is a whole one, else beforehand.
           bool pack_in_tile = false;
@@ -281,7 +276,7 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
           ready = copy_next;
           for (std::int64_t iq = 0; iq < rows; iq += kRows) {
             float* ct = c + (i0 + iq) * ldc + j0 + jq;
-            const std::int64_t tile_rows = std::min(kRows, rows - iq);
+            const std::int64_t tile_rows = simd::min(kRows, rows - iq);
             const bool whole = tile_rows == kRows && tile_cols == kCols;
             StripMode mode = StripMode::Packed;
             if (pack_in_tile && iq == 0) {
@@ -294,16 +289,15 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
               strip.next_packed = strip.packed + depth * kCols + first * kCols;
               strip.next_rows = last - first;
               strip.next_rows_to_end = depth - first;
-              strip.next_every =
-                  std::max<std::int64_t>(1, depth / std::max<std::int64_t>(strip.next_rows, 1));
+              strip.next_every = simd::max(1, depth / simd::max(strip.next_rows, 1));
               mode = StripMode::PackedCopyNext;
             }
             if (iq < full_rows) {
               run_tile<false>(mode, whole, depth, a + (i0 + iq) * lda + p0, lda, strip, ct, ldc,
                               tile_rows, tile_cols, accumulate);
             } else {
-              run_tile<true>(mode, whole, depth, packed_a.data() + (iq - full_rows) * depth, kRows,
-                             strip, ct, ldc, tile_rows, tile_cols, accumulate);
+              run_tile<true>(mode, whole, depth, packed_a + (iq - full_rows) * depth, kRows, strip,
+                             ct, ldc, tile_rows, tile_cols, accumulate);
             }
           }
         }
@@ -312,4 +306,4 @@ void packed_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
   }
 }
 
-}  // namespace kserde::ops
+}  // namespace kserde::ops::KSERDE_KERNEL_NS
