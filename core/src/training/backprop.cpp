@@ -37,6 +37,8 @@ std::unique_ptr<LayerBackprop> make_backprop(Layer& layer, TrainContext& ctx) {
   if (auto b = make_dense_backprop(layer)) return b;
   if (auto b = make_activation_backprop(layer)) return b;
   if (auto b = make_reshaping_backprop(layer, ctx)) return b;
+  if (auto b = make_conv_backprop(layer)) return b;
+  if (auto b = make_normalization_backprop(layer)) return b;
   throw UnsupportedError(layer.describe() + ": kserde has no backward pass for " +
                          layer.class_name() + ", so it cannot train this model");
 }

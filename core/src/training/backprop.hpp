@@ -45,6 +45,8 @@ std::unique_ptr<LayerBackprop> make_dense_backprop(Layer& layer);
 std::unique_ptr<LayerBackprop> make_activation_backprop(Layer& layer);
 std::unique_ptr<LayerBackprop> make_reshaping_backprop(Layer& layer, TrainContext& ctx);
 std::unique_ptr<LayerBackprop> make_model_backprop(Layer& layer, TrainContext& ctx);
+std::unique_ptr<LayerBackprop> make_conv_backprop(Layer& layer);
+std::unique_ptr<LayerBackprop> make_normalization_backprop(Layer& layer);
 
 // ---- activations (activation_grad.cpp)
 // The activation named in a layer config's "activation" entry ("linear" when absent).

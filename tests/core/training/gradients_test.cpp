@@ -300,4 +300,124 @@ BOOST_AUTO_TEST_CASE(layers_without_a_backward_pass_are_named) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(conv2d_pooling_and_flatten) {
+  auto m = std::make_shared<Sequential>("sequential");
+  m->add(layers::Input({6, 6, 2}));
+  m->add(layers::from_config("Conv2D", R"({"filters": 3, "kernel_size": 3, "padding": "same",
+                                          "activation": "tanh"})"));
+  m->add(layers::from_config("MaxPooling2D", R"({"pool_size": 2})"));
+  m->add(layers::from_config("Conv2D", R"({"filters": 2, "kernel_size": [2, 1],
+                                          "strides": [1, 2], "activation": "sigmoid"})"));
+  m->add(layers::from_config("AveragePooling2D", R"({"pool_size": 2, "strides": 1,
+                                                    "padding": "same"})"));
+  m->add(layers::Flatten());
+  m->add(layers::Dense(3, "softmax"));
+  initialize_weights(*m, 21);
+  perturb_all(*m, 22);
+  compile(*m, "adam", "sparse_categorical_crossentropy");
+  check_model(*m, {f32({3, 6, 6, 2}, 30)}, {class_ids(3, 3, 2)});
+}
+
+BOOST_AUTO_TEST_CASE(conv1d_causal_dilated_and_global_pooling) {
+  auto m = std::make_shared<Sequential>("sequential");
+  m->add(layers::Input({9, 3}));
+  m->add(layers::from_config("Conv1D", R"({"filters": 4, "kernel_size": 3, "dilation_rate": 2,
+                                          "padding": "causal", "activation": "tanh"})"));
+  m->add(layers::from_config("AveragePooling1D", R"({"pool_size": 2, "padding": "same"})"));
+  m->add(layers::from_config("Conv1D", R"({"filters": 3, "kernel_size": 2, "strides": 2,
+                                          "padding": "same", "use_bias": false})"));
+  m->add(layers::from_config("GlobalMaxPooling1D", "{}"));
+  m->add(layers::Dense(2));
+  initialize_weights(*m, 23);
+  perturb_all(*m, 24);
+  compile(*m, "sgd", "mse");
+  check_model(*m, {f32({3, 9, 3}, 31)}, {f32({3, 2}, 32)});
+}
+
+BOOST_AUTO_TEST_CASE(channels_first_convolution) {
+  auto m = std::make_shared<Sequential>("sequential");
+  m->add(layers::Input({2, 5, 5}));
+  m->add(layers::from_config("Conv2D", R"({"filters": 3, "kernel_size": 2, "strides": 2,
+      "padding": "same", "data_format": "channels_first", "activation": "tanh"})"));
+  m->add(layers::from_config("MaxPooling2D", R"({"pool_size": 2, "padding": "same",
+                                                "data_format": "channels_first"})"));
+  m->add(layers::from_config("GlobalAveragePooling2D", R"({"data_format": "channels_first"})"));
+  m->add(layers::Dense(2));
+  initialize_weights(*m, 25);
+  perturb_all(*m, 26);
+  compile(*m, "sgd", "mse");
+  check_model(*m, {f32({2, 2, 5, 5}, 33)}, {f32({2, 2}, 34)});
+}
+
+BOOST_AUTO_TEST_CASE(batch_normalization_in_training_mode) {
+  auto m = mlp(4,
+               {layers::Dense(5), layers::from_config("BatchNormalization", "{}"),
+                layers::Activation("tanh"), layers::Dense(2)},
+               27);
+  perturb_all(*m, 28);
+  compile(*m, "sgd", "mse");
+  const TensorList x{f32({6, 4}, 35)};
+  const TensorList y{f32({6, 2}, 36)};
+  check_model(*m, x, y, 1e-3, 2e-2, 2e-3, true);
+  // Moving statistics follow Keras's rule with the batch's mean and (biased) variance.
+  auto bn = m->layers()[1];
+  const Tensor mm0 = bn->variables()[2].value.clone();
+  const Tensor mv0 = bn->variables()[3].value.clone();
+  (void)compute_gradients(*m, x, y);
+  const Tensor h = m->layers()[0]->operator()(x[0]);  // the Dense output the layer normalizes
+  for (std::int64_t c = 0; c < 5; ++c) {
+    double s = 0, ss = 0;
+    for (std::int64_t r = 0; r < 6; ++r) s += h.f32()[r * 5 + c];
+    const double mean = s / 6;
+    for (std::int64_t r = 0; r < 6; ++r)
+      ss += (h.f32()[r * 5 + c] - mean) * (h.f32()[r * 5 + c] - mean);
+    BOOST_TEST(bn->variables()[2].value.f32()[c] == mm0.f32()[c] * 0.99 + mean * 0.01,
+               boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(bn->variables()[3].value.f32()[c] == mv0.f32()[c] * 0.99 + ss / 6 * 0.01,
+               boost::test_tools::tolerance(1e-5));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(frozen_batch_normalization_uses_its_moving_statistics) {
+  auto m =
+      mlp(4,
+          {layers::Dense(5), layers::from_config("BatchNormalization", R"({"trainable": false})"),
+           layers::Dense(2)},
+          29);
+  perturb_all(*m, 30);
+  auto bn = m->layers()[1];
+  bn->variables()[2].value = f32({5}, 40);
+  Tensor var = f32({5}, 41);
+  for (float& v : var.mutable_values<float>()) v = 0.5f + v * v;
+  bn->variables()[3].value = var;
+  compile(*m, "sgd", "mse");
+  check_model(*m, {f32({6, 4}, 37)}, {f32({6, 2}, 38)});  // predict's loss: the same function
+  BOOST_TEST(bn->variables()[3].value.bitwise_equal(var));
+}
+
+BOOST_AUTO_TEST_CASE(layer_normalization) {
+  auto m = mlp(
+      4,
+      {layers::Dense(6), layers::from_config("LayerNormalization", "{}"), layers::Dense(2, "tanh")},
+      31);
+  perturb_all(*m, 32);
+  compile(*m, "sgd", "mse");
+  check_model(*m, {f32({5, 4}, 39)}, {f32({5, 2}, 40)});
+}
+
+BOOST_AUTO_TEST_CASE(embedding_with_repeated_ids) {
+  // golden/embedding: Embedding(50, 8) -> GlobalAveragePooling1D -> Dense(3, softmax).
+  auto m = load_model(test::golden_dir() / "embedding" / "model.keras");
+  compile(*m, "adam", "sparse_categorical_crossentropy");
+  Tensor ids({4, 10}, DType::Int32);
+  for (std::int64_t i = 0; i < 40; ++i)
+    ids.mutable_values<std::int32_t>()[i] = static_cast<std::int32_t>((i * 7) % 12);
+  const Gradients g = compute_gradients(*m, {ids}, {class_ids(4, 3, 3)});
+  // Rows never looked up get no gradient.
+  const Tensor& table_grad = g.grads.at(0);
+  BOOST_TEST_REQUIRE(table_grad.shape() == (Shape{50, 8}));
+  for (std::int64_t k = 12 * 8; k < 50 * 8; ++k) BOOST_TEST(table_grad.f32()[k] == 0.0f);
+  check_model(*m, {ids}, {class_ids(4, 3, 3)});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
