@@ -112,6 +112,7 @@ int run_fit(const std::vector<std::string>& argv) {
   const bool tty = isatty(STDOUT_FILENO) != 0;
   using Clock = std::chrono::steady_clock;
   Clock::time_point start = Clock::now();
+  Clock::time_point last_draw{};
   auto rate = [&](std::int64_t done) {
     const double s = std::chrono::duration<double>(Clock::now() - start).count();
     return s > 0 ? static_cast<double>(done) / s : 0.0;
@@ -119,6 +120,10 @@ int run_fit(const std::vector<std::string>& argv) {
   options.on_batch_end = [&](int epoch, std::int64_t batch, std::int64_t batches,
                              const EvaluateResult& logs) {
     if (!tty) return;
+    // Redrawn at most every 50 ms (a small model runs thousands of steps a second).
+    const Clock::time_point now = Clock::now();
+    if (batch + 1 < batches && now - last_draw < std::chrono::milliseconds(50)) return;
+    last_draw = now;
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(kWidth * (batch + 1) / batches);
     std::string bar(static_cast<std::size_t>(filled), '=');
