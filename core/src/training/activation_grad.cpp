@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <optional>
 
 #include "json/config_access.hpp"
 #include "kserde/activations.hpp"
@@ -147,10 +148,89 @@ class ActivationBackprop final : public LayerBackprop {
   Tensor z_, y_;
 };
 
+// The activation layers ReLU, LeakyReLU, ELU and Softmax (last axis): the forward pass is the
+// layer's own; the derivative follows the same branches its call takes.
+class ActivationLayerBackprop final : public LayerBackprop {
+ public:
+  explicit ActivationLayerBackprop(Layer& layer) : layer_(layer), cls_(layer.class_name()) {
+    const JsonValue& c = layer.config();
+    const std::string& where = layer.describe();
+    if (cls_ == "ReLU") {
+      max_value_ = cfg::get_optional_float(c, "max_value", where);
+      slope_ = cfg::get_float(c, "negative_slope", where, 0.0);
+      threshold_ = cfg::get_float(c, "threshold", where, 0.0);
+    } else if (cls_ == "LeakyReLU") {
+      slope_ = cfg::has_non_null(c, "alpha") ? cfg::get_float(c, "alpha", where)
+                                             : cfg::get_float(c, "negative_slope", where, 0.3);
+    } else if (cls_ == "ELU") {
+      alpha_ = cfg::get_float(c, "alpha", where, 1.0);
+    }
+  }
+  TensorList forward(const TensorList& in, TrainContext&) override {
+    x_ = in.at(0).to(DType::Float32);
+    if (cls_ == "Softmax") {
+      const JsonValue* axis = cfg::find(layer_.config(), "axis");
+      std::int64_t a = -1;
+      if (axis != nullptr && axis->IsInt64()) a = axis->GetInt64();
+      if (axis != nullptr && axis->IsArray() && axis->Size() == 1 && (*axis)[0].IsInt64()) {
+        a = (*axis)[0].GetInt64();
+      } else if (axis != nullptr && !axis->IsInt64() && !axis->IsNull()) {
+        a = -2;  // several axes
+      }
+      if (a != -1 && a != static_cast<std::int64_t>(x_.rank()) - 1) {
+        throw UnsupportedError(layer_.describe() +
+                               ": kserde trains Softmax over the last axis only");
+      }
+    }
+    CallContext ctx;
+    ctx.training = true;
+    TensorList out = layer_.call(in, ctx);
+    y_ = out.at(0);
+    return out;
+  }
+  TensorList backward(const TensorList& d, GradMap&) override {
+    if (cls_ == "Softmax") return {activation_backward("softmax", x_, y_, d.at(0))};
+    Tensor dx = Tensor::uninitialized(x_.shape(), DType::Float32);
+    const float* px = x_.f32();
+    const float* py = y_.f32();
+    const float* pd = d.at(0).f32();
+    float* o = dx.f32_mut();
+    const auto s = static_cast<float>(slope_);
+    const auto thr = static_cast<float>(threshold_);
+    const bool clip = max_value_.has_value();
+    const float hi = clip ? static_cast<float>(*max_value_) : 0.0f;
+    for (std::int64_t i = 0; i < x_.num_elements(); ++i) {
+      const float v = px[i];
+      float g = 1.0f;
+      if (cls_ == "LeakyReLU" || (cls_ == "ReLU" && s != 0.0f && !clip && thr == 0.0f)) {
+        g = v < s * v ? s : 1.0f;  // max(v, s * v)
+      } else if (cls_ == "ReLU") {
+        const bool pos = v > thr && (!clip || v < hi);
+        g = (pos ? 1.0f : 0.0f) + (thr - v > 0.0f ? s : 0.0f);
+      } else {  // ELU
+        g = v > 0 ? 1.0f : py[i] + static_cast<float>(alpha_);
+      }
+      o[i] = pd[i] * g;
+    }
+    return {dx};
+  }
+
+ private:
+  Layer& layer_;
+  std::string cls_;
+  std::optional<double> max_value_;
+  double slope_ = 0.0, threshold_ = 0.0, alpha_ = 1.0;
+  Tensor x_, y_;
+};
+
 }  // namespace
 
 std::unique_ptr<LayerBackprop> make_activation_backprop(Layer& layer) {
-  if (layer.class_name() != "Activation") return nullptr;
+  const std::string cls = layer.class_name();
+  if (cls == "ReLU" || cls == "LeakyReLU" || cls == "ELU" || cls == "Softmax") {
+    return std::make_unique<ActivationLayerBackprop>(layer);
+  }
+  if (cls != "Activation") return nullptr;
   const std::string name = activation_name(layer);
   if (!activation_has_backprop(name)) {
     throw UnsupportedError(layer.describe() + ": activation '" + name +

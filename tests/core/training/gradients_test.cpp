@@ -191,6 +191,22 @@ BOOST_AUTO_TEST_CASE(dense_with_every_activation) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(activation_layer_classes) {
+  auto m = mlp(
+      4,
+      {layers::Dense(6), layers::from_config("ReLU", R"({"max_value": 0.8,
+                       "negative_slope": 0.1, "threshold": 0.05})"),
+       layers::Dense(6), layers::from_config("LeakyReLU", "{}"), layers::Dense(6),
+       layers::from_config("ELU", R"({"alpha": 0.5})"), layers::Dense(6),
+       layers::from_config("ReLU", "{}"), layers::Dense(3), layers::from_config("Softmax", "{}")},
+      33);
+  perturb_all(*m, 34);
+  compile(*m, "sgd", "categorical_crossentropy");
+  Tensor y({5, 3}, DType::Float32);
+  for (std::int64_t r = 0; r < 5; ++r) y.f32_mut()[r * 3 + r % 3] = 1.0f;
+  check_model(*m, {f32({5, 4}, 42)}, {y});
+}
+
 BOOST_AUTO_TEST_CASE(activation_flatten_reshape_layers) {
   auto m = std::make_shared<Sequential>("sequential");
   m->add(layers::Input({2, 3}));
