@@ -23,17 +23,21 @@ struct Result {
   std::string out, err;
 };
 
-Result kserde_cli(const std::string& args, const test::TempDir& tmp) {
+// Runs a shell command line, capturing its output.
+Result kserde_cli_raw(const std::string& command, const test::TempDir& tmp) {
   const fs::path out = tmp / "fit_stdout.txt";
   const fs::path err = tmp / "fit_stderr.txt";
-  const std::string cmd =
-      std::string(KSERDE_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const std::string cmd = command + " >" + out.string() + " 2>" + err.string();
   const int raw = std::system(cmd.c_str());
   Result r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   r.out = io::read_text_file(out, 1 << 20);
   r.err = io::read_text_file(err, 1 << 20);
   return r;
+}
+
+Result kserde_cli(const std::string& args, const test::TempDir& tmp) {
+  return kserde_cli_raw(std::string(KSERDE_CLI) + " " + args, tmp);
 }
 
 std::size_t count(const std::string& s, const std::string& what) {
@@ -114,6 +118,22 @@ BOOST_AUTO_TEST_CASE(fit_prints_a_line_per_epoch_and_resume_continues_bitwise) {
   auto c = load_model(tmp / "fresh.keras");
   BOOST_TEST(optimizer_iterations(*c->optimizer()) == 10);
   BOOST_TEST(!trainable_variables(*c)[0]->value.bitwise_equal(trainable_variables(*a)[0]->value));
+}
+
+BOOST_AUTO_TEST_CASE(fit_draws_a_progress_bar_on_a_terminal) {
+  test::TempDir tmp;
+  prepare(tmp);
+  // util-linux `script` runs the command on a pseudo-terminal.
+  const std::string inner = std::string(KSERDE_CLI) + " fit " + (tmp / "start.keras").string() +
+                            " --input " + (tmp / "x.npy").string() + " --target " +
+                            (tmp / "y.npy").string() + " --epochs 2 --batch-size 16 --output " +
+                            (tmp / "tty.keras").string();
+  Result r = kserde_cli_raw("script -qec '" + inner + "' /dev/null", tmp);
+  BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+  BOOST_TEST(r.out.find('\r') != std::string::npos);
+  BOOST_TEST(r.out.find("5/5 [==============================]") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("Epoch 2/2") != std::string::npos);
+  BOOST_TEST(count(r.out, "steps/s") >= 2u);
 }
 
 BOOST_AUTO_TEST_CASE(fit_mistakes) {
