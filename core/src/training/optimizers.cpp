@@ -80,10 +80,23 @@ std::shared_ptr<JsonDocument> optimizer_object_dict(std::string_view name_or_jso
                                                     std::optional<double> learning_rate) {
   if (!name_or_json.empty() && name_or_json.front() == '{') {
     auto doc = parse_json(name_or_json, "optimizer");
-    if (!doc->IsObject() || cfg::find(*doc, "class_name") == nullptr) {
+    const JsonValue* cls_name = doc->IsObject() ? cfg::find(*doc, "class_name") : nullptr;
+    if (cls_name == nullptr || !cls_name->IsString()) {
       throw ConfigError("optimizer: a JSON optimizer must be an object dict with a class_name");
     }
-    return doc;
+    const std::string cls = class_for(cls_name->GetString());
+    const JsonValue* given = cfg::find(*doc, "config");
+    if (cls.empty() || given == nullptr || !given->IsObject()) return doc;
+    // A built-in class: Keras's full config with the given keys on top (what Keras would save).
+    auto full = optimizer_object_dict(cls);
+    auto& a = full->GetAllocator();
+    JsonValue& c = (*full)["config"];
+    for (const auto& m : given->GetObject()) {
+      JsonValue v;
+      v.CopyFrom(m.value, a);
+      cfg::set(c, m.name.GetString(), std::move(v), a);
+    }
+    return full;
   }
   const std::string cls = class_for(std::string(name_or_json));
   if (cls.empty()) {
