@@ -207,8 +207,9 @@ int digits_training(const fs::path& out_dir, const fs::path& csv_gz) {
   FitOptions options;
   options.batch_size = 32;
   options.seed = 1;
-  options.on_epoch_end = [](int epoch, const EvaluateResult& logs) {
-    std::cout << "  epoch " << (epoch + 1);
+  int epochs_before = 0;  // epochs are numbered on across the resumed run
+  options.on_epoch_end = [&epochs_before](int epoch, const EvaluateResult& logs) {
+    std::cout << "  epoch " << (epochs_before + epoch + 1);
     for (const auto& [name, value] : logs) {
       std::cout << " - " << name << ": " << std::fixed << std::setprecision(4) << value;
     }
@@ -224,11 +225,11 @@ int digits_training(const fs::path& out_dir, const fs::path& csv_gz) {
   save_model(model, file);
   auto reloaded = load_model(file);
   const double acc_reloaded = evaluate(*reloaded, {x_test}, {y_test})[1].second;
-  std::cout << "  saved " << file.string() << ", loaded it back: test accuracy "
-            << acc_reloaded << " (optimizer iterations "
-            << optimizer_iterations(*reloaded->optimizer()) << ")\n";
+  std::cout << "  saved " << file.string() << ", loaded it back: test accuracy " << acc_reloaded
+            << " (optimizer iterations " << optimizer_iterations(*reloaded->optimizer()) << ")\n";
 
   options.epochs = 5;
+  epochs_before = 10;
   std::cout << "  resume training from the file: fit(epochs=5)\n";
   fit(*reloaded, {x_train}, {y_train}, options);
   const double acc_resumed = evaluate(*reloaded, {x_test}, {y_test})[1].second;
@@ -250,8 +251,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path digits = argc == 4 ? fs::path(argv[3])
-                                    : fs::path("/usr/lib/python3/dist-packages/sklearn/datasets/"
-                                               "data/digits.csv.gz");
+                                    : fs::path(
+                                          "/usr/lib/python3/dist-packages/sklearn/datasets/"
+                                          "data/digits.csv.gz");
   try {
     fs::create_directories(argv[1]);
     const int a = seed_workflow(argv[1]);
