@@ -94,10 +94,10 @@ std::vector<double> loss_gradient(const JsonValue& loss, const Tensor& y_true,
     const double ls = spec.label_smoothing;
     elementwise([&](double a, double b) {
       const double y = a * (1.0 - ls) + 0.5 * ls;
-      const double q0 = spec.from_logits ? sigmoid(b) : b;
-      if (q0 < kEps || q0 > 1.0 - kEps) return 0.0;  // clipped
-      const double dq = -(y / q0 - (1.0 - y) / (1.0 - q0));
-      return spec.from_logits ? dq * q0 * (1.0 - q0) : dq;
+      // From logits Keras uses the stable formula, whose gradient sigmoid(b) - y never vanishes.
+      if (spec.from_logits) return sigmoid(b) - y;
+      if (b < kEps || b > 1.0 - kEps) return 0.0;  // clipped
+      return -(y / b - (1.0 - y) / (1.0 - b));
     });
   } else if (name == "categorical_crossentropy" || sparse) {
     const double ls = sparse ? 0.0 : spec.label_smoothing;

@@ -169,6 +169,18 @@ BOOST_AUTO_TEST_CASE(every_loss_gradient_matches_finite_differences) {
   check_loss(R"("categorical_hinge")", onehot, f64({3, 4}, 9, -0.8, 0.8));
 }
 
+BOOST_AUTO_TEST_CASE(saturated_logits_keep_their_gradient) {
+  // Keras's from-logits binary crossentropy is the stable formula: its gradient sigmoid(b) - y
+  // stays ~1 for a confident wrong logit (a clipped probability would pass none).
+  auto loss = parse_json(R"({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}})",
+                         "loss");
+  Tensor t({1, 1}, DType::Float64);
+  Tensor p({1, 1}, DType::Float64);
+  p.mutable_values<double>()[0] = 30.0;
+  const auto g = training::loss_gradient(*loss, t, p);
+  BOOST_TEST(g.at(0) == 1.0, boost::test_tools::tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(dense_mlp_softmax_crossentropy) {
   auto m = mlp(5, {layers::Dense(7, "tanh"), layers::Dense(4, "softmax")});
   perturb_all(*m, 11);
