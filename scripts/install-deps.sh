@@ -7,6 +7,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-test-dev   # Boost.DLL is header-only in libboost-dev
   rapidjson-dev libarchive-dev libeigen3-dev zlib1g-dev
   libhdf5-dev                                              # tests only: the independent HDF5 reference
+  python3-sklearn                                          # demo only: its 8x8 digits data file
 )
 if [ "${KSERDE_WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-14-dev); fi
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "fit_command.hpp"
 #include "kserde/cpu.hpp"
 #include "kserde/error.hpp"
 #include "kserde/registry/keras_name.hpp"
@@ -19,6 +20,10 @@ commands:
                                          run inference; several outputs go to Y_0.npy, Y_1.npy, ...
   evaluate MODEL --input X.npy --target Y.npy [--batch-size N]
                                          loss and metrics of a compiled model, as Keras evaluates
+  fit MODEL --input X.npy --target Y.npy --epochs E --output OUT.keras [--batch-size N]
+      [--resume] [--seed S] [--no-shuffle] [--validation-input VX.npy --validation-target VY.npy]
+                                         train a compiled model; --resume continues its optimizer
+                                         state (iterations, slots) instead of starting afresh
   convert IN OUT                         load IN in whatever format reads it, save OUT in the format
                                          its name asks for (.keras, .weights.h5, .json, a directory)
   plugins [--json]                       list the plugins found and whether they load
@@ -74,6 +79,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(at) + 1, args.end());
   rest.insert(rest.end(), global.begin(), global.end());
   try {
+    if (command == "fit") return kserde::cli::run_fit(rest);
     const kserde::cli::Args parsed = kserde::cli::parse(rest);
     if (command == "inspect") return kserde::cli::run_inspect(parsed);
     if (command == "predict") return kserde::cli::run_predict(parsed);

@@ -36,6 +36,9 @@ class Functional final : public Model {
 
   std::vector<std::shared_ptr<Layer>> layers() const override;
   const std::vector<Node>& nodes() const { return nodes_; }
+  // The model's input and output tensors, in the order of input_names() / output_names().
+  const std::vector<TensorRef>& input_refs() const { return inputs_; }
+  const std::vector<TensorRef>& output_refs() const { return outputs_; }
   // Layer names feeding each node's call (for `inspect`'s "Connected to" column).
   std::vector<std::string> inbound_layer_names(const Layer& layer) const;
 

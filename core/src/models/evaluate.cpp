@@ -12,6 +12,7 @@
 
 #include "json/config_access.hpp"
 #include "kserde/error.hpp"
+#include "models/loss_spec.hpp"
 
 namespace kserde {
 
@@ -38,6 +39,10 @@ std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+
+}  // namespace
+
+namespace detail {
 
 // Keras's loss identifiers (names, aliases and class names) mapped to one spelling.
 std::string canonical_loss(const std::string& name) {
@@ -76,13 +81,6 @@ std::string canonical_loss(const std::string& name) {
   return it != alias.end() ? it->second : key;
 }
 
-struct LossSpec {
-  std::string name;
-  bool from_logits = false;
-  double label_smoothing = 0.0;
-  double delta = 1.0;  // huber
-};
-
 LossSpec parse_loss(const JsonValue& v) {
   LossSpec s;
   if (v.IsString()) {
@@ -102,6 +100,14 @@ LossSpec parse_loss(const JsonValue& v) {
   }
   return s;
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::canonical_loss;
+using detail::LossSpec;
+using detail::parse_loss;
 
 double clip(double p) {
   return std::min(std::max(p, kEps), 1.0 - kEps);
@@ -365,32 +371,52 @@ EvaluateResult evaluate(Model& model, const TensorList& inputs, const TensorList
                       ": evaluate needs a compiled model (its file has no "
                       "compile_config)");
   }
-  const TensorList outputs = model.predict(inputs, batch_size);
+  return evaluate_predictions(model, targets, model.predict(inputs, batch_size));
+}
+
+const JsonValue* compiled_loss(const Model& model, std::size_t output) {
+  const JsonValue* cc = model.compile_config();
+  const JsonValue* loss = cc != nullptr && cc->IsObject() ? cfg::find(*cc, "loss") : nullptr;
+  if (loss == nullptr || loss->IsNull()) return nullptr;
+  if (loss->IsArray()) {
+    return output < loss->Size() ? &(*loss)[static_cast<rapidjson::SizeType>(output)] : nullptr;
+  }
+  if (loss->IsObject() && !cfg::find(*loss, "class_name")) {
+    const auto names = model.output_names();
+    return output < names.size() ? cfg::find(*loss, names[output]) : nullptr;
+  }
+  return loss;  // one loss for every output
+}
+
+double compiled_loss_weight(const Model& model, std::size_t output) {
+  const JsonValue* cc = model.compile_config();
+  const JsonValue* weights =
+      cc != nullptr && cc->IsObject() ? cfg::find(*cc, "loss_weights") : nullptr;
+  if (weights != nullptr && weights->IsArray() && output < weights->Size() &&
+      (*weights)[static_cast<rapidjson::SizeType>(output)].IsNumber()) {
+    return (*weights)[static_cast<rapidjson::SizeType>(output)].GetDouble();
+  }
+  return 1.0;
+}
+
+EvaluateResult evaluate_predictions(const Model& model, const TensorList& targets,
+                                    const TensorList& outputs) {
+  const JsonValue* cc = model.compile_config();
+  if (!model.is_compiled() || cc == nullptr) {
+    throw ConfigError(model.describe() +
+                      ": evaluate needs a compiled model (its file has no "
+                      "compile_config)");
+  }
   if (targets.size() != outputs.size()) {
     throw ShapeError(model.describe() + ": " + std::to_string(outputs.size()) + " output(s), " +
                      std::to_string(targets.size()) + " target(s) given");
   }
-  const JsonValue* loss = cfg::find(*cc, "loss");
-  const JsonValue* weights = cfg::find(*cc, "loss_weights");
-  auto loss_for = [&](std::size_t i) -> const JsonValue* {
-    if (loss == nullptr || loss->IsNull()) return nullptr;
-    if (loss->IsArray())
-      return i < loss->Size() ? &(*loss)[static_cast<rapidjson::SizeType>(i)] : nullptr;
-    if (loss->IsObject() && !cfg::find(*loss, "class_name")) {
-      const auto names = model.output_names();
-      return i < names.size() ? cfg::find(*loss, names[i]) : nullptr;
-    }
-    return loss;  // one loss for every output
-  };
   EvaluateResult result;
   double total = 0;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
-    const JsonValue* l = loss_for(i);
+    const JsonValue* l = compiled_loss(model, i);
     if (l == nullptr || l->IsNull()) continue;
-    double w = 1.0;
-    if (weights != nullptr && weights->IsArray() && i < weights->Size()) {
-      w = (*weights)[static_cast<rapidjson::SizeType>(i)].GetDouble();
-    }
+    const double w = compiled_loss_weight(model, i);
     total += w * mean(loss_per_sample(*l, targets[i], outputs[i]));
   }
   result.emplace_back("loss", total);
