@@ -46,9 +46,23 @@ class CachedAllocator {
 };
 
 // Released tensor memory is kept for reuse, up to KSERDE_TENSOR_CACHE_MB (default 512; 0 keeps
-// none), so that repeated predictions allocate nothing and touch no fresh pages. This returns all
-// of it to the system (say, after destroying a large model); the bytes released.
+// none), so that repeated predictions allocate nothing and touch no fresh pages. A released block
+// of 64 KiB or more serves any request up to its size, and blocks too small for a request are
+// returned to the system before a new one is made, so the cache never holds more than the most
+// that was in use at once. This returns all of it to the system (say, after destroying a large
+// model); the bytes released.
 std::size_t release_cached_buffers();
+
+// Tensor storage in bytes (blocks as allocated: size classes and whole pages): in use now, the
+// most in use at once since the last reset_tensor_memory_peak(), and kept by the cache. For
+// diagnostics and tests.
+struct TensorMemoryStats {
+  std::size_t in_use = 0;
+  std::size_t peak_in_use = 0;
+  std::size_t cached = 0;
+};
+TensorMemoryStats tensor_memory_stats();
+void reset_tensor_memory_peak();
 
 class Tensor;
 // A list of tensors (a layer's inputs or outputs): a std::vector whose storage comes from the
@@ -75,6 +89,11 @@ class Tensor {
   // their output: like the constructor, but a large one reuses a released buffer (cleared)
   // instead of mapping fresh memory each call.
   static Tensor recycled_zeros(Shape shape, DType dtype);
+  // Zero-filled owned tensor whose storage is its own, never drawn from or returned to the
+  // buffer cache: for long-lived tensors (variables, loaded weights), so that replacing or
+  // destroying them returns their memory instead of leaving it cached. Large ones are fresh
+  // mappings that cost nothing until written.
+  static Tensor standalone_zeros(Shape shape, DType dtype);
   // Owned copy of `values` (count must equal the shape's element count).
   static Tensor from_floats(Shape shape, std::span<const float> values);
   static Tensor from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes);
