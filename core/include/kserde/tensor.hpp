@@ -46,11 +46,8 @@ class CachedAllocator {
 };
 
 // Released tensor memory is kept for reuse, up to KSERDE_TENSOR_CACHE_MB (default 512; 0 keeps
-// none), so that repeated predictions allocate nothing and touch no fresh pages. A released block
-// of 64 KiB or more serves any request up to its size, and blocks too small for a request are
-// returned to the system before a new one is made, so the cache never holds more than the most
-// that was in use at once. This returns all of it to the system (say, after destroying a large
-// model); the bytes released.
+// none), so that repeated predictions allocate nothing and touch no fresh pages. This returns all
+// of it to the system (say, after destroying a large model); the bytes released.
 std::size_t release_cached_buffers();
 
 // Tensor storage in bytes (blocks as allocated: size classes and whole pages): in use now, the
