@@ -27,9 +27,10 @@ constexpr std::size_t kHuge = std::size_t{2} << 20;
 constexpr std::size_t kPageThreshold = std::size_t{64} << 10;
 constexpr std::size_t kMapThreshold = std::size_t{4} << 20;
 
+// Whole pages, not whole huge pages: the kernel backs the 2 MiB-aligned part of a large mapping
+// with huge pages and its tail with small ones, so no tensor pays for up to 2 MiB it never uses.
 std::size_t mapped_size(std::size_t nbytes) {
-  const std::size_t unit = nbytes >= kMapThreshold ? kHuge : kPage;
-  return (nbytes + unit - 1) / unit * unit;
+  return (nbytes + kPage - 1) / kPage * kPage;
 }
 
 // A fresh anonymous mapping of mapped_size(nbytes) bytes (the caller unmaps it).
