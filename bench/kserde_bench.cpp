@@ -9,6 +9,12 @@
 //   kserde_bench export <golden dir> <out> the same cases for kserde_torch_bench (torch_bench.cpp)
 //   kserde_bench plugin <library>          (child) time of load_plugin
 //   kserde_bench spawn <runs> <cmd...>     median wall time of a command, start to exit
+//   kserde_bench arch <name> <dir> <batch>...
+//                                          ResNet50 / MobileNetV2 (Keras's layer names and configs,
+//                                          random weights) saved to <dir>/<name>.keras with inputs
+//                                          <dir>/<name>_b<batch>.npy; prints "ARCH name batch
+//                                          weight_bytes largest_live_set_bytes" per batch
+//   kserde_bench peak <cmd...>             peak RSS (KiB) of a command run as a child
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -32,6 +38,7 @@
 
 #include <rapidjson/document.h>
 
+#include "kserde/functional.hpp"
 #include "kserde/initializers.hpp"
 #include "kserde/io/npy.hpp"
 #include "kserde/layers.hpp"
@@ -657,6 +664,245 @@ int cmd_spawn(int runs, int argc, char** argv) {
   return 0;
 }
 
+// ---- inference memory: ResNet50 and MobileNetV2 as keras.applications builds them -------------
+
+// A Functional config written layer by layer (Keras's class names, layer names and config keys;
+// keys left out take Keras's defaults).
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(const std::string& input_shape) {
+    layers_ =
+        R"({"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, )" +
+        input_shape +
+        R"(], "dtype": "float32", "name": "input_layer"}, "registered_name": null, "name": "input_layer", "inbound_nodes": []})";
+  }
+  // Adds a layer called on `inputs` (a list argument when there are several); returns its name.
+  std::string add(const std::string& cls, const std::string& name, const std::string& config,
+                  const std::vector<std::string>& inputs) {
+    std::string args;
+    for (const std::string& in : inputs) {
+      args += (args.empty() ? "" : ", ") +
+              std::string(R"({"class_name": "__keras_tensor__", "config": {"keras_history": [")") +
+              in + R"(", 0, 0]}})";
+    }
+    if (inputs.size() > 1) args = "[" + args + "]";
+    layers_ += R"(, {"module": "keras.layers", "class_name": ")" + cls +
+               R"(", "config": {"name": ")" + name + "\"" + (config.empty() ? "" : ", ") + config +
+               R"(}, "registered_name": null, "name": ")" + name +
+               R"(", "inbound_nodes": [{"args": [)" + args + R"(], "kwargs": {}}]})";
+    return name;
+  }
+  std::string json(const std::string& model_name, const std::string& output) const {
+    return R"({"module": "keras.src.models.functional", "class_name": "Functional", "config": {"name": ")" +
+           model_name + R"(", "trainable": true, "layers": [)" + layers_ +
+           R"(], "input_layers": [["input_layer", 0, 0]], "output_layers": [[")" + output +
+           R"(", 0, 0]]}, "registered_name": "Functional", "build_config": {"input_shape": null}, "compile_config": {}})";
+  }
+
+ private:
+  std::string layers_;
+};
+
+std::string conv_cfg(std::int64_t filters, std::int64_t k, std::int64_t stride,
+                     const std::string& padding, bool bias) {
+  return R"("filters": )" + std::to_string(filters) + R"(, "kernel_size": [)" + std::to_string(k) +
+         ", " + std::to_string(k) + R"(], "strides": [)" + std::to_string(stride) + ", " +
+         std::to_string(stride) + R"(], "padding": ")" + padding + R"(", "use_bias": )" +
+         (bias ? "true" : "false");
+}
+
+std::string resnet50_json() {
+  GraphBuilder g("224, 224, 3");
+  const std::string bn = R"("axis": -1, "epsilon": 1.001e-05)";
+  const std::string relu = R"("activation": "relu")";
+  std::string x =
+      g.add("ZeroPadding2D", "conv1_pad", R"("padding": [[3, 3], [3, 3]])", {"input_layer"});
+  x = g.add("Conv2D", "conv1_conv", conv_cfg(64, 7, 2, "valid", true), {x});
+  x = g.add("BatchNormalization", "conv1_bn", bn, {x});
+  x = g.add("Activation", "conv1_relu", relu, {x});
+  x = g.add("ZeroPadding2D", "pool1_pad", R"("padding": [[1, 1], [1, 1]])", {x});
+  x = g.add("MaxPooling2D", "pool1_pool", R"("pool_size": [3, 3], "strides": [2, 2])", {x});
+  const std::int64_t filters[] = {64, 128, 256, 512}, blocks[] = {3, 4, 6, 3};
+  for (int s = 0; s < 4; ++s) {
+    for (std::int64_t b = 1; b <= blocks[s]; ++b) {
+      const std::string name = "conv" + std::to_string(s + 2) + "_block" + std::to_string(b);
+      const std::int64_t f = filters[s];
+      const std::int64_t stride = b == 1 && s > 0 ? 2 : 1;
+      std::string shortcut = x;
+      if (b == 1) {
+        shortcut =
+            g.add("Conv2D", name + "_0_conv", conv_cfg(4 * f, 1, stride, "valid", true), {x});
+        shortcut = g.add("BatchNormalization", name + "_0_bn", bn, {shortcut});
+      }
+      std::string y = g.add("Conv2D", name + "_1_conv", conv_cfg(f, 1, stride, "valid", true), {x});
+      y = g.add("BatchNormalization", name + "_1_bn", bn, {y});
+      y = g.add("Activation", name + "_1_relu", relu, {y});
+      y = g.add("Conv2D", name + "_2_conv", conv_cfg(f, 3, 1, "same", true), {y});
+      y = g.add("BatchNormalization", name + "_2_bn", bn, {y});
+      y = g.add("Activation", name + "_2_relu", relu, {y});
+      y = g.add("Conv2D", name + "_3_conv", conv_cfg(4 * f, 1, 1, "valid", true), {y});
+      y = g.add("BatchNormalization", name + "_3_bn", bn, {y});
+      y = g.add("Add", name + "_add", "", {shortcut, y});
+      x = g.add("Activation", name + "_out", relu, {y});
+    }
+  }
+  x = g.add("GlobalAveragePooling2D", "avg_pool", "", {x});
+  x = g.add("Dense", "predictions", R"("units": 1000, "activation": "softmax")", {x});
+  return g.json("resnet50", x);
+}
+
+std::string mobilenetv2_json() {
+  GraphBuilder g("224, 224, 3");
+  const std::string bn = R"("axis": -1, "epsilon": 0.001, "momentum": 0.999)";
+  const std::string relu6 = R"("max_value": 6.0)";
+  std::string x = g.add("Conv2D", "Conv1", conv_cfg(32, 3, 2, "same", false), {"input_layer"});
+  x = g.add("BatchNormalization", "bn_Conv1", bn, {x});
+  x = g.add("ReLU", "Conv1_relu", relu6, {x});
+  // (filters, stride, expansion) per block, block_id 0..16.
+  const std::int64_t blocks[17][3] = {{16, 1, 1},  {24, 2, 6}, {24, 1, 6}, {32, 2, 6},  {32, 1, 6},
+                                      {32, 1, 6},  {64, 2, 6}, {64, 1, 6}, {64, 1, 6},  {64, 1, 6},
+                                      {96, 1, 6},  {96, 1, 6}, {96, 1, 6}, {160, 2, 6}, {160, 1, 6},
+                                      {160, 1, 6}, {320, 1, 6}};
+  std::int64_t channels = 32;
+  for (int id = 0; id < 17; ++id) {
+    const std::int64_t filters = blocks[id][0], stride = blocks[id][1], expansion = blocks[id][2];
+    const std::string prefix = id == 0 ? "expanded_conv_" : "block_" + std::to_string(id) + "_";
+    std::string y = x;
+    if (id != 0) {
+      y = g.add("Conv2D", prefix + "expand", conv_cfg(expansion * channels, 1, 1, "same", false),
+                {y});
+      y = g.add("BatchNormalization", prefix + "expand_BN", bn, {y});
+      y = g.add("ReLU", prefix + "expand_relu", relu6, {y});
+    }
+    if (stride == 2) {
+      // correct_pad for an even input size and a 3x3 kernel.
+      y = g.add("ZeroPadding2D", prefix + "pad", R"("padding": [[0, 1], [0, 1]])", {y});
+    }
+    y = g.add("DepthwiseConv2D", prefix + "depthwise",
+              R"("kernel_size": [3, 3], "strides": [)" + std::to_string(stride) + ", " +
+                  std::to_string(stride) + R"(], "padding": ")" + (stride == 1 ? "same" : "valid") +
+                  R"(", "use_bias": false)",
+              {y});
+    y = g.add("BatchNormalization", prefix + "depthwise_BN", bn, {y});
+    y = g.add("ReLU", prefix + "depthwise_relu", relu6, {y});
+    y = g.add("Conv2D", prefix + "project", conv_cfg(filters, 1, 1, "same", false), {y});
+    y = g.add("BatchNormalization", prefix + "project_BN", bn, {y});
+    if (channels == filters && stride == 1) y = g.add("Add", prefix + "add", "", {x, y});
+    x = y;
+    channels = filters;
+  }
+  x = g.add("Conv2D", "Conv_1", conv_cfg(1280, 1, 1, "valid", false), {x});
+  x = g.add("BatchNormalization", "Conv_1_bn", bn, {x});
+  x = g.add("ReLU", "out_relu", relu6, {x});
+  x = g.add("GlobalAveragePooling2D", "global_average_pooling2d", "", {x});
+  x = g.add("Dense", "predictions", R"("units": 1000, "activation": "softmax")", {x});
+  return g.json("mobilenetv2_1.00_224", x);
+}
+
+// Random weights of a trained network's scale: kernels uniform with variance 1/fan_in, BN scales
+// and variances around 1, offsets and means small.
+void randomize_weights(kserde::Model& model) {
+  std::mt19937 rng(7);
+  for (const auto& layer : model.layers()) {
+    for (kserde::Variable& v : layer->variables()) {
+      kserde::Tensor t(v.value.shape(), kserde::DType::Float32);
+      auto values = t.mutable_values<float>();
+      float lo = -0.1f, hi = 0.1f;
+      if (t.rank() >= 2) {
+        const double fan_in =
+            static_cast<double>(t.num_elements()) / static_cast<double>(t.dim(t.rank() - 1));
+        const auto a = static_cast<float>(std::sqrt(3.0 / fan_in));
+        lo = -a;
+        hi = a;
+      } else if (v.name == "gamma" || v.name == "moving_variance") {
+        lo = 0.5f;
+        hi = 1.5f;
+      }
+      std::uniform_real_distribution<float> d(lo, hi);
+      for (float& f : values) f = d(rng);
+      v.value = t;
+    }
+  }
+}
+
+// The most bytes of activations alive at once while the graph runs in its evaluation order:
+// each node's outputs from when it runs until its last consumer has run (the model's outputs to
+// the end), the node's own inputs and outputs included. Per sample (batch dimension 1).
+std::int64_t largest_live_set(const kserde::Functional& f) {
+  const auto& nodes = f.nodes();
+  std::vector<std::size_t> last(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) last[i] = i;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (const auto& t : nodes[i].inputs) last[t.node] = std::max(last[t.node], i);
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].layer->name() == f.output_names().front()) last[i] = nodes.size();
+  }
+  auto bytes = [&](std::size_t i) {
+    std::int64_t total = 0;
+    for (kserde::Shape s : nodes[i].output_shapes) {
+      if (!s.empty()) s[0] = 1;
+      total += kserde::shape_num_elements(s) * 4;
+    }
+    return total;
+  };
+  std::int64_t most = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    std::int64_t live = 0;
+    for (std::size_t j = 0; j <= i; ++j) {
+      if (last[j] >= i) live += bytes(j);
+    }
+    most = std::max(most, live);
+  }
+  return most;
+}
+
+int cmd_arch(const std::string& name, const fs::path& dir,
+             const std::vector<std::int64_t>& batches) {
+  const std::string json = name == "resnet50"      ? resnet50_json()
+                           : name == "mobilenetv2" ? mobilenetv2_json()
+                                                   : throw std::runtime_error("unknown " + name);
+  auto model = kserde::model_from_json(json);
+  randomize_weights(*model);
+  fs::create_directories(dir);
+  kserde::save_model(*model, dir / (name + ".keras"));
+  std::int64_t weight_bytes = 0;
+  for (const auto& layer : model->layers()) {
+    for (const kserde::Variable& v : layer->variables())
+      weight_bytes += static_cast<std::int64_t>(v.value.nbytes());
+  }
+  const auto* f = dynamic_cast<const kserde::Functional*>(model.get());
+  const std::int64_t live = f != nullptr ? largest_live_set(*f) : 0;
+  for (const std::int64_t b : batches) {
+    kserde::io::write_npy(dir / (name + "_b" + std::to_string(b) + ".npy"),
+                          random_input({b, 224, 224, 3}, 3));
+    std::printf("ARCH\t%s\t%lld\t%lld\t%lld\n", name.c_str(), static_cast<long long>(b),
+                static_cast<long long>(weight_bytes), static_cast<long long>(live * b));
+  }
+  return 0;
+}
+
+int cmd_peak(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) {
+    throw std::runtime_error(std::string("cannot spawn ") + args[0]);
+  }
+  int status = 0;
+  rusage ru{};
+  ::wait4(pid, &status, 0, &ru);
+  posix_spawn_file_actions_destroy(&fa);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error(std::string(args[0]) + " failed");
+  }
+  std::printf("%ld\n", ru.ru_maxrss);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -669,9 +915,16 @@ int main(int argc, char** argv) {
     if (cmd == "export" && argc == 4) return cmd_export(argv[2], argv[3]);
     if (cmd == "plugin" && argc == 3) return cmd_plugin(argv[2]);
     if (cmd == "spawn" && argc >= 4) return cmd_spawn(std::atoi(argv[2]), argc - 3, argv + 3);
+    if (cmd == "arch" && argc >= 5) {
+      std::vector<std::int64_t> batches;
+      for (int i = 4; i < argc; ++i) batches.push_back(std::atoll(argv[i]));
+      return cmd_arch(argv[2], argv[3], batches);
+    }
+    if (cmd == "peak" && argc >= 3) return cmd_peak(argc - 2, argv + 2);
     std::fprintf(stderr,
                  "usage: kserde_bench load|save <dir> | rss <mode> <file> | infer <golden> | "
-                 "export <golden> <outdir> | plugin <lib> | spawn <runs> <cmd...>\n");
+                 "export <golden> <outdir> | plugin <lib> | spawn <runs> <cmd...> | "
+                 "arch <name> <dir> <batch>... | peak <cmd...>\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kserde_bench: %s\n", e.what());

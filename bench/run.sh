@@ -4,6 +4,7 @@
 # inference section compares with LibTorch (kserde_torch_bench), installing Debian's libtorch-dev
 # when run as root; without it, those rows fall back to kserde-only references.
 #   bench/run.sh            (env: BUILD_DIR, BENCH_TMP, JOBS)
+#   bench/run.sh memory     only section (f), inference memory: prints its table rows
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +48,39 @@ ROWS="$TMP/rows.tsv"
 run() { "$KB" "$@" | tee -a "$ROWS" >&2; }
 row() { printf 'ROW\t%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$ROWS" >&2; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f MB", k / 1024 }'; }
+
+# (f) Peak RSS of `kserde predict` on ResNet50- and MobileNetV2-shaped models (built here with
+# keras.applications' layers; random weights) in a fresh process, next to weights + the largest
+# live activation set (from the graph) and next to LibTorch predicting the same architecture.
+memory_rows() {
+  local TB="$B/bench/kserde_torch_bench" arch batch w live peak tpeak goal ratio
+  for arch in resnet50 mobilenetv2; do
+    "$KB" arch "$arch" "$TMP/arch" 1 32 >"$TMP/arch.tsv"
+    while IFS=$'\t' read -r _ _ batch w live; do
+      peak=$("$KB" peak "$B/bin/kserde" predict "$TMP/arch/$arch.keras" \
+        --input "$TMP/arch/${arch}_b$batch.npy" --output "$TMP/arch/y.npy" --batch-size "$batch")
+      tpeak="-" ratio="-"
+      if [ -x "$TB" ]; then
+        read -r tpeak _ < <("$TB" --rss "$arch" "$batch")
+        ratio=$(awk -v a="$peak" -v b="$tpeak" 'BEGIN { printf "%.2fx", a / b }')
+        tpeak="$(mb "$tpeak")"
+      fi
+      goal=$(awk -v w="$w" -v l="$live" 'BEGIN { printf "<= %.0f MB (W %.0f + 1.5 x L %.0f + 16), <= 1.0x",
+        (w + 1.5 * l) / 1048576 + 16, w / 1048576, l / 1048576 }')
+      row "$arch-shaped model, kserde predict batch $batch: peak RSS (LibTorch, same architecture = reference)" \
+        "$(mb "$peak")" "$tpeak" "$ratio" "$goal"
+    done <"$TMP/arch.tsv"
+  done
+  printf 'NOTE\t%s\n' "Inference memory: W = weights, L = the largest set of activations alive at \
+once (each node's outputs from its run to its last consumer's), both computed from the graph; \
+peak RSS is the child's ru_maxrss, whole process (binary, libraries, model, input file, output)." >>"$ROWS"
+}
+
+if [ "${1:-}" = memory ]; then
+  memory_rows
+  awk -F'\t' '$1 == "ROW" { printf "| %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' "$ROWS"
+  exit 0
+fi
 
 echo "== (a) load" >&2
 run load "$TMP"
@@ -133,6 +167,9 @@ else
   grep '^ROW' "$INFER" >>"$ROWS" || true
 fi
 grep '^NOTE' "$INFER" >>"$ROWS" || true
+
+echo "== (f) inference memory" >&2
+memory_rows
 
 echo "== (e) start-up" >&2
 PLUGIN="$(find "$B/plugins" -name 'libkserde_my_layers.so' | head -n1)"

@@ -3,6 +3,9 @@
 // a process would let one disturb the other.
 //   kserde_torch_bench <case dir>...
 //   kserde_torch_bench --blas          prints the BLAS that LibTorch's GEMM calls, and exits
+//   kserde_torch_bench --rss resnet50|mobilenetv2 <batch>
+//                                      builds the architecture (random weights, eval mode), runs
+//                                      one prediction and prints "<peak RSS KiB> <weights bytes>"
 // Each case dir is written by `kserde_bench export`: model.txt (one line per layer), inputs.txt
 // ("<batch> <input.npy> <kserde prediction.npy>" lines) and float32 .npy files. The model is built
 // with torch ops as a LibTorch user would (NCHW, weights laid out once at setup) and timed like
@@ -10,12 +13,14 @@
 //   TORCH<TAB>case<TAB>batch<TAB>threads<TAB>seconds<TAB>max abs diff vs kserde
 // and NOTE<TAB>text lines.
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -317,6 +322,171 @@ void run_case(const fs::path& dir, int all, std::string& diffs) {
 
 }  // namespace
 
+// ---- peak memory of one prediction: ResNet50 / MobileNetV2 as torchvision builds them ----------
+
+namespace tnn = torch::nn;
+
+tnn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride,
+                 std::int64_t pad, bool bias, std::int64_t groups = 1) {
+  return tnn::Conv2d(
+      tnn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias).groups(groups));
+}
+
+tnn::BatchNorm2d bn(std::int64_t c) {
+  return tnn::BatchNorm2d(c);
+}
+
+struct BottleneckImpl : tnn::Module {
+  BottleneckImpl(std::int64_t in, std::int64_t width, std::int64_t stride, bool project)
+      : c1(register_module("c1", conv(in, width, 1, 1, 0, false))),
+        b1(register_module("b1", bn(width))),
+        c2(register_module("c2", conv(width, width, 3, stride, 1, false))),
+        b2(register_module("b2", bn(width))),
+        c3(register_module("c3", conv(width, 4 * width, 1, 1, 0, false))),
+        b3(register_module("b3", bn(4 * width))) {
+    if (project) {
+      sc = register_module("sc", conv(in, 4 * width, 1, stride, 0, false));
+      sb = register_module("sb", bn(4 * width));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = b1(c1(x)).relu_();
+    y = b2(c2(y)).relu_();
+    y = b3(c3(y));
+    y += sc ? sb(sc(x)) : x;
+    return y.relu_();
+  }
+  tnn::Conv2d c1;
+  tnn::BatchNorm2d b1;
+  tnn::Conv2d c2;
+  tnn::BatchNorm2d b2;
+  tnn::Conv2d c3;
+  tnn::BatchNorm2d b3;
+  tnn::Conv2d sc{nullptr};
+  tnn::BatchNorm2d sb{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+struct ResNet50Impl : tnn::Module {
+  ResNet50Impl() {
+    stem = register_module("stem", conv(3, 64, 7, 2, 3, false));
+    stem_bn = register_module("stem_bn", bn(64));
+    std::int64_t in = 64;
+    const std::int64_t widths[] = {64, 128, 256, 512}, counts[] = {3, 4, 6, 3};
+    for (int s = 0; s < 4; ++s) {
+      for (std::int64_t b = 0; b < counts[s]; ++b) {
+        const std::int64_t stride = b == 0 && s > 0 ? 2 : 1;
+        blocks.push_back(register_module("block" + std::to_string(blocks.size()),
+                                         Bottleneck(in, widths[s], stride, b == 0)));
+        in = 4 * widths[s];
+      }
+    }
+    fc = register_module("fc", tnn::Linear(2048, 1000));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = stem_bn(stem(x)).relu_();
+    x = torch::max_pool2d(x, 3, 2, 1);
+    for (auto& b : blocks) x = b->forward(x);
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return torch::softmax(fc(x), 1);
+  }
+  tnn::Conv2d stem{nullptr};
+  tnn::BatchNorm2d stem_bn{nullptr};
+  std::vector<Bottleneck> blocks;
+  tnn::Linear fc{nullptr};
+};
+TORCH_MODULE(ResNet50);
+
+struct InvertedResidualImpl : tnn::Module {
+  InvertedResidualImpl(std::int64_t in, std::int64_t out, std::int64_t stride, std::int64_t expand)
+      : residual(stride == 1 && in == out) {
+    const std::int64_t hidden = in * expand;
+    if (expand != 1) {
+      pw = register_module("pw", conv(in, hidden, 1, 1, 0, false));
+      pw_bn = register_module("pw_bn", bn(hidden));
+    }
+    dw = register_module("dw", conv(hidden, hidden, 3, stride, 1, false, hidden));
+    dw_bn = register_module("dw_bn", bn(hidden));
+    pj = register_module("pj", conv(hidden, out, 1, 1, 0, false));
+    pj_bn = register_module("pj_bn", bn(out));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = x;
+    if (pw) y = pw_bn(pw(y)).clamp_(0.0, 6.0);
+    y = dw_bn(dw(y)).clamp_(0.0, 6.0);
+    y = pj_bn(pj(y));
+    return residual ? y + x : y;
+  }
+  bool residual;
+  tnn::Conv2d pw{nullptr}, dw{nullptr}, pj{nullptr};
+  tnn::BatchNorm2d pw_bn{nullptr}, dw_bn{nullptr}, pj_bn{nullptr};
+};
+TORCH_MODULE(InvertedResidual);
+
+struct MobileNetV2Impl : tnn::Module {
+  MobileNetV2Impl() {
+    stem = register_module("stem", conv(3, 32, 3, 2, 1, false));
+    stem_bn = register_module("stem_bn", bn(32));
+    // (expansion, channels, repeats, first stride), as in the MobileNetV2 paper and Keras.
+    const std::int64_t cfg[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                    {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    std::int64_t in = 32;
+    for (const auto& c : cfg) {
+      for (std::int64_t i = 0; i < c[2]; ++i) {
+        blocks.push_back(register_module("block" + std::to_string(blocks.size()),
+                                         InvertedResidual(in, c[1], i == 0 ? c[3] : 1, c[0])));
+        in = c[1];
+      }
+    }
+    head = register_module("head", conv(320, 1280, 1, 1, 0, false));
+    head_bn = register_module("head_bn", bn(1280));
+    fc = register_module("fc", tnn::Linear(1280, 1000));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = stem_bn(stem(x)).clamp_(0.0, 6.0);
+    for (auto& b : blocks) x = b->forward(x);
+    x = head_bn(head(x)).clamp_(0.0, 6.0);
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return torch::softmax(fc(x), 1);
+  }
+  tnn::Conv2d stem{nullptr}, head{nullptr};
+  tnn::BatchNorm2d stem_bn{nullptr}, head_bn{nullptr};
+  std::vector<InvertedResidual> blocks;
+  tnn::Linear fc{nullptr};
+};
+TORCH_MODULE(MobileNetV2);
+
+// Peak RSS of a process that builds the model and predicts one batch, as `kserde predict` does.
+int run_rss(const std::string& arch, std::int64_t batch) {
+  c10::InferenceMode guard;
+  torch::manual_seed(1);
+  std::shared_ptr<tnn::Module> model;
+  std::function<torch::Tensor(const torch::Tensor&)> forward;
+  if (arch == "resnet50") {
+    ResNet50 m;
+    model = m.ptr();
+    forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };
+  } else if (arch == "mobilenetv2") {
+    MobileNetV2 m;
+    model = m.ptr();
+    forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };
+  } else {
+    throw std::runtime_error("unknown architecture " + arch);
+  }
+  model->eval();
+  std::int64_t weight_bytes = 0;
+  for (const auto& p : model->parameters()) weight_bytes += p.numel() * 4;
+  for (const auto& b : model->buffers()) weight_bytes += b.numel() * b.element_size();
+  const torch::Tensor x = torch::rand({batch, 3, 224, 224});
+  const torch::Tensor y = forward(x);
+  if (y.size(0) != batch || !std::isfinite(y.sum().item<float>()))
+    throw std::runtime_error("bad prediction");
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  std::printf("%ld %lld\n", ru.ru_maxrss, static_cast<long long>(weight_bytes));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: kserde_torch_bench <case dir>... | --blas\n");
@@ -325,6 +495,14 @@ int main(int argc, char** argv) {
   if (std::string(argv[1]) == "--blas") {
     std::printf("%s\n", blas_info().c_str());
     return 0;
+  }
+  if (std::string(argv[1]) == "--rss" && argc == 4) {
+    try {
+      return run_rss(argv[2], std::atoll(argv[3]));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kserde_torch_bench: %s\n", e.what());
+      return 1;
+    }
   }
   try {
     c10::InferenceMode guard;  // no autograd bookkeeping, as for any LibTorch inference

@@ -28,7 +28,8 @@ struct Run {
 Run run(const std::string& args, const test::TempDir& tmp) {
   const fs::path out = tmp / "stdout.txt";
   const fs::path err = tmp / "stderr.txt";
-  const std::string cmd = std::string(KSERDE_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const std::string cmd =
+      std::string(KSERDE_CLI) + " " + args + " >" + out.string() + " 2>" + err.string();
   const int raw = std::system(cmd.c_str());
   Run r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
@@ -43,7 +44,9 @@ std::size_t lines(const std::string& s) {
   return n;
 }
 
-std::string golden(const std::string& rel) { return (test::golden_dir() / rel).string(); }
+std::string golden(const std::string& rel) {
+  return (test::golden_dir() / rel).string();
+}
 
 void expect_close(const fs::path& actual, const fs::path& expected) {
   std::string detail;
@@ -111,12 +114,58 @@ BOOST_AUTO_TEST_CASE(predict_writes_keras_numbers) {
 BOOST_AUTO_TEST_CASE(predict_with_two_inputs_writes_one_file_per_output) {
   test::TempDir tmp;
   Run r = run("predict " + golden("functional/model.keras") + " --input " +
-                  golden("functional/input_0.npy") + " --input " + golden("functional/input_1.npy") +
-                  " --output " + (tmp / "y.npy").string(),
+                  golden("functional/input_0.npy") + " --input " +
+                  golden("functional/input_1.npy") + " --output " + (tmp / "y.npy").string(),
               tmp);
   BOOST_TEST_REQUIRE(r.status == 0, r.err);
   expect_close(tmp / "y_0.npy", test::golden_dir() / "functional/expected_0.npy");
   expect_close(tmp / "y_1.npy", test::golden_dir() / "functional/expected_1.npy");
+}
+
+// Inputs larger than --batch-size are streamed a batch at a time; the files must hold exactly what
+// one whole prediction gives (kserde's kernels do not depend on the batch a row is in).
+BOOST_AUTO_TEST_CASE(streamed_predict_writes_what_one_whole_prediction_writes) {
+  test::TempDir tmp;
+  const Tensor x = io::read_npy(test::golden_dir() / "mlp/input.npy");
+  const Tensor big = Tensor::concat_rows(std::vector<Tensor>{x, x, x, x, x});  // 5 x the rows
+  io::write_npy(tmp / "big.npy", big);
+  auto model = load_model(test::golden_dir() / "mlp/model.keras");
+  const std::string whole = io::serialize_npy(model->predict(big, big.dim(0)));
+  for (const char* batch : {"1", "3", "7"}) {
+    Run r = run("predict " + golden("mlp/model.keras") + " --input " + (tmp / "big.npy").string() +
+                    " --output " + (tmp / "y.npy").string() + " --batch-size " + batch,
+                tmp);
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(r.err.empty());  // no progress bar when stderr is not a terminal
+    BOOST_TEST(io::read_text_file(tmp / "y.npy", 64 << 20) == whole, "batch size " << batch);
+  }
+  // Two inputs, two outputs, one row per batch.
+  Run one = run("predict " + golden("functional/model.keras") + " --input " +
+                    golden("functional/input_0.npy") + " --input " +
+                    golden("functional/input_1.npy") + " --output " + (tmp / "w.npy").string(),
+                tmp);
+  BOOST_TEST_REQUIRE(one.status == 0, one.err);
+  Run streamed =
+      run("predict " + golden("functional/model.keras") + " --input " +
+              golden("functional/input_0.npy") + " --input " + golden("functional/input_1.npy") +
+              " --output " + (tmp / "s.npy").string() + " --batch-size 1",
+          tmp);
+  BOOST_TEST_REQUIRE(streamed.status == 0, streamed.err);
+  for (const char* k : {"_0.npy", "_1.npy"}) {
+    BOOST_TEST(io::read_text_file(tmp / (std::string("s") + k), 64 << 20) ==
+               io::read_text_file(tmp / (std::string("w") + k), 64 << 20));
+  }
+  // Inputs whose row counts differ are still refused, in one line.
+  io::write_npy(
+      tmp / "short.npy",
+      io::read_npy(test::golden_dir() / "functional/input_1.npy").slice_rows(0, 2).clone());
+  Run bad = run("predict " + golden("functional/model.keras") + " --input " +
+                    golden("functional/input_0.npy") + " --input " + (tmp / "short.npy").string() +
+                    " --output " + (tmp / "b.npy").string() + " --batch-size 1",
+                tmp);
+  BOOST_TEST(bad.status == 1);
+  BOOST_TEST(lines(bad.err) == 1u);
+  BOOST_TEST(!fs::exists(tmp / "b_0.npy"));
 }
 
 BOOST_AUTO_TEST_CASE(convert_writes_every_format_and_each_reloads) {
@@ -135,9 +184,10 @@ BOOST_AUTO_TEST_CASE(convert_writes_every_format_and_each_reloads) {
   auto model = load_model(tmp / "arch.json");
   load_weights(*model, tmp / "w.weights.h5");
   std::string detail;
-  BOOST_TEST(test::allclose(model->predict(io::read_npy(test::golden_dir() / "mlp/input.npy")),
-                            io::read_npy(test::golden_dir() / "mlp/expected.npy"), 1e-5, 1e-6, &detail),
-             detail);
+  BOOST_TEST(
+      test::allclose(model->predict(io::read_npy(test::golden_dir() / "mlp/input.npy")),
+                     io::read_npy(test::golden_dir() / "mlp/expected.npy"), 1e-5, 1e-6, &detail),
+      detail);
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_exits_one_with_one_line_and_writes_nothing) {
@@ -292,7 +342,8 @@ BOOST_AUTO_TEST_CASE(legacy_h5_converts_through_the_plugin_path) {
   BOOST_TEST(without.status == 1);
   const std::string cmd = "convert " + golden("mlp/model.h5") + " " + (tmp / "new.keras").string();
   const fs::path out = tmp / "stdout.txt";
-  const int raw = std::system((env + KSERDE_CLI + " " + cmd + " >" + out.string() + " 2>&1").c_str());
+  const int raw =
+      std::system((env + KSERDE_CLI + " " + cmd + " >" + out.string() + " 2>&1").c_str());
   BOOST_TEST_REQUIRE(WEXITSTATUS(raw) == 0, io::read_text_file(out, 1 << 20));
   Run r = run("predict " + (tmp / "new.keras").string() + " --input " + golden("mlp/input.npy") +
                   " --output " + (tmp / "y.npy").string(),

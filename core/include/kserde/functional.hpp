@@ -65,11 +65,18 @@ class Functional final : public Model {
     std::shared_ptr<JsonDocument> inbound_nodes;  // as read, written back on save
     std::vector<std::size_t> node_ids;            // this layer's calls, in call order
   };
+  // Liveness plan, made once per graph: after node i runs, the outputs of nodes
+  // release_nodes_[release_begin_[i] .. release_begin_[i + 1]) have had their last consumer and
+  // are dropped (their buffers go back to the tensor cache for the next layers).
+  void plan_releases();
+
   std::vector<Entry> entries_;  // config "layers" order
   std::vector<Node> nodes_;     // topological order
   std::vector<TensorRef> inputs_;
   std::vector<TensorRef> outputs_;
   std::vector<std::string> output_keys_;
+  std::vector<std::size_t> release_begin_;
+  std::vector<std::size_t> release_nodes_;
 };
 
 }  // namespace kserde

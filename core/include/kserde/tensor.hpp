@@ -50,6 +50,17 @@ class CachedAllocator {
 // of it to the system (say, after destroying a large model); the bytes released.
 std::size_t release_cached_buffers();
 
+// Tensor storage in bytes (blocks as allocated: size classes and whole pages): in use now, the
+// most in use at once since the last reset_tensor_memory_peak(), and kept by the cache. For
+// diagnostics and tests.
+struct TensorMemoryStats {
+  std::size_t in_use = 0;
+  std::size_t peak_in_use = 0;
+  std::size_t cached = 0;
+};
+TensorMemoryStats tensor_memory_stats();
+void reset_tensor_memory_peak();
+
 class Tensor;
 // A list of tensors (a layer's inputs or outputs): a std::vector whose storage comes from the
 // tensor buffer cache.
@@ -75,6 +86,11 @@ class Tensor {
   // their output: like the constructor, but a large one reuses a released buffer (cleared)
   // instead of mapping fresh memory each call.
   static Tensor recycled_zeros(Shape shape, DType dtype);
+  // Zero-filled owned tensor whose storage is its own, never drawn from or returned to the
+  // buffer cache: for long-lived tensors (variables, loaded weights), so that replacing or
+  // destroying them returns their memory instead of leaving it cached. Large ones are fresh
+  // mappings that cost nothing until written.
+  static Tensor standalone_zeros(Shape shape, DType dtype);
   // Owned copy of `values` (count must equal the shape's element count).
   static Tensor from_floats(Shape shape, std::span<const float> values);
   static Tensor from_bytes(Shape shape, DType dtype, std::span<const std::byte> bytes);

@@ -147,8 +147,9 @@ Tensor read_dataset(const hdf5::Dataset& ds, DType want, bool allow_borrow,
       }
     }
   }
-  // Keep the file's dtype; the variable's assign casts (as Keras does).
-  Tensor t(shape, stored);
+  // Keep the file's dtype; the variable's assign casts (as Keras does). Weights live as long as
+  // the model: their storage stays out of the buffer cache.
+  Tensor t = Tensor::standalone_zeros(shape, stored);
   const std::optional<hdf5::Extent> e = ds.is_little_endian() ? ds.extent() : std::nullopt;
   if (e && e->length == t.nbytes()) {
     // The common case, a contiguous little-endian dataset: copied in parallel parts (the page

@@ -270,10 +270,15 @@ std::string npy_header(const Tensor& t) {
   return out;
 }
 
-}  // namespace
+// Where a .npy file's array lies and how it is stored; everything checked against the file size.
+struct Layout {
+  Header h;
+  std::uint64_t count = 0;        // elements
+  std::uint64_t data_offset = 0;  // bytes from the start of the file
+};
 
-Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name,
-                 const NpyLimits& limits) {
+Layout parse_layout(std::span<const std::byte> bytes, const std::string& name,
+                    const NpyLimits& limits) {
   auto u8 = [&](std::size_t i) { return std::to_integer<std::uint8_t>(bytes[i]); };
   auto truncated = [&](const std::string& what) {
     return FormatError("'" + name + "': the .npy file ends inside its " + what + " (" +
@@ -303,7 +308,9 @@ Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name,
   }
   if (hlen > bytes.size() - prefix) throw truncated("header");
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + prefix, hlen);
-  const Header h = HeaderParser(text, name, limits).parse();
+  Layout out;
+  out.h = HeaderParser(text, name, limits).parse();
+  const Header& h = out.h;
 
   // Element count and byte size, checked before anything is allocated.
   const std::size_t item = dtype_size(h.dtype);
@@ -330,18 +337,43 @@ Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name,
                       std::to_string(bytes.size() - data_offset) +
                       "; the file is truncated or damaged");
   }
+  out.count = count;
+  out.data_offset = data_offset;
+  return out;
+}
 
+// Copies `count` C-order elements into native byte order (bools normalised to 0/1).
+void decode_c_order(const Header& h, const std::byte* src, std::byte* dst, std::uint64_t count) {
+  const std::size_t item = dtype_size(h.dtype);
+  if (!h.swap) {
+    if (count) std::memcpy(dst, src, count * item);
+  } else {
+    for (std::uint64_t e = 0; e < count; ++e)
+      copy_element(src + e * item, dst + e * item, item, h.swap);
+  }
+  if (h.dtype == DType::Bool) {
+    // NumPy bools are 0/1; normalise any other byte so that kserde never sees an invalid bool.
+    for (std::uint64_t e = 0; e < count; ++e) dst[e] = std::byte{dst[e] != std::byte{0}};
+  }
+}
+
+}  // namespace
+
+Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name,
+                 const NpyLimits& limits) {
+  const Layout layout = parse_layout(bytes, name, limits);
+  const Header& h = layout.h;
+  const std::uint64_t count = layout.count;
+  const std::size_t item = dtype_size(h.dtype);
+  const std::uint64_t data_offset = layout.data_offset;
   Tensor t(h.shape, h.dtype);
   const std::byte* src = bytes.data() + data_offset;
   std::byte* dst = t.mutable_bytes().data();
   if (!h.fortran || h.shape.size() < 2) {
-    if (!h.swap) {
-      if (nbytes) std::memcpy(dst, src, nbytes);
-    } else {
-      for (std::uint64_t e = 0; e < count; ++e)
-        copy_element(src + e * item, dst + e * item, item, h.swap);
-    }
-  } else if (count > 0) {
+    decode_c_order(h, src, dst, count);
+    return t;
+  }
+  if (count > 0) {
     // Fortran order: walk the C-order output with an odometer, tracking the Fortran offset.
     const std::size_t rank = h.shape.size();
     std::vector<std::uint64_t> fstride(rank), idx(rank, 0);
@@ -361,7 +393,6 @@ Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name,
     }
   }
   if (h.dtype == DType::Bool) {
-    // NumPy bools are 0/1; normalise any other byte so that kserde never sees an invalid bool.
     for (std::uint64_t e = 0; e < count; ++e) dst[e] = std::byte{dst[e] != std::byte{0}};
   }
   return t;
@@ -399,6 +430,108 @@ void write_npy(const std::filesystem::path& path, const Tensor& tensor) {
   }
   if (fd.release_and_close() != 0) detail::throw_io(file.temp_path(), "close failed", errno);
   file.commit();
+}
+
+NpyReader::NpyReader(const std::filesystem::path& path, const NpyLimits& limits)
+    : name_(path.string()), source_(map_file(path, true)) {
+  const Layout layout = parse_layout(source_.bytes, name_, limits);
+  shape_ = layout.h.shape;
+  dtype_ = layout.h.dtype;
+  swap_ = layout.h.swap;
+  data_offset_ = layout.data_offset;
+  if (shape_.empty() || (layout.h.fortran && shape_.size() >= 2)) {
+    whole_ = parse_npy(source_.bytes, name_, limits);
+    read_whole_ = true;
+    return;
+  }
+  row_bytes_ =
+      shape_[0] == 0
+          ? 0
+          : static_cast<std::size_t>(layout.count / static_cast<std::uint64_t>(shape_[0])) *
+                dtype_size(dtype_);
+}
+
+Tensor NpyReader::rows(std::int64_t begin, std::int64_t end) const {
+  if (begin < 0 || end < begin || end > rows()) {
+    throw ShapeError("'" + name_ + "': rows [" + std::to_string(begin) + ", " +
+                     std::to_string(end) + ") out of range for shape " + shape_to_string(shape_));
+  }
+  if (read_whole_) return shape_.empty() ? whole_ : whole_.slice_rows(begin, end);
+  Shape s = shape_;
+  s[0] = end - begin;
+  const std::byte* src =
+      source_.bytes.data() + data_offset_ + static_cast<std::size_t>(begin) * row_bytes_;
+  const auto count = static_cast<std::uint64_t>(shape_num_elements(s));
+  const bool aligned = reinterpret_cast<std::uintptr_t>(src) % dtype_size(dtype_) == 0;
+  if (!swap_ && dtype_ != DType::Bool && aligned) {
+    return Tensor::borrow(std::move(s), dtype_, src, source_.owner);
+  }
+  Tensor t = Tensor::uninitialized(std::move(s), dtype_);
+  Header h;
+  h.dtype = dtype_;
+  h.swap = swap_;
+  decode_c_order(h, src, t.mutable_bytes().data(), count);
+  return t;
+}
+
+void NpyReader::release(std::int64_t begin, std::int64_t end) const {
+  if (read_whole_ || row_bytes_ == 0 || begin < 0 || end <= begin || end > rows()) return;
+  const std::byte* src =
+      source_.bytes.data() + data_offset_ + static_cast<std::size_t>(begin) * row_bytes_;
+  release_pages(source_, {src, static_cast<std::size_t>(end - begin) * row_bytes_});
+}
+
+NpyWriter::NpyWriter(const std::filesystem::path& path, Shape shape, DType dtype)
+    : path_(path),
+      shape_(std::move(shape)),
+      dtype_(dtype == DType::BFloat16 ? DType::Float32 : dtype),
+      file_(path) {
+  if (shape_.empty()) throw ShapeError("'" + path_.string() + "': NpyWriter needs a first axis");
+  fd_ = ::open(file_.temp_path().c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd_ < 0) detail::throw_io(file_.temp_path(), "cannot open the temporary file", errno);
+  // The header describes a tensor of the final shape; only its shape and dtype are used.
+  Tensor meta = Tensor::borrow(shape_, dtype_, nullptr, nullptr);
+  const std::string header = npy_header(meta);
+  write_all(std::as_bytes(std::span(header)));
+}
+
+NpyWriter::~NpyWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void NpyWriter::write_all(std::span<const std::byte> part) {
+  while (!part.empty()) {
+    const ssize_t n = ::write(fd_, part.data(), part.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      detail::throw_io(file_.temp_path(), "write failed (disk full?)", errno);
+    }
+    part = part.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+void NpyWriter::write_rows(const Tensor& rows_in) {
+  const Tensor rows = rows_in.dtype() == dtype_ ? rows_in : rows_in.to(dtype_);
+  Shape want = shape_;
+  if (rows.rank() > 0) want[0] = rows.dim(0);
+  if (rows.shape() != want || written_ + rows.dim(0) > shape_[0]) {
+    throw ShapeError("'" + path_.string() + "': rows of shape " + shape_to_string(rows.shape()) +
+                     " do not continue an array of shape " + shape_to_string(shape_) + " after " +
+                     std::to_string(written_) + " rows");
+  }
+  write_all(rows.bytes());
+  written_ += rows.dim(0);
+}
+
+void NpyWriter::commit() {
+  if (written_ != shape_[0]) {
+    throw ShapeError("'" + path_.string() + "': " + std::to_string(written_) + " of " +
+                     std::to_string(shape_[0]) + " rows written");
+  }
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) detail::throw_io(file_.temp_path(), "close failed", errno);
+  file_.commit();
 }
 
 }  // namespace kserde::io

@@ -162,8 +162,8 @@ Variable& Layer::add_weight(std::string name, Shape shape, bool trainable) {
     const std::uint64_t bytes = un > max / elem ? max : un * elem;
     budget->charge(bytes, shape, describe() + ": weight '" + name + "'");
   }
-  variables_.push_back(
-      Variable{std::move(name), Tensor(std::move(shape), variable_dtype_), trainable});
+  variables_.push_back(Variable{
+      std::move(name), Tensor::standalone_zeros(std::move(shape), variable_dtype_), trainable});
   return variables_.back();
 }
 

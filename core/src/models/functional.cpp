@@ -304,6 +304,32 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
     in_shapes.push_back(t.tensor < n.output_shapes.size() ? n.output_shapes[t.tensor] : Shape{});
   }
   build(in_shapes);
+  plan_releases();
+}
+
+void Functional::plan_releases() {
+  // A node's outputs die after their last consumer in evaluation order (nodes_ order); the model's
+  // outputs never die, and outputs nothing consumes die right after their own node.
+  constexpr std::size_t kKeep = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> last_use(nodes_.size());
+  for (std::size_t id = 0; id < nodes_.size(); ++id) last_use[id] = id;
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    for (const TensorRef& t : nodes_[id].inputs) last_use[t.node] = std::max(last_use[t.node], id);
+    for (const auto& [k, t] : nodes_[id].kwargs) last_use[t.node] = std::max(last_use[t.node], id);
+  }
+  for (const TensorRef& t : outputs_) last_use[t.node] = kKeep;
+  std::vector<std::size_t> count(nodes_.size() + 1, 0);
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    if (last_use[id] != kKeep) ++count[last_use[id] + 1];
+  }
+  release_begin_.assign(nodes_.size() + 1, 0);
+  for (std::size_t id = 0; id < nodes_.size(); ++id)
+    release_begin_[id + 1] = release_begin_[id] + count[id + 1];
+  release_nodes_.assign(release_begin_.back(), 0);
+  std::vector<std::size_t> fill(release_begin_.begin(), release_begin_.end() - 1);
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    if (last_use[id] != kKeep) release_nodes_[fill[last_use[id]]++] = id;
+  }
 }
 
 namespace {
@@ -471,9 +497,20 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
     values[inputs_[i].node].resize(1);
     values[inputs_[i].node][0] = inputs[i];
   }
+  // Drops what node `id` was the last consumer of: intermediate tensors live only as long as the
+  // graph needs them, so the peak is the largest live set, not the sum of all activations.
+  auto release_after = [&](std::size_t id) {
+    for (std::size_t r = release_begin_[id]; r < release_begin_[id + 1]; ++r) {
+      values[release_nodes_[r]].clear();
+      masks[release_nodes_[r]].clear();
+    }
+  };
   for (std::size_t id = 0; id < nodes_.size(); ++id) {
     const Node& n = nodes_[id];
-    if (dynamic_cast<const InputLayer*>(n.layer) != nullptr) continue;
+    if (dynamic_cast<const InputLayer*>(n.layer) != nullptr) {
+      release_after(id);
+      continue;
+    }
     TensorList args;
     CallContext ctx;
     bool any_mask = false;
@@ -502,6 +539,7 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
       // Layers that keep the time axis pass the mask on (Keras's default compute_mask).
       masks[id] = {ctx.input_masks[0]};
     }
+    release_after(id);
   }
   TensorList out;
   for (const TensorRef& t : outputs_) out.push_back(values[t.node].at(t.tensor));

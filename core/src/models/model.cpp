@@ -1,6 +1,7 @@
 #include "kserde/model.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "json/config_access.hpp"
@@ -110,24 +111,53 @@ TensorList Model::predict(const TensorList& inputs_in, std::int64_t batch_size) 
     }
     rows = x.dim(0);
   }
-  // Inputs cast to the model's dtypes, then run in batches of row slices (marked borrowed, so no
-  // layer can write into the caller's tensors). Every list here draws on the buffer cache, and a
-  // single batch's outputs are returned as they are (concat_rows of one part copies nothing).
-  TensorList inputs;
-  for (std::size_t i = 0; i < inputs_in.size(); ++i) inputs.push_back(inputs_in[i].to(dtypes[i]));
-  std::vector<TensorList, CachedAllocator<TensorList>> parts;
+  // Batches are row slices (marked borrowed, so no layer can write into the caller's tensors),
+  // cast to the model's dtypes one batch at a time. A single batch's outputs are returned as they
+  // are; with several, each batch's outputs are copied into the result as soon as they exist, so
+  // the peak holds the result and one batch's activations, never every batch's outputs at once.
+  // Every list here draws on the buffer cache.
+  TensorList result;
   for (std::int64_t begin = 0; begin < rows || (rows == 0 && begin == 0); begin += batch_size) {
     const std::int64_t end = std::min(rows, begin + batch_size);
     TensorList batch;
-    for (const Tensor& x : inputs) batch.push_back(x.slice_rows(begin, end));
+    for (std::size_t i = 0; i < inputs_in.size(); ++i)
+      batch.push_back(inputs_in[i].slice_rows(begin, end).to(dtypes[i]));
     CallContext ctx;
-    auto out = forward(batch, ctx);
-    if (parts.empty()) parts.resize(out.size());
-    for (std::size_t o = 0; o < out.size() && o < parts.size(); ++o) parts[o].push_back(out[o]);
-    if (rows == 0) break;
+    TensorList out = forward(batch, ctx);
+    batch.clear();  // the inputs' converted copies are not needed past the forward pass
+    if (begin == 0 && end == rows) {
+      result = std::move(out);
+      break;
+    }
+    if (begin == 0) {
+      for (const Tensor& o : out) {
+        if (o.rank() == 0 || o.dim(0) != end - begin) {
+          throw ShapeError(
+              describe() + ": an output of shape " + shape_to_string(o.shape()) +
+              " has no batch axis; predict with batch_size >= " + std::to_string(rows));
+        }
+        Shape s = o.shape();
+        s[0] = rows;
+        result.push_back(Tensor::uninitialized(std::move(s), o.dtype()));
+      }
+    }
+    for (std::size_t o = 0; o < out.size() && o < result.size(); ++o) {
+      const Tensor& part = out[o];
+      Shape want = result[o].shape();
+      want[0] = end - begin;
+      if (part.shape() != want || part.dtype() != result[o].dtype()) {
+        throw ShapeError(describe() + ": output " + std::to_string(o) + " has shape " +
+                         shape_to_string(part.shape()) + " for rows " + std::to_string(begin) +
+                         ".." + std::to_string(end) + ", unlike the earlier batches' " +
+                         shape_to_string(result[o].shape()));
+      }
+      const std::size_t row_bytes = result[o].nbytes() / static_cast<std::size_t>(rows);
+      if (part.nbytes() != 0) {
+        std::memcpy(result[o].mutable_bytes().data() + static_cast<std::size_t>(begin) * row_bytes,
+                    part.bytes().data(), part.nbytes());
+      }
+    }
   }
-  TensorList result;
-  for (const auto& p : parts) result.push_back(Tensor::concat_rows(p));
   return result;
 }
 

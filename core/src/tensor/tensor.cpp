@@ -16,20 +16,31 @@ namespace kserde {
 
 namespace {
 
-// Large tensors (weights, big activations) come straight from the kernel: anonymous memory is
-// already zero (no memset pass touching every page before the real data is written), starts on a
-// 2 MiB boundary and is advised MADV_HUGEPAGE, so filling it takes one page fault per 2 MiB
-// instead of one per 4 KiB where transparent huge pages are enabled ("madvise" or "always").
+// Tensors of kPageThreshold bytes or more come straight from the kernel, so that releasing one
+// returns its pages and a cached block can serve any smaller request. Anonymous memory is already
+// zero (no memset pass touching every page before the real data is written). From kMapThreshold
+// on, a mapping starts on a 2 MiB boundary and is advised MADV_HUGEPAGE, so filling it takes one
+// page fault per 2 MiB instead of one per 4 KiB where transparent huge pages are enabled
+// ("madvise" or "always").
+constexpr std::size_t kPage = std::size_t{4} << 10;
 constexpr std::size_t kHuge = std::size_t{2} << 20;
+constexpr std::size_t kPageThreshold = std::size_t{64} << 10;
 constexpr std::size_t kMapThreshold = std::size_t{4} << 20;
 
+// Whole pages, not whole huge pages: the kernel backs the 2 MiB-aligned part of a large mapping
+// with huge pages and its tail with small ones, so no tensor pays for up to 2 MiB it never uses.
 std::size_t mapped_size(std::size_t nbytes) {
-  return (nbytes + kHuge - 1) / kHuge * kHuge;
+  return (nbytes + kPage - 1) / kPage * kPage;
 }
 
 // A fresh anonymous mapping of mapped_size(nbytes) bytes (the caller unmaps it).
-std::byte* map_huge(std::size_t nbytes) {
+std::byte* map_fresh(std::size_t nbytes) {
   const std::size_t size = mapped_size(nbytes);
+  if (size < kMapThreshold) {
+    void* raw = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<std::byte*>(raw);
+  }
   void* raw =
       ::mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -45,17 +56,23 @@ std::byte* map_huge(std::size_t nbytes) {
   return p;
 }
 
-// Released tensor storage kept for reuse, up to a byte budget: a prediction's activations have the
-// same sizes every call, so in steady state every buffer (and every shared_ptr control block) a
-// call needs comes from here and the call makes no heap allocation and maps no memory (a fresh
-// mapping costs a page fault and a kernel-side clear per page, ~12 us per 4 KiB where huge pages
-// are off). Small blocks (< kMapThreshold) are kept in power-of-two classes on intrusive free
-// lists; large mappings in a fixed table. Neither bookkeeping allocates.
+// Released tensor storage kept for reuse: a prediction's activations have the same sizes every
+// call, so in steady state every buffer (and every shared_ptr control block) a call needs comes
+// from here and the call makes no heap allocation and maps no memory (a fresh mapping costs a page
+// fault and a kernel-side clear per page, ~12 us per 4 KiB where huge pages are off). Small blocks
+// (< kPageThreshold) are kept in power-of-two classes on intrusive free lists; mappings in a table
+// from which a request takes the smallest block at least its size (a buffer an earlier, wider
+// layer released serves a later, narrower one).
+//
+// The cache never holds more than a prediction's peak: when no cached mapping is large enough,
+// cached mappings smaller than the request, at least as many bytes as it needs, are returned to
+// the system before a new one is made. Mapped bytes in use plus cached therefore never exceed the
+// most that were in use at once. Neither bookkeeping allocates.
 class BufferCache {
  public:
   static constexpr std::size_t kMinBlock = 64;
-  static constexpr std::size_t kClasses = 17;  // 64 B .. 4 MiB
-  static constexpr std::size_t kLargeSlots = 64;
+  static constexpr std::size_t kClasses = 11;  // 64 B .. 64 KiB
+  static constexpr std::size_t kLargeSlots = 256;
 
   BufferCache() : budget_(budget_from_env()) {}
   BufferCache(const BufferCache&) = delete;
@@ -98,6 +115,7 @@ class BufferCache {
   std::byte* take_small(std::size_t c) {
     {
       std::lock_guard<std::mutex> lk(m_);
+      acquired(class_bytes(c));
       if (FreeBlock* b = small_[c]) {
         small_[c] = b->next;
         cached_ -= class_bytes(c);
@@ -105,13 +123,17 @@ class BufferCache {
       }
     }
     void* p = std::aligned_alloc(kMinBlock, class_bytes(c));
-    if (p == nullptr) throw std::bad_alloc();
+    if (p == nullptr) {
+      unaccount(class_bytes(c));
+      throw std::bad_alloc();
+    }
     return static_cast<std::byte*>(p);
   }
 
   void give_small(std::byte* p, std::size_t c) noexcept {
     {
       std::lock_guard<std::mutex> lk(m_);
+      in_use_ -= class_bytes(c);
       if (fits(class_bytes(c))) {
         auto* b = reinterpret_cast<FreeBlock*>(p);
         b->next = small_[c];
@@ -123,30 +145,64 @@ class BufferCache {
     std::free(p);
   }
 
-  // A cached mapping of at least mapped_size(bytes) and at most a quarter more (exactly that
-  // when `exact`), or null; its size in `*got`.
+  // A mapping of at least mapped_size(bytes) (exactly that when `exact`), cached or fresh; its
+  // size in `*got`.
   std::byte* take_large(std::size_t bytes, std::size_t* got, bool exact = false) {
-    // Cached blocks are whole mappings (multiples of 2 MiB): compare with the mapping these bytes
-    // would get, or a buffer just over a multiple would never find its own block again.
+    // Cached blocks are whole mappings: compare with the mapping these bytes would get, or a
+    // buffer just over a multiple would never find its own block again.
     const std::size_t size = mapped_size(bytes);
-    const std::size_t most = exact ? size : size + size / 4;
-    std::lock_guard<std::mutex> lk(m_);
-    std::size_t best = large_count_;
-    for (std::size_t i = 0; i < large_count_; ++i) {
-      const std::size_t s = large_[i].size;
-      if (s >= size && s <= most && (best == large_count_ || s < large_[best].size)) best = i;
+    LargeBlock evicted[kLargeSlots];
+    std::size_t evicted_count = 0;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      std::size_t best = large_count_;
+      for (std::size_t i = 0; i < large_count_; ++i) {
+        const std::size_t s = large_[i].size;
+        if (s >= size && (!exact || s == size) && (best == large_count_ || s < large_[best].size)) {
+          best = i;
+        }
+      }
+      if (best != large_count_) {
+        *got = large_[best].size;
+        std::byte* p = large_[best].p;
+        cached_ -= large_[best].size;
+        acquired(large_[best].size);
+        large_[best] = large_[--large_count_];
+        return p;
+      }
+      // A miss: make room by giving back cached mappings too small for this request, largest
+      // first, at least `size` bytes of them (or all there are).
+      std::size_t freed = 0;
+      while (freed < size) {
+        std::size_t pick = large_count_;
+        for (std::size_t i = 0; i < large_count_; ++i) {
+          if (large_[i].size < size && (pick == large_count_ || large_[i].size > large_[pick].size))
+            pick = i;
+        }
+        if (pick == large_count_) break;
+        freed += large_[pick].size;
+        cached_ -= large_[pick].size;
+        evicted[evicted_count++] = large_[pick];
+        large_[pick] = large_[--large_count_];
+      }
+      acquired(size);
     }
-    if (best == large_count_) return nullptr;
-    *got = large_[best].size;
-    std::byte* p = large_[best].p;
-    cached_ -= large_[best].size;
-    large_[best] = large_[--large_count_];
-    return p;
+    for (std::size_t i = 0; i < evicted_count; ++i) ::munmap(evicted[i].p, evicted[i].size);
+    try {
+      std::byte* p = map_fresh(bytes);
+      *got = size;
+      return p;
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      in_use_ -= size;
+      throw;
+    }
   }
 
   void give_large(std::byte* p, std::size_t size) noexcept {
     {
       std::lock_guard<std::mutex> lk(m_);
+      in_use_ -= size;
       if (large_count_ < kLargeSlots && fits(size)) {
         large_[large_count_++] = {size, p};
         cached_ += size;
@@ -154,6 +210,25 @@ class BufferCache {
       }
     }
     ::munmap(p, size);
+  }
+
+  // Storage outside the cache (long-lived tensors), counted in the statistics only.
+  void note_acquired(std::size_t bytes) noexcept {
+    std::lock_guard<std::mutex> lk(m_);
+    acquired(bytes);
+  }
+  void note_released(std::size_t bytes) noexcept {
+    std::lock_guard<std::mutex> lk(m_);
+    in_use_ -= bytes;
+  }
+
+  TensorMemoryStats stats() noexcept {
+    std::lock_guard<std::mutex> lk(m_);
+    return {in_use_, peak_in_use_, cached_};
+  }
+  void reset_peak() noexcept {
+    std::lock_guard<std::mutex> lk(m_);
+    peak_in_use_ = in_use_;
   }
 
  private:
@@ -166,6 +241,15 @@ class BufferCache {
   };
 
   bool fits(std::size_t size) const { return size <= budget_ && cached_ <= budget_ - size; }
+  // Called with m_ held.
+  void acquired(std::size_t bytes) noexcept {
+    in_use_ += bytes;
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
+  }
+  void unaccount(std::size_t bytes) noexcept {
+    std::lock_guard<std::mutex> lk(m_);
+    in_use_ -= bytes;
+  }
 
   static std::size_t budget_from_env() {
     std::size_t mb = 512;
@@ -183,10 +267,12 @@ class BufferCache {
   LargeBlock large_[kLargeSlots];
   std::size_t large_count_ = 0;
   std::size_t cached_ = 0;
+  std::size_t in_use_ = 0;
+  std::size_t peak_in_use_ = 0;
   const std::size_t budget_;
 };
 
-static_assert((BufferCache::kMinBlock << (BufferCache::kClasses - 1)) == kMapThreshold);
+static_assert((BufferCache::kMinBlock << (BufferCache::kClasses - 1)) == kPageThreshold);
 
 // Never destroyed: tensors, lists and control blocks released during static destruction (a
 // model held in a static) still find it. Its cached blocks stay reachable from it until exit.
@@ -206,6 +292,22 @@ struct LargeBlockDeleter {
   void operator()(std::byte* q) const noexcept { buffer_cache().give_large(q, size); }
 };
 
+struct UnmapDeleter {
+  std::size_t size;
+  void operator()(std::byte* q) const noexcept {
+    ::munmap(q, size);
+    buffer_cache().note_released(size);
+  }
+};
+
+struct FreeDeleter {
+  std::size_t size;
+  void operator()(std::byte* q) const noexcept {
+    std::free(q);
+    buffer_cache().note_released(size);
+  }
+};
+
 // Owned storage whose control block comes from the cache too. (Should that allocation throw, the
 // shared_ptr constructor hands `p` to the deleter: nothing leaks.)
 template <class Deleter>
@@ -216,23 +318,19 @@ std::shared_ptr<std::byte> own(std::byte* p, Deleter d) {
 // Scratch storage, recycled; never cleared.
 std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
   BufferCache& c = buffer_cache();
-  if (nbytes < kMapThreshold) {
+  if (nbytes < kPageThreshold) {
     const std::size_t cls = BufferCache::class_of(nbytes);
     return own(c.take_small(cls), SmallBlockDeleter{cls});
   }
   std::size_t size = 0;
   std::byte* p = c.take_large(nbytes, &size);
-  if (p == nullptr) {
-    p = map_huge(nbytes);
-    size = mapped_size(nbytes);
-  }
   return own(p, LargeBlockDeleter{size});
 }
 
 // 64-byte aligned, so that SIMD loops see aligned rows and mapped/borrowed data keeps the same
-// alignment guarantees as owned data. Large zeroed tensors (weights being built or loaded) are
-// fresh mappings: their pages are zero without a clearing pass and cost nothing until written.
-// Kernels that write every element use Tensor::uninitialized, which recycles.
+// alignment guarantees as owned data. Large zeroed tensors are fresh mappings: their pages are
+// zero without a clearing pass and cost nothing until written. Kernels that write every element
+// use Tensor::uninitialized, which recycles.
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
   if (nbytes < kMapThreshold) {
     auto storage = allocate_scratch(nbytes);
@@ -240,25 +338,47 @@ std::shared_ptr<std::byte> allocate_zeroed(std::size_t nbytes) {
     return storage;
   }
   const std::size_t size = mapped_size(nbytes);
-  return own(map_huge(nbytes), [size](std::byte* q) { ::munmap(q, size); });
+  std::byte* p = map_fresh(nbytes);
+  buffer_cache().note_acquired(size);
+  return own(p, UnmapDeleter{size});
+}
+
+// Zeroed storage of its own, never taken from the cache nor given back to it: for long-lived
+// tensors (variables, loaded weights), whose blocks would otherwise stay cached, touched, after
+// they are replaced or destroyed.
+std::shared_ptr<std::byte> allocate_standalone(std::size_t nbytes) {
+  if (nbytes >= kPageThreshold) {
+    const std::size_t size = mapped_size(nbytes);
+    std::byte* p = map_fresh(nbytes);
+    buffer_cache().note_acquired(size);
+    return own(p, UnmapDeleter{size});
+  }
+  const std::size_t size =
+      std::max(BufferCache::kMinBlock, (nbytes + BufferCache::kMinBlock - 1) /
+                                           BufferCache::kMinBlock * BufferCache::kMinBlock);
+  void* p = std::aligned_alloc(BufferCache::kMinBlock, size);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, size);
+  buffer_cache().note_acquired(size);
+  return own(static_cast<std::byte*>(p), FreeDeleter{size});
 }
 
 }  // namespace
 
 namespace detail {
 
-// Large blocks are mappings of exactly mapped_size(bytes): deallocation knows only the byte count.
+// Blocks of kPageThreshold bytes or more are mappings of exactly mapped_size(bytes):
+// deallocation knows only the byte count.
 void* cache_allocate(std::size_t bytes) {
-  if (bytes >= kMapThreshold) {
+  if (bytes >= kPageThreshold) {
     std::size_t got = 0;
-    if (std::byte* p = buffer_cache().take_large(mapped_size(bytes), &got, true)) return p;
-    return map_huge(bytes);
+    return buffer_cache().take_large(bytes, &got, true);
   }
   return buffer_cache().take_small(BufferCache::class_of(bytes));
 }
 
 void cache_deallocate(void* p, std::size_t bytes) noexcept {
-  if (bytes >= kMapThreshold) {
+  if (bytes >= kPageThreshold) {
     buffer_cache().give_large(static_cast<std::byte*>(p), mapped_size(bytes));
     return;
   }
@@ -269,6 +389,14 @@ void cache_deallocate(void* p, std::size_t bytes) noexcept {
 
 std::size_t release_cached_buffers() {
   return buffer_cache().trim();
+}
+
+TensorMemoryStats tensor_memory_stats() {
+  return buffer_cache().stats();
+}
+
+void reset_tensor_memory_peak() {
+  buffer_cache().reset_peak();
 }
 
 std::string shape_to_string(const Shape& shape) {
@@ -301,6 +429,20 @@ Tensor::Tensor(Shape shape, DType dtype)
   auto storage = allocate_zeroed(nbytes());
   data_ = storage.get();
   owner_ = std::move(storage);
+}
+
+Tensor Tensor::standalone_zeros(Shape shape, DType dtype) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.num_elements_ = shape_num_elements(t.shape_);
+  if (static_cast<std::uint64_t>(t.num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
+    throw ShapeError("shape " + shape_to_string(t.shape_) + " is too large");
+  }
+  auto storage = allocate_standalone(t.nbytes());
+  t.data_ = storage.get();
+  t.owner_ = std::move(storage);
+  return t;
 }
 
 Tensor Tensor::uninitialized(Shape shape, DType dtype) {

@@ -331,4 +331,69 @@ BOOST_AUTO_TEST_CASE(read_npy_of_a_missing_file_is_an_io_error) {
   BOOST_CHECK_THROW(io::read_npy("/nonexistent/kserde/x.npy"), IoError);
 }
 
+BOOST_AUTO_TEST_CASE(npy_reader_gives_row_ranges_equal_to_the_whole_array) {
+  TempDir tmp;
+  // 5 x 3 float32, element (i, j) = 10i + j, little-endian: rows borrowed from the mapping.
+  std::string le;
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const float v = static_cast<float>(10 * i + j);
+      le.append(reinterpret_cast<const char*>(&v), 4);
+    }
+  spit(tmp / "le.npy", make_npy(dict("<f4", "(5, 3)"), le));
+  io::NpyReader r(tmp / "le.npy");
+  BOOST_TEST(r.rows() == 5);
+  BOOST_TEST(r.shape() == (Shape{5, 3}));
+  const Tensor mid = r.rows(1, 4);
+  BOOST_TEST(mid.is_borrowed());
+  BOOST_TEST(mid.shape() == (Shape{3, 3}));
+  BOOST_TEST(mid.values<float>()[0] == 10.0f);
+  BOOST_TEST(mid.values<float>()[8] == 32.0f);
+  BOOST_TEST(r.rows(4, 5).values<float>()[2] == 42.0f);
+  BOOST_TEST(r.rows(2, 2).num_elements() == 0);
+  r.release(0, 4);  // the rows stay readable from the page cache
+  BOOST_TEST(mid.values<float>()[4] == 21.0f);
+  BOOST_CHECK_THROW(r.rows(3, 6), ShapeError);
+
+  // The same values big-endian: converted per range.
+  std::string be;
+  for (std::size_t k = 0; k < le.size(); k += 4)
+    for (int b = 3; b >= 0; --b) be += le[k + static_cast<std::size_t>(b)];
+  spit(tmp / "be.npy", make_npy(dict(">f4", "(5, 3)"), be));
+  io::NpyReader rb(tmp / "be.npy");
+  BOOST_TEST(rb.rows(1, 4).bitwise_equal(mid));
+  BOOST_TEST(!rb.rows(1, 4).is_borrowed());
+
+  // Fortran order (rows not contiguous): read whole, then sliced. 2x3 int32 [[1,2,3],[4,5,6]].
+  std::string f;
+  for (std::int32_t v : {1, 4, 2, 5, 3, 6}) f.append(reinterpret_cast<const char*>(&v), 4);
+  spit(tmp / "f.npy", make_npy(dict("<i4", "(2, 3)", true), f));
+  const Tensor second = io::NpyReader(tmp / "f.npy").rows(1, 2);
+  const auto v = second.values<std::int32_t>();
+  BOOST_TEST(std::vector<std::int32_t>(v.begin(), v.end()) == (std::vector<std::int32_t>{4, 5, 6}));
+}
+
+BOOST_AUTO_TEST_CASE(npy_writer_in_parts_writes_the_bytes_write_npy_writes) {
+  TempDir tmp;
+  std::vector<float> v(7 * 2 * 3);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f - 3.0f;
+  const Tensor whole = Tensor::from_floats({7, 2, 3}, v);
+  {
+    io::NpyWriter w(tmp / "parts.npy", whole.shape(), DType::Float32);
+    w.write_rows(whole.slice_rows(0, 3));
+    BOOST_TEST(!fs::exists(tmp / "parts.npy"));  // nothing at the target before commit
+    w.write_rows(whole.slice_rows(3, 6));
+    w.write_rows(whole.slice_rows(6, 7));
+    BOOST_CHECK_THROW(w.write_rows(whole.slice_rows(0, 1)), ShapeError);  // past the end
+    w.commit();
+  }
+  BOOST_TEST(slurp(tmp / "parts.npy") == io::serialize_npy(whole));
+
+  // Rows of the wrong trailing shape, and a commit before every row is in.
+  io::NpyWriter w(tmp / "short.npy", {4, 3}, DType::Float32);
+  BOOST_CHECK_THROW(w.write_rows(whole.slice_rows(0, 1)), ShapeError);
+  w.write_rows(Tensor::from_floats({1, 3}, std::vector<float>{1, 2, 3}));
+  BOOST_CHECK_THROW(w.commit(), ShapeError);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

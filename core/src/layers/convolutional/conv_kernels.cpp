@@ -14,8 +14,9 @@ namespace {
 
 using spatial::Dims;
 
-// im2col/col2im work in row chunks so the column buffer stays around this many floats.
-constexpr std::int64_t kColumnBudget = std::int64_t{1} << 22;
+// col2im works in row chunks so the column buffer stays around this many floats (1 MiB: scratch
+// stays small next to the activations, and each GEMM still gets hundreds of rows).
+constexpr std::int64_t kColumnBudget = std::int64_t{1} << 18;
 // convolve(): floats per im2col chunk (512 KiB: the chunk is still in L2 when the GEMM reads it,
 // measured faster than 1-2 MiB chunks on the benchmark's convolutions).
 constexpr std::int64_t kGemmBudget = std::int64_t{1} << 17;
