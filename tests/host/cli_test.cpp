@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(every_golden_case_predicts_keras_numbers_through_the_cli) {
       }
     }
   }
-  BOOST_TEST(cases == 9u);
+  BOOST_TEST(cases == 11u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

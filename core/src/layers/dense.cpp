@@ -29,11 +29,28 @@ class Dense final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    const DType compute = compute_dtype();
+    if (compute == DType::Float16 || compute == DType::BFloat16) {
+      // Keras (NumPy) computes each op in half precision: the kernel and bias are cast to it,
+      // the product (summed in float32) is rounded, then the sum with the bias, then the
+      // activation (the models round the output).
+      Tensor y = ops::matmul_last_axis(ops::rounded_to(inputs[0], compute),
+                                       ops::rounded_to(weight(0), compute));
+      ops::round_to(y, compute);
+      if (use_bias_) {
+        ops::add_bias_last_axis(y, ops::rounded_to(weight(1), compute));
+        ops::round_to(y, compute);
+      }
+      activation_.apply(y);
+      return {y};
+    }
     Tensor y = ops::matmul_last_axis(inputs[0], weight(0));
     if (use_bias_) ops::add_bias_last_axis(y, weight(1));
     activation_.apply(y);
     return {y};
   }
+
+  bool supports_masking() const override { return true; }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     Shape s = in.at(0);
