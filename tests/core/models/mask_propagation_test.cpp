@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -303,6 +304,40 @@ BOOST_AUTO_TEST_CASE(attention_uses_query_and_value_masks_and_returns_scores) {
   const float z = 2 * std::exp(1.0f) + 1;
   BOOST_TEST(std::fabs(p[0] - std::exp(1.0f) / z) < 1e-6f);
   BOOST_TEST(std::fabs(p[1] - 1 / z) < 1e-6f);
+}
+
+BOOST_AUTO_TEST_CASE(multi_head_attention_gets_query_and_keyword_value_masks) {
+  // tokens -> Embedding(mask_zero) -> MultiHeadAttention(emb, value=emb) -> GAP: the query mask
+  // comes from the positional input, value_mask from the keyword tensor's mask (Keras fills it).
+  const std::string mha =
+      R"({"module": "keras.layers", "class_name": "MultiHeadAttention", "config": {"name": "mha", "num_heads": 2, "key_dim": 3}, "registered_name": null, "build_config": {"shapes_dict": {"query_shape": [null, null, 4], "value_shape": [null, null, 4]}}, "name": "mha", "inbound_nodes": [{"args": [)" +
+      kt("emb") + R"(], "kwargs": {"value": )" + kt("emb") + "}}]}";
+  const std::string json =
+      functional({input("tokens", "[null, null]", "int32"),
+                  layer("Embedding", "emb", R"("input_dim": 7, "output_dim": 4, "mask_zero": true)",
+                        "[" + kt("tokens") + "]"),
+                  mha, layer("GlobalAveragePooling1D", "gap", "", "[" + kt("mha") + "]")},
+                 R"([["tokens", 0, 0]])", R"([["gap", 0, 0]])");
+  auto model = model_from_json(json);
+  std::uint32_t seed = 50;
+  std::vector<Layer*> owners{model->get_layer("emb").get(), model->get_layer("mha").get()};
+  TensorList all;
+  std::function<void(Layer&)> fill = [&](Layer& l) {
+    for (const Variable& v : l.variables()) {
+      all.push_back(
+          floats(v.value.shape(), rnd(static_cast<std::size_t>(v.value.num_elements()), seed++)));
+    }
+    for (const TrackedChild& c : l.tracked_children()) {
+      for (Layer* child : c.layers) fill(*child);
+    }
+  };
+  for (Layer* l : owners) fill(*l);
+  std::size_t next = 0;
+  for (Layer* l : owners) next = assign(*l, all, next);
+  BOOST_TEST(next == all.size());
+  const Tensor a = model->predict(TensorList{ints({1, 6}, {3, 1, 4, 0, 0, 0})})[0];
+  const Tensor b = model->predict(TensorList{ints({1, 3}, {3, 1, 4})})[0];
+  expect_close(a, b, "padded keys ignored, padded queries not averaged", 1e-5f);
 }
 
 BOOST_AUTO_TEST_CASE(attention_takes_an_explicit_mask_list) {

@@ -193,7 +193,8 @@ class MultiHeadAttention final : public Layer {
   }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
-    if (in.size() < 2) throw ShapeError(describe() + " expects query and value shapes");
+    // The output follows the query (value may come as a keyword argument, absent here).
+    if (in.empty()) throw ShapeError(describe() + " expects query and value shapes");
     Shape s = in[0];
     if (!output_shape_.empty() && !s.empty()) {
       s.pop_back();
