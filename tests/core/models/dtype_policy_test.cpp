@@ -107,6 +107,21 @@ BOOST_AUTO_TEST_CASE(float64_layers_compute_and_return_float64) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(float64_dense_keeps_double_precision) {
+  // 1e8 + 1 - 1e8 is 1 in double and 0 in float32.
+  Sequential m("m");
+  m.add(layers::Input({1}, DType::Float64));
+  auto d = layers::from_config("Dense", R"({"units": 1, "dtype": "float64"})");
+  m.add(d);
+  d->set_weights({Tensor::from_floats({1, 1}, std::vector<float>{1}),
+                  Tensor::from_floats({1}, std::vector<float>{-1e8f})});
+  Tensor x({1, 1}, DType::Float64);
+  x.mutable_values<double>()[0] = 1e8 + 1;
+  const Tensor y = m.predict(x);
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  BOOST_TEST(y.values<double>()[0] == 1.0);
+}
+
 BOOST_AUTO_TEST_CASE(mixed_float16_dense_rounds_like_numpy_half_arithmetic) {
   Sequential m("m");
   m.add(layers::Input({5}));
