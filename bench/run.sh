@@ -5,6 +5,7 @@
 # when run as root; without it, those rows fall back to kserde-only references.
 #   bench/run.sh            (env: BUILD_DIR, BENCH_TMP, JOBS)
 #   bench/run.sh memory     only section (f), inference memory: prints its table rows
+#   bench/run.sh portable   only section (g), the portable build's inference: prints its rows
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,8 +77,42 @@ once (each node's outputs from its run to its last consumer's), both computed fr
 peak RSS is the child's ru_maxrss, whole process (binary, libraries, model, input file, output)." >>"$ROWS"
 }
 
-if [ "${1:-}" = memory ]; then
-  memory_rows
+# (g) The portable build (KSERDE_NATIVE_ARCH=OFF: baseline x86-64, kernels chosen at run time)
+# against the native one (-march=native) on the inference cases, same machine, same run; and the
+# portable build held to its baseline kernels (KSERDE_KERNEL_ISA=baseline), what a portable
+# binary without run-time kernel choice would do.
+portable_rows() {
+  local BP="$B-portable" native="$TMP/native.tsv" portable="$TMP/portable.tsv" base="$TMP/base.tsv"
+  cmake -S "$ROOT" -B "$BP" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+    -DKSERDE_BUILD_BENCH=ON -DKSERDE_NATIVE_ARCH=OFF >/dev/null
+  ninja -C "$BP" -j"$JOBS" kserde_bench kserde >/dev/null
+  "$KB" infer "$G" >"$native"
+  "$BP/bench/kserde_bench" infer "$G" >"$portable"
+  KSERDE_KERNEL_ISA=baseline "$BP/bench/kserde_bench" infer "$G" >"$base"
+  awk -F'\t' '
+    function t(s) {
+      if (s >= 1) return sprintf("%.2f s", s)
+      if (s >= 1e-3) return sprintf("%.2f ms", s * 1e3)
+      return sprintf("%.1f us", s * 1e6)
+    }
+    FILENAME == ARGV[1] { if ($1 == "KSERDE") native[$2, $3, $4] = $5; next }
+    FILENAME == ARGV[2] { if ($1 == "KSERDE") portable[$2, $3, $4] = $5; next }
+    $1 == "KSERDE" {
+      k = ($2 SUBSEP $3 SUBSEP $4)
+      if (!(k in native) || !(k in portable)) next
+      printf "ROW\t%s, batch %s, %s thread%s: portable build (native build = reference)\t%s\t%s\t%.2fx\t<= 1.25x\n",
+        $6, $3, $4, ($4 == 1 ? "" : "s"), t(portable[k]), t(native[k]), portable[k] / native[k]
+      printf "ROW\t%s, batch %s, %s thread%s: portable build, baseline kernels forced (native = reference)\t%s\t%s\t%.2fx\t(what run-time choice saves)\n",
+        $6, $3, $4, ($4 == 1 ? "" : "s"), t($5), t(native[k]), $5 / native[k]
+    }' "$native" "$portable" "$base" | tee -a "$ROWS" >&2
+  printf 'NOTE\t%s\n' "Portable build: KSERDE_NATIVE_ARCH=OFF compiles the library for baseline \
+x86-64 and picks the kernel set (here $(KSERDE_KERNEL_ISA= "$BP/bin/kserde" --version 2>/dev/null | \
+sed -n 's/.*kernels: \(.*\))/\1/p')) at run time; the forced-baseline rows show the same binary on \
+SSE2 kernels." >>"$ROWS"
+}
+
+if [ "${1:-}" = memory ] || [ "${1:-}" = portable ]; then
+  if [ "$1" = memory ]; then memory_rows; else portable_rows; fi
   awk -F'\t' '$1 == "ROW" { printf "| %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' "$ROWS"
   exit 0
 fi
@@ -170,6 +205,8 @@ grep '^NOTE' "$INFER" >>"$ROWS" || true
 
 echo "== (f) inference memory" >&2
 memory_rows
+echo "== (g) portable build" >&2
+portable_rows
 
 echo "== (e) start-up" >&2
 PLUGIN="$(find "$B/plugins" -name 'libkserde_my_layers.so' | head -n1)"

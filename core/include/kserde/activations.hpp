@@ -25,9 +25,12 @@ struct Activation {
   std::string name;  // "relu", "MyLayers>scaled_tanh"
   ActivationFn fn = nullptr;
   std::shared_ptr<const void> keepalive;
+  // glu: the last axis is split in halves a, b and the result is a * sigmoid(b), half as long.
+  // (Keras's layers report their output shapes without the halving; so does kserde.)
+  bool halves_last_axis = false;
 
   bool is_linear() const { return fn == nullptr; }
-  // Applies to a float32 tensor in place (no-op for linear).
+  // Applies to a float32 tensor in place (no-op for linear); glu replaces `t` by a new tensor.
   void apply(Tensor& t) const;
 };
 

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ class Functional final : public Model {
     std::size_t call_index = 0;               // which call of `layer` (node_index in the file)
     std::vector<TensorRef> inputs;            // positional tensors, flattened in order
     std::map<std::string, TensorRef> kwargs;  // keyword tensors ("mask", "value", ...)
+    // mask=[m0, None, ...] given as a list: the masks of the positional inputs, in order
+    // (nullopt for None); empty when the call passes no mask list.
+    std::vector<std::optional<TensorRef>> mask_list;
     // Keyword arguments that are plain values (use_causal_mask=True, training=False), passed to
     // the layer as scalar tensors (bool, int64 or float32).
     std::map<std::string, Tensor> constant_kwargs;

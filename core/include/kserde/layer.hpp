@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,13 +123,34 @@ class Layer {
   virtual std::vector<Shape> compute_output_shape(const std::vector<Shape>& input_shapes) const;
   // False for layers kserde carries through without being able to run them.
   virtual bool can_compute() const { return true; }
+  // Output shapes of one call whose plain keyword arguments are `constant_kwargs` (a call with
+  // return_attention_scores=True has a second output). Default: compute_output_shape(in).
+  virtual std::vector<Shape> compute_output_shape_for_call(
+      const std::vector<Shape>& in, const std::map<std::string, Tensor>& constant_kwargs) const;
+  // Keras's supports_masking. When true and call() leaves ctx.output_masks empty, the models pass
+  // the previous mask (an explicit "mask" argument, else the first input's mask) to the first
+  // output, as Keras's default compute_mask does. Layers with their own compute_mask set
+  // ctx.output_masks themselves (nullopt entries for "no mask").
+  virtual bool supports_masking() const { return false; }
+  // The dtype policy's compute dtype: float16 for "float16"/"mixed_float16", bfloat16 likewise,
+  // float64 for "float64", float32 otherwise. Models cast floating inputs to it before call()
+  // and floating outputs to it after (Keras's autocast and output dtype).
+  DType compute_dtype() const { return compute_dtype_; }
+  // Keras's autocast: whether floating inputs are cast to compute_dtype() before call()
+  // (LayerNormalization turns it off and computes in float32 whatever it gets).
+  virtual bool autocast() const { return true; }
+  // A raw keras.ops operation saved as a graph node (module keras.src.ops.*): not a layer in
+  // Keras, so it has no dtype policy, no autocast and sets no masks.
+  bool is_operation() const { return is_operation_; }
 
  protected:
   virtual void build_impl(const std::vector<Shape>& input_shapes);
   // Adds a variable of this layer's variable dtype (zero-initialized).
   Variable& add_weight(std::string name, Shape shape, bool trainable = true);
   Variable& variable(std::size_t index) { return variables_.at(index); }
-  const Tensor& weight(std::size_t index) const { return variables_.at(index).value; }
+  // The variable's value in float32 (a converted copy, kept until the variable changes, for
+  // float64/float16 variables): kernels compute in float32.
+  const Tensor& weight(std::size_t index) const;
   // The dtype policy's variable dtype (float32 for "float32" and "mixed_*").
   DType variable_dtype() const { return variable_dtype_; }
   JsonDocument& object_dict() { return *spec_; }
@@ -144,6 +166,11 @@ class Layer {
   std::string name_;
   std::string description_;
   DType variable_dtype_ = DType::Float32;
+  DType compute_dtype_ = DType::Float32;
+  bool is_operation_ = false;
+  // float32 copies of non-float32 variables, keyed by the storage they were made from.
+  mutable std::mutex weight_cache_mutex_;
+  mutable std::vector<std::pair<const void*, Tensor>> weight_cache_;
   bool built_ = false;
   bool loaded_ = false;
   std::vector<Shape> build_shapes_;

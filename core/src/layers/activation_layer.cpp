@@ -7,6 +7,7 @@ namespace {
 
 class ActivationLayer final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   ActivationLayer(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);

@@ -17,17 +17,31 @@ void elementwise(std::span<float> d, F f) {
   for (float& x : d) x = f(x);
 }
 
-float softplus1(float x) { return std::max(x, 0.0f) + std::log1p(std::exp(-std::fabs(x))); }
-float sigmoid1(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-float relu6_1(float x) { return std::min(std::max(x, 0.0f), 6.0f); }
+float softplus1(float x) {
+  return std::max(x, 0.0f) + std::log1p(std::exp(-std::fabs(x)));
+}
+float sigmoid1(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+float relu6_1(float x) {
+  return std::min(std::max(x, 0.0f), 6.0f);
+}
 
-void relu(std::span<float> d, std::int64_t) { elementwise(d, [](float x) { return x > 0 ? x : 0.0f; }); }
-void relu6(std::span<float> d, std::int64_t) { elementwise(d, relu6_1); }
+void relu(std::span<float> d, std::int64_t) {
+  elementwise(d, [](float x) { return x > 0 ? x : 0.0f; });
+}
+void relu6(std::span<float> d, std::int64_t) {
+  elementwise(d, relu6_1);
+}
 void leaky_relu(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return x >= 0 ? x : 0.2f * x; });
 }
-void sigmoid(std::span<float> d, std::int64_t) { elementwise(d, sigmoid1); }
-void tanh_(std::span<float> d, std::int64_t) { elementwise(d, [](float x) { return std::tanh(x); }); }
+void sigmoid(std::span<float> d, std::int64_t) {
+  elementwise(d, sigmoid1);
+}
+void tanh_(std::span<float> d, std::int64_t) {
+  elementwise(d, [](float x) { return std::tanh(x); });
+}
 void elu(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return x > 0 ? x : std::expm1(x); });
 }
@@ -39,11 +53,15 @@ void selu(std::span<float> d, std::int64_t) {
 void celu(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return std::max(x, 0.0f) + std::min(0.0f, std::expm1(x)); });
 }
-void softplus(std::span<float> d, std::int64_t) { elementwise(d, softplus1); }
+void softplus(std::span<float> d, std::int64_t) {
+  elementwise(d, softplus1);
+}
 void softsign(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return x / (std::fabs(x) + 1.0f); });
 }
-void silu(std::span<float> d, std::int64_t) { elementwise(d, [](float x) { return x * sigmoid1(x); }); }
+void silu(std::span<float> d, std::int64_t) {
+  elementwise(d, [](float x) { return x * sigmoid1(x); });
+}
 void gelu(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) {
     return 0.5f * x * (1.0f + std::erf(x / static_cast<float>(std::numbers::sqrt2)));
@@ -51,11 +69,12 @@ void gelu(std::span<float> d, std::int64_t) {
 }
 void gelu_tanh(std::span<float> d, std::int64_t) {
   const float c = std::sqrt(2.0f / std::numbers::pi_v<float>);
-  elementwise(d, [c](float x) {
-    return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
-  });
+  elementwise(
+      d, [c](float x) { return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x))); });
 }
-void exponential(std::span<float> d, std::int64_t) { elementwise(d, [](float x) { return std::exp(x); }); }
+void exponential(std::span<float> d, std::int64_t) {
+  elementwise(d, [](float x) { return std::exp(x); });
+}
 void hard_sigmoid(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return relu6_1(x + 3.0f) / 6.0f; });
 }
@@ -80,12 +99,15 @@ void sparse_plus(std::span<float> d, std::int64_t) {
   });
 }
 void sparse_sigmoid(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f)); });
+  elementwise(d,
+              [](float x) { return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f)); });
 }
 void squareplus(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return 0.5f * (x + std::sqrt(x * x + 4.0f)); });
 }
-void log_sigmoid(std::span<float> d, std::int64_t) { elementwise(d, [](float x) { return -softplus1(-x); }); }
+void log_sigmoid(std::span<float> d, std::int64_t) {
+  elementwise(d, [](float x) { return -softplus1(-x); });
+}
 void mish(std::span<float> d, std::int64_t) {
   elementwise(d, [](float x) { return x * std::tanh(softplus1(x)); });
 }
@@ -171,10 +193,40 @@ constexpr Named kBuiltins[] = {
     {"sparsemax", sparsemax},
 };
 
+// keras.activations.glu(x, axis=-1): a * sigmoid(b) for the halves a, b of the last axis.
+Tensor glu_last_axis(const Tensor& x, const std::string& name) {
+  const std::int64_t n = x.rank() == 0 ? 1 : x.shape().back();
+  if (x.rank() == 0 || n % 2 != 0) {
+    throw ShapeError("activation '" + name + "': the last axis must have an even size, got " +
+                     shape_to_string(x.shape()));
+  }
+  const std::int64_t half = n / 2;
+  Shape out_shape = x.shape();
+  out_shape.back() = half;
+  Tensor y = Tensor::uninitialized(out_shape, DType::Float32);  // every element written
+  const float* px = x.f32();
+  float* py = y.f32_mut();
+  const std::int64_t rows = n == 0 ? 0 : x.num_elements() / n;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t j = 0; j < half; ++j) {
+      py[r * half + j] = px[r * n + j] * sigmoid1(px[r * n + half + j]);
+    }
+  }
+  return y;
+}
+
+// glu's in-place form cannot change the length; it is only reachable through Activation::apply,
+// which replaces the tensor. Cells refuse shape-changing activations before calling this.
+void glu_in_place(std::span<float>, std::int64_t) {}
+
 }  // namespace
 
 void Activation::apply(Tensor& t) const {
   if (fn == nullptr) return;
+  if (halves_last_axis) {
+    t = glu_last_axis(t.dtype() == DType::Float32 ? t : t.to(DType::Float32), name);
+    return;
+  }
   if (t.dtype() != DType::Float32) {
     throw Error("activation '" + name + "' applied to a " + std::string(dtype_name(t.dtype())) +
                 " tensor");
@@ -185,20 +237,21 @@ void Activation::apply(Tensor& t) const {
 }
 
 std::optional<Activation> builtin_activation(std::string_view name) {
-  if (name == "linear" || name.empty()) return Activation{"linear", nullptr, nullptr};
+  if (name == "linear" || name.empty()) return Activation{"linear", nullptr, nullptr, false};
   if (name == "swish") name = "silu";
   if (name == "hard_swish") name = "hard_silu";
   // gelu with approximate=True is reachable by name only through the GELU-approximate alias
   // Keras uses in some configs.
-  if (name == "gelu_approximate") return Activation{"gelu_approximate", gelu_tanh, nullptr};
+  if (name == "gelu_approximate") return Activation{"gelu_approximate", gelu_tanh, nullptr, false};
+  if (name == "glu") return Activation{"glu", glu_in_place, nullptr, true};
   for (const Named& n : kBuiltins) {
-    if (name == n.name) return Activation{n.name, n.fn, nullptr};
+    if (name == n.name) return Activation{n.name, n.fn, nullptr, false};
   }
   return std::nullopt;
 }
 
 std::vector<std::string> builtin_activation_names() {
-  std::vector<std::string> names{"linear", "swish", "hard_swish"};
+  std::vector<std::string> names{"linear", "swish", "hard_swish", "glu"};
   for (const Named& n : kBuiltins) names.emplace_back(n.name);
   return names;
 }

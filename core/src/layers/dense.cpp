@@ -29,11 +29,29 @@ class Dense final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    const DType compute = compute_dtype();
+    if (compute == DType::Float16 || compute == DType::BFloat16) {
+      // Keras (NumPy) computes each op in half precision: the kernel and bias are cast to it,
+      // the product (summed in float32) is rounded, then the sum with the bias, then the
+      // activation (the models round the output).
+      Tensor y = ops::matmul_last_axis(ops::rounded_to(inputs[0], compute),
+                                       ops::rounded_to(weight(0), compute));
+      ops::round_to(y, compute);
+      if (use_bias_) {
+        ops::add_bias_last_axis(y, ops::rounded_to(weight(1), compute));
+        ops::round_to(y, compute);
+      }
+      activation_.apply(y);
+      return {y};
+    }
+    if (compute == DType::Float64) return {call_float64(inputs[0])};
     Tensor y = ops::matmul_last_axis(inputs[0], weight(0));
     if (use_bias_) ops::add_bias_last_axis(y, weight(1));
     activation_.apply(y);
     return {y};
   }
+
+  bool supports_masking() const override { return true; }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     Shape s = in.at(0);
@@ -51,6 +69,39 @@ class Dense final : public Layer {
   }
 
  private:
+  // float64 policy: the product and the bias in double, as Keras computes them (a linear Dense
+  // stays double throughout; other activations run in float32 on the double result).
+  Tensor call_float64(const Tensor& x_in) const {
+    const Tensor x = x_in.to(DType::Float64);
+    const Tensor w = variables().at(0).value.to(DType::Float64);
+    const std::int64_t k = w.dim(0);
+    const std::int64_t n = w.dim(1);
+    if (x.rank() < 1 || x.shape().back() != k) {
+      throw ShapeError(describe() + ": input " + shape_to_string(x.shape()) +
+                       " does not match kernel " + shape_to_string(w.shape()));
+    }
+    const std::int64_t rows = k == 0 ? 0 : x.num_elements() / k;
+    Shape out_shape = x.shape();
+    out_shape.back() = n;
+    Tensor y = Tensor::uninitialized(out_shape, DType::Float64);  // every element written
+    const double* px = x.values<double>().data();
+    const double* pw = w.values<double>().data();
+    double* py = y.mutable_values<double>().data();
+    const Tensor b = use_bias_ ? variables().at(1).value.to(DType::Float64) : Tensor();
+    const double* pb = use_bias_ ? b.values<double>().data() : nullptr;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        double acc = 0.0;
+        for (std::int64_t i = 0; i < k; ++i) acc += px[r * k + i] * pw[i * n + j];
+        py[r * n + j] = pb != nullptr ? acc + pb[j] : acc;
+      }
+    }
+    if (activation_.is_linear()) return y;
+    Tensor f = y.to(DType::Float32);
+    activation_.apply(f);
+    return f;
+  }
+
   std::int64_t units_ = 0;
   bool use_bias_ = true;
   Activation activation_;

@@ -7,6 +7,7 @@ namespace {
 
 class Dropout final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   Dropout(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);

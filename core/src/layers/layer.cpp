@@ -23,6 +23,14 @@ DType variable_dtype_for_policy(const std::string& policy, const std::string& wh
   throw ConfigError(where + ": unknown dtype policy '" + policy + "'");
 }
 
+// Keras's DTypePolicy.compute_dtype: the part after "mixed_" for mixed policies, the policy's own
+// dtype for plain ones.
+DType compute_dtype_for_policy(const std::string& policy, DType variable_dtype) {
+  if (policy == "mixed_float16") return DType::Float16;
+  if (policy == "mixed_bfloat16") return DType::BFloat16;
+  return is_floating(variable_dtype) ? variable_dtype : DType::Float32;
+}
+
 }  // namespace
 
 std::string dtype_policy_name(const JsonValue& config) {
@@ -68,7 +76,10 @@ Layer::Layer(std::shared_ptr<JsonDocument> object_dict) : spec_(std::move(object
   }
   name_ = cfg::get_string(*c, "name", class_name(), snake_case(class_name()));
   description_ = class_name() + " '" + name_ + "'";
-  variable_dtype_ = variable_dtype_for_policy(dtype_policy_name(*c), describe());
+  const std::string policy = dtype_policy_name(*c);
+  variable_dtype_ = variable_dtype_for_policy(policy, describe());
+  compute_dtype_ = compute_dtype_for_policy(policy, variable_dtype_);
+  is_operation_ = module().rfind("keras.src.ops", 0) == 0;
 }
 
 Layer::~Layer() = default;
@@ -245,6 +256,26 @@ Tensor Layer::operator()(const Tensor& x) {
   auto out = call({x}, ctx);
   if (out.empty()) throw Error(describe() + " returned no output");
   return out.front();
+}
+
+const Tensor& Layer::weight(std::size_t index) const {
+  const Tensor& v = variables_.at(index).value;
+  if (v.dtype() == DType::Float32) return v;
+  // Converted once per stored value; a later assignment (new storage) converts again.
+  std::lock_guard<std::mutex> lock(weight_cache_mutex_);
+  if (weight_cache_.size() < variables_.size()) weight_cache_.resize(variables_.size());
+  auto& [source, converted] = weight_cache_[index];
+  const void* storage = v.bytes().data();
+  if (source != storage || converted.shape() != v.shape()) {
+    converted = v.to(DType::Float32);
+    source = storage;
+  }
+  return converted;
+}
+
+std::vector<Shape> Layer::compute_output_shape_for_call(
+    const std::vector<Shape>& in, const std::map<std::string, Tensor>&) const {
+  return compute_output_shape(in);
 }
 
 std::vector<Shape> Layer::compute_output_shape(const std::vector<Shape>& input_shapes) const {

@@ -8,7 +8,9 @@ OpaqueLayer::OpaqueLayer(std::shared_ptr<JsonDocument> object_dict, std::string 
     : Layer(std::move(object_dict)), reason_(std::move(reason)) {}
 
 TensorList OpaqueLayer::call(const TensorList&, CallContext&) {
-  throw UnsupportedError(describe() + ": kserde cannot compute this layer (" + reason_ + ")");
+  throw UnsupportedError(describe() + ": kserde cannot compute this layer (" + reason_ +
+                         "); load a plugin that provides it or register a C++ implementation "
+                         "under its name");
 }
 
 std::vector<Shape> OpaqueLayer::compute_output_shape(const std::vector<Shape>&) const {

@@ -12,6 +12,7 @@
 #include "kserde/error.hpp"
 #include "kserde/object_registry.hpp"
 #include "layers/input_layer.hpp"
+#include "models/layer_call.hpp"
 
 namespace kserde {
 
@@ -173,12 +174,24 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
         std::vector<RawRef> args;
         std::map<std::string, RawRef> kwargs;
         std::map<std::string, Tensor> constants;
+        std::vector<std::optional<RawRef>> mask_list;
         if (node_json.IsObject()) {
           if (const JsonValue* a = cfg::find(node_json, "args")) collect_refs(*a, node_where, args);
           if (const JsonValue* k = cfg::find(node_json, "kwargs"); k != nullptr && k->IsObject()) {
             for (const auto& m : k->GetObject()) {
               std::vector<RawRef> refs;
               collect_refs(m.value, node_where, refs);
+              if (std::string_view(m.name.GetString()) == "mask" && m.value.IsArray()) {
+                // mask=[q_mask, None]: one entry per positional input, None kept.
+                for (const auto& item : m.value.GetArray()) {
+                  if (is_keras_tensor(item)) {
+                    mask_list.emplace_back(history_of(item, node_where));
+                  } else {
+                    mask_list.emplace_back(std::nullopt);
+                  }
+                }
+                continue;
+              }
               if (refs.empty() && (m.value.IsBool() || m.value.IsNumber())) {
                 constants[m.name.GetString()] =
                     m.value.IsBool()
@@ -238,6 +251,19 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
           }
           n.kwargs[k] = *t;
         }
+        for (const auto& r : mask_list) {
+          if (!ready) break;
+          if (!r) {
+            n.mask_list.emplace_back(std::nullopt);
+            continue;
+          }
+          auto t = resolve(*r, node_where);
+          if (!t) {
+            ready = false;
+            break;
+          }
+          n.mask_list.emplace_back(*t);
+        }
         if (!ready) break;  // postponed to a later sweep
         std::vector<Shape> in_shapes;
         bool known = true;
@@ -256,7 +282,7 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
         if (known && !e.layer->built()) e.layer->build(in_shapes);
         if (known) {
           try {
-            n.output_shapes = e.layer->compute_output_shape(in_shapes);
+            n.output_shapes = e.layer->compute_output_shape_for_call(in_shapes, n.constant_kwargs);
           } catch (const std::logic_error& err) {  // e.g. out_of_range from a layer's shape code
             throw ConfigError(node_where + ": " + e.layer->describe() +
                               " cannot take inputs of these shapes: " + err.what());
@@ -316,6 +342,9 @@ void Functional::plan_releases() {
   for (std::size_t id = 0; id < nodes_.size(); ++id) {
     for (const TensorRef& t : nodes_[id].inputs) last_use[t.node] = std::max(last_use[t.node], id);
     for (const auto& [k, t] : nodes_[id].kwargs) last_use[t.node] = std::max(last_use[t.node], id);
+    for (const auto& m : nodes_[id].mask_list) {  // an explicit mask=[...] reads other nodes too
+      if (m) last_use[m->node] = std::max(last_use[m->node], id);
+    }
   }
   for (const TensorRef& t : outputs_) last_use[t.node] = kKeep;
   std::vector<std::size_t> count(nodes_.size() + 1, 0);
@@ -336,8 +365,8 @@ namespace {
 
 // Raw operations (keras.ops.*) are graph entries but not layers: Keras leaves them out of
 // model.layers, so they own no weights group.
-bool is_operation(const Layer& l) {
-  return l.module().rfind("keras.src.ops", 0) == 0;
+bool is_graph_operation(const Layer& l) {
+  return l.is_operation();
 }
 
 }  // namespace
@@ -345,7 +374,7 @@ bool is_operation(const Layer& l) {
 std::vector<std::shared_ptr<Layer>> Functional::layers() const {
   std::vector<std::shared_ptr<Layer>> out;
   for (const Entry& e : entries_) {
-    if (!is_operation(*e.layer)) out.push_back(e.layer);
+    if (!is_graph_operation(*e.layer)) out.push_back(e.layer);
   }
   return out;
 }
@@ -479,12 +508,12 @@ std::vector<Shape> Functional::compute_output_shape(const std::vector<Shape>& in
 std::vector<TrackedChild> Functional::tracked_children() const {
   TrackedChild c{"layers", {}, true};
   for (const Entry& e : entries_) {
-    if (!is_operation(*e.layer)) c.layers.push_back(e.layer.get());
+    if (!is_graph_operation(*e.layer)) c.layers.push_back(e.layer.get());
   }
   return {c};
 }
 
-TensorList Functional::forward(const TensorList& inputs, CallContext&) {
+TensorList Functional::forward(const TensorList& inputs, CallContext& outer) {
   if (inputs.size() != inputs_.size()) {
     throw ShapeError(describe() + " expects " + std::to_string(inputs_.size()) + " inputs, got " +
                      std::to_string(inputs.size()));
@@ -496,6 +525,10 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
   for (std::size_t i = 0; i < inputs_.size(); ++i) {
     values[inputs_[i].node].resize(1);
     values[inputs_[i].node][0] = inputs[i];
+    // A nested model called on masked tensors: its inputs carry those masks.
+    if (i < outer.input_masks.size() && outer.input_masks[i]) {
+      masks[inputs_[i].node].assign(1, outer.input_masks[i]);
+    }
   }
   // Drops what node `id` was the last consumer of: intermediate tensors live only as long as the
   // graph needs them, so the peak is the largest live set, not the sum of all activations.
@@ -504,6 +537,10 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
       values[release_nodes_[r]].clear();
       masks[release_nodes_[r]].clear();
     }
+  };
+  auto mask_of = [&](const TensorRef& t) -> std::optional<Tensor> {
+    const auto& m = masks[t.node];
+    return t.tensor < m.size() ? m[t.tensor] : std::nullopt;
   };
   for (std::size_t id = 0; id < nodes_.size(); ++id) {
     const Node& n = nodes_[id];
@@ -522,27 +559,41 @@ TensorList Functional::forward(const TensorList& inputs, CallContext&) {
                     " was expected");
       }
       args.push_back(v[t.tensor]);
-      const auto& m = masks[t.node];
-      ctx.input_masks.push_back(t.tensor < m.size() ? m[t.tensor] : std::nullopt);
+      ctx.input_masks.push_back(mask_of(t));
       any_mask = any_mask || ctx.input_masks.back().has_value();
+    }
+    if (!n.mask_list.empty()) {  // an explicit mask list replaces the propagated masks
+      any_mask = false;
+      for (std::size_t i = 0; i < ctx.input_masks.size(); ++i) {
+        ctx.input_masks[i] =
+            i < n.mask_list.size() && n.mask_list[i]
+                ? std::optional<Tensor>(values[n.mask_list[i]->node].at(n.mask_list[i]->tensor))
+                : std::nullopt;
+        any_mask = any_mask || ctx.input_masks[i].has_value();
+      }
     }
     if (!any_mask) ctx.input_masks.clear();
     for (const auto& [k, t] : n.kwargs) ctx.kwargs[KwargName(k)] = values[t.node].at(t.tensor);
+    // Keras fills `<name>_mask` from a keyword tensor's mask (MultiHeadAttention's value_mask)
+    // unless the call passes it.
+    for (const auto& [k, t] : n.kwargs) {
+      auto m = mask_of(t);
+      if (!m || n.layer->is_operation() || k == "mask") continue;
+      KwargName name(k);
+      name += "_mask";
+      ctx.kwargs.try_emplace(std::move(name), *m);
+    }
     for (const auto& [k, t] : n.constant_kwargs) ctx.kwargs[KwargName(k)] = t;
     ctx.call_args = n.call_args.get();
-    values[id] = n.layer->call(args, ctx);
-    if (!ctx.output_masks.empty()) {
-      masks[id] = ctx.output_masks;
-    } else if (!ctx.input_masks.empty() && values[id].size() == 1 && args.size() == 1 &&
-               ctx.input_masks[0] && values[id][0].rank() >= 2 && args[0].rank() >= 2 &&
-               values[id][0].dim(1) == args[0].dim(1)) {
-      // Layers that keep the time axis pass the mask on (Keras's default compute_mask).
-      masks[id] = {ctx.input_masks[0]};
-    }
+    values[id] = detail::call_layer(*n.layer, args, ctx, masks[id]);
     release_after(id);
   }
   TensorList out;
-  for (const TensorRef& t : outputs_) out.push_back(values[t.node].at(t.tensor));
+  outer.output_masks.clear();
+  for (const TensorRef& t : outputs_) {
+    out.push_back(values[t.node].at(t.tensor));
+    outer.output_masks.push_back(mask_of(t));
+  }
   return out;
 }
 

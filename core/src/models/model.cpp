@@ -6,6 +6,7 @@
 
 #include "json/config_access.hpp"
 #include "kserde/error.hpp"
+#include "kserde/functional.hpp"
 
 namespace kserde {
 
@@ -29,11 +30,25 @@ std::shared_ptr<Layer> Model::get_layer(std::string_view name) const {
 
 namespace {
 
-void collect_uncomputable(const Layer& layer, std::set<std::string>& out) {
-  if (!layer.can_compute()) out.insert(layer.class_name());
+// Every layer and keras.ops operation node below `layer` (operations are graph nodes, not
+// tracked children).
+template <class F>
+void visit_all(const Layer& layer, F&& f) {
+  f(layer);
   for (const TrackedChild& c : layer.tracked_children()) {
-    for (const Layer* l : c.layers) collect_uncomputable(*l, out);
+    for (const Layer* l : c.layers) visit_all(*l, f);
   }
+  if (const auto* fn = dynamic_cast<const Functional*>(&layer)) {
+    for (const auto& n : fn->nodes()) {
+      if (n.layer->is_operation()) visit_all(*n.layer, f);
+    }
+  }
+}
+
+void collect_uncomputable(const Layer& layer, std::set<std::string>& out) {
+  visit_all(layer, [&](const Layer& l) {
+    if (!l.can_compute()) out.insert(l.class_name());
+  });
 }
 
 }  // namespace
@@ -58,12 +73,17 @@ std::shared_ptr<const Model::PredictSignature> Model::predict_signature() const 
     std::lock_guard<std::mutex> lk(signature_mutex_);
     if (signature_) return signature_;
   }
-  const auto unknown = uncomputable_classes();
+  std::set<std::string> unknown;
+  visit_all(*this, [&](const Layer& l) {
+    if (!l.can_compute()) unknown.insert(l.describe());
+  });
   if (!unknown.empty()) {
     std::string list;
     for (const auto& c : unknown) list += (list.empty() ? "" : ", ") + c;
-    throw UnsupportedError(describe() + ": cannot predict: kserde has no implementation of " +
-                           list + " (load a plugin that provides them)");
+    throw UnsupportedError(describe() + ": cannot predict: kserde cannot compute " + list +
+                           ". Load a plugin that provides the class (--plugin FILE, --plugin-dir "
+                           "DIR or KSERDE_PLUGIN_PATH), register a C++ implementation under its "
+                           "name, or replace it in the model; inspect and convert work as is.");
   }
   auto sig = std::make_shared<PredictSignature>();
   sig->shapes = input_shapes();

@@ -8,6 +8,7 @@
 #include "kserde/model.hpp"
 #include "kserde/object_registry.hpp"
 #include "layers/input_layer.hpp"
+#include "models/layer_call.hpp"
 
 namespace kserde {
 
@@ -137,13 +138,21 @@ std::vector<TrackedChild> Sequential::tracked_children() const {
   return {c};
 }
 
-TensorList Sequential::forward(const TensorList& inputs, CallContext&) {
+TensorList Sequential::forward(const TensorList& inputs, CallContext& outer) {
   expect_inputs(inputs, 1);
   TensorList x = inputs;
+  // Masks flow from layer to layer as in Keras (Embedding(mask_zero), Masking, ...).
+  MaskList masks;
+  if (!outer.input_masks.empty() && outer.input_masks[0]) masks.push_back(outer.input_masks[0]);
   for (const auto& l : layers_) {
     CallContext ctx;
-    x = l->call(x, ctx);
+    if (!masks.empty() && masks[0]) ctx.input_masks.push_back(masks[0]);
+    MaskList next;
+    x = detail::call_layer(*l, x, ctx, next);
+    masks = std::move(next);
   }
+  outer.output_masks.assign(x.size(), std::nullopt);
+  if (!masks.empty() && !outer.output_masks.empty()) outer.output_masks[0] = masks[0];
   return x;
 }
 

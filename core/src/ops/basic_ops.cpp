@@ -42,6 +42,22 @@ void add_bias_last_axis(Tensor& t, const Tensor& b_in) {
   as_matrix(t, rows, n).rowwise() += as_matrix(b, 1, n).row(0);
 }
 
+void round_to(Tensor& t, DType dtype) {
+  if (dtype == DType::Float16) {
+    for (float& v : t.mutable_values<float>()) v = half_to_float(float_to_half(v));
+  } else if (dtype == DType::BFloat16) {
+    for (float& v : t.mutable_values<float>()) v = bfloat16_to_float(float_to_bfloat16(v));
+  }
+}
+
+Tensor rounded_to(const Tensor& t, DType dtype) {
+  if (dtype != DType::Float16 && dtype != DType::BFloat16) return as_float32(t);
+  if (t.dtype() == dtype) return t.to(DType::Float32);  // already representable
+  Tensor out = t.dtype() == DType::Float32 ? t.clone() : t.to(DType::Float32);
+  round_to(out, dtype);
+  return out;
+}
+
 void scale(Tensor& t, float s) {
   for (float& v : t.mutable_values<float>()) v *= s;
 }

@@ -24,7 +24,7 @@ void register_keras_function(std::string_view package, std::string_view name, Ac
   std::string key(package.empty() ? std::string_view("Custom") : package);
   key += '>';
   key += name;
-  registered_functions().add(key, Activation{key, fn, nullptr}, "application", on_clash);
+  registered_functions().add(key, Activation{key, fn, nullptr, false}, "application", on_clash);
 }
 
 BuiltinLayerRegistration::BuiltinLayerRegistration(const char* class_name, LayerFactory factory) {
@@ -37,7 +37,7 @@ CustomObjects& CustomObjects::add_layer(std::string key, LayerFactory factory) {
 }
 
 CustomObjects& CustomObjects::add_function(std::string key, ActivationFn fn) {
-  Activation a{key, fn, nullptr};
+  Activation a{key, fn, nullptr, false};
   functions.insert_or_assign(std::move(key), std::move(a));
   return *this;
 }

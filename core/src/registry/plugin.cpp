@@ -183,7 +183,7 @@ PluginRegistrar& PluginRegistrar::add_function(std::string name, ActivationFn fn
   if (!staged_.function_names.insert(name).second) {
     throw PluginError("plugin '" + plugin_name() + "' registers the function '" + name + "' twice");
   }
-  Activation a{name, fn, staged_.keepalive};
+  Activation a{name, fn, staged_.keepalive, false};
   staged_.functions.push_back({std::move(name), std::move(a), staged_.provider});
   return *this;
 }

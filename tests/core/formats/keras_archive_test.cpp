@@ -144,8 +144,9 @@ BOOST_AUTO_TEST_CASE(saved_archive_has_the_layout_keras_writes) {
 }
 
 BOOST_AUTO_TEST_CASE(real_keras_files_round_trip_config_and_weights_unchanged) {
-  for (const char* name : {"mlp", "trained_adam", "nested", "sharded_weights", "custom_layer",
-                           "functional", "cnn", "norm", "embedding"}) {
+  for (const char* name :
+       {"mlp", "trained_adam", "nested", "sharded_weights", "custom_layer", "functional", "cnn",
+        "norm", "embedding", "masking_lstm", "dtype_mixed_float16"}) {
     BOOST_TEST_CONTEXT(name) {
       test::TempDir tmp;
       const fs::path original = test::golden_dir() / name / "model.keras";

@@ -11,18 +11,18 @@ namespace {
 
 class ELU final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   ELU(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
     alpha_ = cfg::get_float(config(), "alpha", describe(), 1.0);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto a = static_cast<float>(alpha_);
     for (float& v : y.mutable_values<float>()) v = v > 0.0f ? v : a * std::expm1(v);
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

@@ -11,6 +11,7 @@ namespace {
 
 class LeakyReLU final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   LeakyReLU(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -24,13 +25,12 @@ class LeakyReLU final : public Layer {
     if (cfg::find(c, "alpha") == nullptr) config_default("negative_slope", "0.3");
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto s = static_cast<float>(slope_);
     // np.maximum(x, slope * x), as Keras computes it (this also covers slopes above 1).
     for (float& v : y.mutable_values<float>()) v = std::max(v, s * v);
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

@@ -10,6 +10,7 @@ namespace {
 
 class PReLU final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   PReLU(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -25,7 +26,7 @@ class PReLU final : public Layer {
     }
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -34,7 +35,6 @@ class PReLU final : public Layer {
       throw ShapeError(describe() + ": expected an input of rank " +
                        std::to_string(alpha.rank() + 1) + ", got " + shape_to_string(x.shape()));
     }
-    ctx.output_masks = ctx.input_masks;
     return {detail::broadcast_binary(
         x, ops::as_float32(alpha), [](float v, float a) { return v > 0.0f ? v : a * v; },
         describe())};

@@ -13,6 +13,7 @@ namespace {
 
 class ReLU final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   ReLU(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -32,7 +33,7 @@ class ReLU final : public Layer {
     if (threshold_ < 0.0) cfg::fail(describe(), "threshold cannot be negative");
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto slope = static_cast<float>(slope_);
@@ -41,7 +42,6 @@ class ReLU final : public Layer {
     const float hi = clip ? static_cast<float>(*max_value_) : 0.0f;
     if (slope != 0.0f && !clip && thr == 0.0f) {  // Keras's leaky_relu shortcut
       for (float& v : y.mutable_values<float>()) v = std::max(v, slope * v);
-      ctx.output_masks = ctx.input_masks;
       return {y};
     }
     for (float& v : y.mutable_values<float>()) {
@@ -50,7 +50,6 @@ class ReLU final : public Layer {
       const float neg = thr - v > 0.0f ? thr - v : 0.0f;
       v = slope != 0.0f ? pos - slope * neg : pos;
     }
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

@@ -15,6 +15,7 @@ namespace {
 
 class Softmax final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   Softmax(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -54,7 +55,6 @@ class Softmax final : public Layer {
       const Tensor zero = Tensor::from_floats({}, std::vector<float>{0.0f});
       y = detail::select(*keep, y, zero, describe());
     }
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

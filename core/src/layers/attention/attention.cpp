@@ -138,6 +138,22 @@ class AttentionBase : public Layer {
     return {s};
   }
 
+  // With return_attention_scores=True the call returns (output, scores (batch.., Tq, Tv)).
+  std::vector<Shape> compute_output_shape_for_call(
+      const std::vector<Shape>& in,
+      const std::map<std::string, Tensor>& constant_kwargs) const override {
+    std::vector<Shape> out = compute_output_shape(in);
+    if (detail::constant_flag(constant_kwargs, "return_attention_scores")) {
+      const Shape& key = in.size() > 2 ? in[2] : in[1];
+      Shape s(in[0].begin(), in[0].end() - 1);
+      s.push_back(key.size() >= 2 ? key[key.size() - 2] : -1);
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  bool supports_masking() const override { return true; }
+
  protected:
   void build_impl(const std::vector<Shape>& in) override {
     if (in.size() < 2 || in.size() > 3) {

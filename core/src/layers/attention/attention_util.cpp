@@ -154,6 +154,12 @@ bool kwarg_flag(const CallContext& ctx, std::string_view name) {
   return b.values<bool>()[0];
 }
 
+bool constant_flag(const std::map<std::string, Tensor>& constant_kwargs, const std::string& name) {
+  auto it = constant_kwargs.find(name);
+  if (it == constant_kwargs.end() || it->second.num_elements() == 0) return false;
+  return it->second.to(DType::Bool).values<bool>()[0];
+}
+
 namespace {
 
 std::shared_ptr<JsonDocument> sub_layer_dict(const std::string& class_name, const std::string& name,

@@ -40,6 +40,8 @@ void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
 // True when a keyword flag (use_causal_mask, return_attention_scores) is present and nonzero. Keras
 // passes these as Python bools; kserde callers pass them as scalar tensors in ctx.kwargs.
 bool kwarg_flag(const CallContext& ctx, std::string_view name);
+// The same for a graph node's plain keyword arguments (output shapes at load time).
+bool constant_flag(const std::map<std::string, Tensor>& constant_kwargs, const std::string& name);
 
 // A sub-layer without variables, present so the saving traversal writes its (empty) group, like
 // MultiHeadAttention's `_softmax` and `_dropout_layer`.

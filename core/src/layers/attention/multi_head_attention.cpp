@@ -193,7 +193,8 @@ class MultiHeadAttention final : public Layer {
   }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
-    if (in.size() < 2) throw ShapeError(describe() + " expects query and value shapes");
+    // The output follows the query (value may come as a keyword argument, absent here).
+    if (in.empty()) throw ShapeError(describe() + " expects query and value shapes");
     Shape s = in[0];
     if (!output_shape_.empty() && !s.empty()) {
       s.pop_back();
@@ -201,6 +202,21 @@ class MultiHeadAttention final : public Layer {
     }
     return {s};
   }
+
+  // With return_attention_scores=True: (output, scores); Keras's symbolic scores shape is
+  // (batch, num_heads, Tq, Tq).
+  std::vector<Shape> compute_output_shape_for_call(
+      const std::vector<Shape>& in,
+      const std::map<std::string, Tensor>& constant_kwargs) const override {
+    std::vector<Shape> out = compute_output_shape(in);
+    if (detail::constant_flag(constant_kwargs, "return_attention_scores") && !in.empty() &&
+        in[0].size() >= 2) {
+      out.push_back({in[0][0], heads_, in[0][1], in[0][1]});
+    }
+    return out;
+  }
+
+  bool supports_masking() const override { return true; }
 
   std::vector<TrackedChild> tracked_children() const override {
     if (!query_dense_) return {};

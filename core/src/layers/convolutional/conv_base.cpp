@@ -36,7 +36,8 @@ void ConvLayerBase::parse_common(Deserializer& ctx, bool allow_causal,
   }
   activation_ = ctx.activation(cfg::find(c, "activation"), where);
   activation_row_wise_ =
-      activation_.is_linear() || builtin_activation(activation_.name).has_value();
+      activation_.is_linear() ||
+      (builtin_activation(activation_.name).has_value() && !activation_.halves_last_axis);
   // Write back what Keras's get_config would write for these values.
   spatial::write_tuple(object_dict(), "kernel_size", kernel_size_);
   spatial::write_tuple(object_dict(), "strides", strides_);

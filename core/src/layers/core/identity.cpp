@@ -8,15 +8,13 @@ namespace {
 
 class Identity final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   Identity(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
-    ctx.output_masks = ctx.input_masks;
-    return inputs;
-  }
+  TensorList call(const TensorList& inputs, CallContext&) override { return inputs; }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     return in;

@@ -9,14 +9,14 @@ namespace {
 
 class InferenceIdentity : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   explicit InferenceIdentity(std::shared_ptr<JsonDocument> d) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
-    ctx.output_masks = ctx.input_masks;
     return inputs;
   }
 

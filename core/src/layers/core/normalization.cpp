@@ -17,6 +17,7 @@ namespace {
 
 class Normalization final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   Normalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -43,7 +44,7 @@ class Normalization final : public Layer {
     }
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -70,7 +71,6 @@ class Normalization final : public Layer {
       y = detail::broadcast_binary(
           y, denom, [](float a, float b) { return a / b; }, describe());
     }
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

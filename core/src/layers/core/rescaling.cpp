@@ -12,6 +12,7 @@ namespace {
 
 class Rescaling final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   Rescaling(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -22,14 +23,13 @@ class Rescaling final : public Layer {
     offset_ = detail::array_from_json(*cfg::find(config(), "offset"), "offset", describe());
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     Tensor y = detail::broadcast_binary(
         x, scale_, [](float a, float b) { return a * b; }, describe());
     y = detail::broadcast_binary(
         y, offset_, [](float a, float b) { return a + b; }, describe());
-    ctx.output_masks = ctx.input_masks;
     return {y};
   }
 

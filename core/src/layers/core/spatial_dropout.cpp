@@ -9,6 +9,7 @@ namespace {
 
 class SpatialDropoutBase : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   SpatialDropoutBase(std::shared_ptr<JsonDocument> d, std::size_t rank, bool has_data_format)
       : Layer(std::move(d)), rank_(rank) {
     config_default("seed", "null");
@@ -25,13 +26,12 @@ class SpatialDropoutBase : public Layer {
     if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "rate must lie in [0, 1]");
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (inputs[0].rank() != rank_) {
       throw ShapeError(describe() + " expects an input of rank " + std::to_string(rank_) +
                        ", got " + shape_to_string(inputs[0].shape()));
     }
-    ctx.output_masks = ctx.input_masks;
     return inputs;
   }
 

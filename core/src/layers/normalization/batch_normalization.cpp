@@ -17,6 +17,7 @@ namespace {
 
 class BatchNormalization final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   BatchNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -47,7 +48,7 @@ class BatchNormalization final : public Layer {
     renorm_ = cfg::get_bool(c, "renorm", describe(), false);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
     const auto axes = resolve(x.shape());
@@ -68,7 +69,6 @@ class BatchNormalization final : public Layer {
       res[i] = -mean[i] * inv[i];
       if (beta != nullptr) res[i] += beta[i];
     }
-    ctx.output_masks = ctx.input_masks;
     if (axes.size() == 1) {  // (outer, C, inner) without transposing
       const std::size_t a = axes[0];
       std::int64_t inner = 1;

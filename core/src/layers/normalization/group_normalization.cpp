@@ -15,6 +15,7 @@ namespace {
 
 class GroupNormalization final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   GroupNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -42,7 +43,7 @@ class GroupNormalization final : public Layer {
     scale_ = cfg::get_bool(c, "scale", describe(), true);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -65,7 +66,6 @@ class GroupNormalization final : public Layer {
     axes.push_back(ch_axis);
     const std::int64_t groups = groups_;
     const double eps = epsilon_;
-    ctx.output_masks = ctx.input_masks;
     return {detail::map_rows(x, axes, [&](float* row, std::int64_t len) {
       const std::int64_t positions = len / channels;
       for (std::int64_t g = 0; g < groups; ++g) {

@@ -17,6 +17,9 @@ namespace {
 
 class LayerNormalization final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
+  // Keras computes it in float32 whatever the input dtype (autocast=False), then casts.
+  bool autocast() const override { return false; }
   LayerNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -42,7 +45,7 @@ class LayerNormalization final : public Layer {
     has_beta_ = center_ && !rms_;
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
     const Tensor x = ops::as_float32(inputs[0]);
@@ -58,7 +61,6 @@ class LayerNormalization final : public Layer {
     }
     const double eps = epsilon_;
     const bool rms = rms_;
-    ctx.output_masks = ctx.input_masks;
     return {detail::map_rows(x, axes, [&](float* row, std::int64_t len) {
       double mean = 0.0;
       for (std::int64_t j = 0; j < len; ++j) mean += row[j];

@@ -13,6 +13,7 @@ namespace {
 
 class UnitNormalization final : public Layer {
  public:
+  bool supports_masking() const override { return true; }
   UnitNormalization(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
     config_default("trainable", "true");
     config_default("dtype", detail::kDefaultDTypePolicy);
@@ -20,10 +21,9 @@ class UnitNormalization final : public Layer {
     axes_ = detail::axis_values(config(), "axis", describe(), -1);
   }
 
-  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+  TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     const Tensor x = ops::as_float32(inputs[0]);
-    ctx.output_masks = ctx.input_masks;
     return {detail::map_rows(x, resolve(x.shape()), [](float* row, std::int64_t len) {
       float sq = 0.0f;
       for (std::int64_t j = 0; j < len; ++j) sq += row[j] * row[j];

@@ -43,14 +43,18 @@ TensorList operands(const TensorList& inputs, const CallContext& ctx, const std:
 using Binary = float (*)(float, float);
 using Unary = float (*)(float);
 
+// `boolean`: comparisons and logical operations, whose results are bool tensors (f gives 1/0).
 class BinaryOp final : public Layer {
  public:
-  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f) : Layer(std::move(d)), f_(f) {}
+  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f, bool boolean = false)
+      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     auto v = operands(inputs, ctx, describe());
     if (v.size() != 2)
       throw ShapeError(describe() + ": expects 2 operands, got " + std::to_string(v.size()));
-    return {detail::broadcast_binary(v[0], v[1], f_, describe())};
+    Tensor y = detail::broadcast_binary(v[0], v[1], f_, describe());
+    if (boolean_) return {y.to(DType::Bool)};
+    return {y};
   }
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     if (in.size() == 2) return {detail::broadcast_shapes(in[0], in[1], describe())};
@@ -59,36 +63,98 @@ class BinaryOp final : public Layer {
 
  private:
   Binary f_;
+  bool boolean_;
 };
 
 class UnaryOp final : public Layer {
  public:
-  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f) : Layer(std::move(d)), f_(f) {}
+  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f, bool boolean = false)
+      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     auto v = operands(inputs, ctx, describe());
     if (v.size() != 1) throw ShapeError(describe() + ": expects 1 operand");
     Tensor y = v[0].clone();
     for (float& x : y.mutable_values<float>()) x = f_(x);
+    if (boolean_) return {y.to(DType::Bool)};
     return {y};
   }
 
  private:
   Unary f_;
+  bool boolean_;
 };
 
-template <Binary F>
+// keras.ops.cast(x, dtype): NumPy's astype (float -> int truncates, nonzero -> True).
+class CastOp final : public Layer {
+ public:
+  CastOp(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {
+    const JsonValue* v = cfg::find(config(), "dtype");
+    std::string name = v != nullptr && v->IsString() ? v->GetString() : "";
+    if (v != nullptr && v->IsObject()) name = dtype_policy_name(config());
+    auto dt = dtype_from_name(name);
+    if (!dt) cfg::fail(describe(), "unknown dtype '" + name + "' for cast");
+    dtype_ = *dt;
+  }
+  TensorList call(const TensorList& inputs, CallContext&) override {
+    expect_inputs(inputs, 1);
+    return {inputs[0].to(dtype_)};
+  }
+
+ private:
+  DType dtype_ = DType::Float32;
+};
+
+// keras.ops.where(condition, x1, x2): x1 where condition is nonzero, else x2 (broadcast).
+class WhereOp final : public Layer {
+ public:
+  WhereOp(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {}
+  TensorList call(const TensorList& inputs, CallContext& ctx) override {
+    auto v = operands(inputs, ctx, describe());
+    if (v.size() != 3) {
+      throw UnsupportedError(describe() +
+                             ": where() with only a condition (nonzero indices) is not supported");
+    }
+    const std::string& w = describe();
+    const Shape shape = detail::broadcast_shapes(
+        detail::broadcast_shapes(v[0].shape(), v[1].shape(), w), v[2].shape(), w);
+    const Tensor c = detail::broadcast_to(v[0], shape, w);
+    const Tensor a = detail::broadcast_to(v[1], shape, w);
+    const Tensor b = detail::broadcast_to(v[2], shape, w);
+    Tensor out = Tensor::uninitialized(shape, DType::Float32);  // every element written
+    const float* pc = c.f32();
+    const float* pa = a.f32();
+    const float* pb = b.f32();
+    float* po = out.f32_mut();
+    for (std::int64_t i = 0; i < out.num_elements(); ++i) po[i] = pc[i] != 0.0f ? pa[i] : pb[i];
+    return {out};
+  }
+  std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
+    if (in.size() == 3) {
+      return {detail::broadcast_shapes(detail::broadcast_shapes(in[0], in[1], describe()), in[2],
+                                       describe())};
+    }
+    return {};
+  }
+};
+
+template <Binary F, bool Boolean = false>
 struct BinaryFactory {
   std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<BinaryOp>(std::move(d), F);
+    return std::make_shared<BinaryOp>(std::move(d), F, Boolean);
   }
 };
 
-template <Unary F>
+template <Unary F, bool Boolean = false>
 struct UnaryFactory {
   std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<UnaryOp>(std::move(d), F);
+    return std::make_shared<UnaryOp>(std::move(d), F, Boolean);
   }
 };
+
+template <class T>
+std::shared_ptr<Layer> make(std::shared_ptr<JsonDocument> d, Deserializer& c) {
+  return std::make_shared<T>(std::move(d), c);
+}
 
 float add(float a, float b) {
   return a + b;
@@ -141,18 +207,130 @@ float relu(float a) {
 float rsqrt(float a) {
   return 1.0f / std::sqrt(a);
 }
+float truth(bool b) {
+  return b ? 1.0f : 0.0f;
+}
+float eq(float a, float b) {
+  return truth(a == b);
+}
+float ne(float a, float b) {
+  return truth(a != b);
+}
+float gt(float a, float b) {
+  return truth(a > b);
+}
+float ge(float a, float b) {
+  return truth(a >= b);
+}
+float lt(float a, float b) {
+  return truth(a < b);
+}
+float le(float a, float b) {
+  return truth(a <= b);
+}
+float land(float a, float b) {
+  return truth(a != 0.0f && b != 0.0f);
+}
+float lor(float a, float b) {
+  return truth(a != 0.0f || b != 0.0f);
+}
+float lxor(float a, float b) {
+  return truth((a != 0.0f) != (b != 0.0f));
+}
+float lnot(float a) {
+  return truth(a == 0.0f);
+}
+float mod_(float a, float b) {  // NumPy's mod: the result takes the divisor's sign
+  const float r = std::fmod(a, b);
+  return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+}
+float floor_div(float a, float b) {
+  return std::floor(a / b);
+}
+float sin_(float a) {
+  return std::sin(a);
+}
+float cos_(float a) {
+  return std::cos(a);
+}
+float floor_(float a) {
+  return std::floor(a);
+}
+float ceil_(float a) {
+  return std::ceil(a);
+}
+float round_(float a) {  // NumPy rounds halves to even
+  return std::nearbyint(a);
+}
+float sign_(float a) {
+  return a > 0.0f ? 1.0f : (a < 0.0f ? -1.0f : 0.0f);
+}
+float log1p_(float a) {
+  return std::log1p(a);
+}
+float expm1_(float a) {
+  return std::expm1(a);
+}
+float reciprocal(float a) {
+  return 1.0f / a;
+}
+float softplus_(float a) {
+  return std::max(a, 0.0f) + std::log1p(std::exp(-std::fabs(a)));
+}
+float silu_(float a) {
+  return a * sigmoid(a);
+}
+float erf_(float a) {
+  return std::erf(a);
+}
 
 const BuiltinLayerRegistration kOps[] = {
-    {"ops.Add", BinaryFactory<add>{}},        {"ops.Subtract", BinaryFactory<sub>{}},
-    {"ops.Multiply", BinaryFactory<mul>{}},   {"ops.Divide", BinaryFactory<div>{}},
-    {"ops.TrueDivide", BinaryFactory<div>{}}, {"ops.Power", BinaryFactory<pow_>{}},
-    {"ops.Maximum", BinaryFactory<max_>{}},   {"ops.Minimum", BinaryFactory<min_>{}},
-    {"ops.Negative", UnaryFactory<neg>{}},    {"ops.Absolute", UnaryFactory<abs_>{}},
-    {"ops.Abs", UnaryFactory<abs_>{}},        {"ops.Exp", UnaryFactory<exp_>{}},
-    {"ops.Log", UnaryFactory<log_>{}},        {"ops.Sqrt", UnaryFactory<sqrt_>{}},
-    {"ops.Square", UnaryFactory<square>{}},   {"ops.Tanh", UnaryFactory<tanh_>{}},
-    {"ops.Sigmoid", UnaryFactory<sigmoid>{}}, {"ops.Relu", UnaryFactory<relu>{}},
+    {"ops.Add", BinaryFactory<add>{}},
+    {"ops.Subtract", BinaryFactory<sub>{}},
+    {"ops.Multiply", BinaryFactory<mul>{}},
+    {"ops.Divide", BinaryFactory<div>{}},
+    {"ops.TrueDivide", BinaryFactory<div>{}},
+    {"ops.Power", BinaryFactory<pow_>{}},
+    {"ops.Maximum", BinaryFactory<max_>{}},
+    {"ops.Minimum", BinaryFactory<min_>{}},
+    {"ops.Negative", UnaryFactory<neg>{}},
+    {"ops.Absolute", UnaryFactory<abs_>{}},
+    {"ops.Abs", UnaryFactory<abs_>{}},
+    {"ops.Exp", UnaryFactory<exp_>{}},
+    {"ops.Log", UnaryFactory<log_>{}},
+    {"ops.Sqrt", UnaryFactory<sqrt_>{}},
+    {"ops.Square", UnaryFactory<square>{}},
+    {"ops.Tanh", UnaryFactory<tanh_>{}},
+    {"ops.Sigmoid", UnaryFactory<sigmoid>{}},
+    {"ops.Relu", UnaryFactory<relu>{}},
     {"ops.Rsqrt", UnaryFactory<rsqrt>{}},
+    // Comparisons and logic (bool results): padding masks built in the graph.
+    {"ops.Equal", BinaryFactory<eq, true>{}},
+    {"ops.NotEqual", BinaryFactory<ne, true>{}},
+    {"ops.Greater", BinaryFactory<gt, true>{}},
+    {"ops.GreaterEqual", BinaryFactory<ge, true>{}},
+    {"ops.Less", BinaryFactory<lt, true>{}},
+    {"ops.LessEqual", BinaryFactory<le, true>{}},
+    {"ops.LogicalAnd", BinaryFactory<land, true>{}},
+    {"ops.LogicalOr", BinaryFactory<lor, true>{}},
+    {"ops.LogicalXor", BinaryFactory<lxor, true>{}},
+    {"ops.LogicalNot", UnaryFactory<lnot, true>{}},
+    {"ops.Mod", BinaryFactory<mod_>{}},
+    {"ops.FloorDivide", BinaryFactory<floor_div>{}},
+    {"ops.Sin", UnaryFactory<sin_>{}},
+    {"ops.Cos", UnaryFactory<cos_>{}},
+    {"ops.Floor", UnaryFactory<floor_>{}},
+    {"ops.Ceil", UnaryFactory<ceil_>{}},
+    {"ops.Round", UnaryFactory<round_>{}},
+    {"ops.Sign", UnaryFactory<sign_>{}},
+    {"ops.Log1p", UnaryFactory<log1p_>{}},
+    {"ops.Expm1", UnaryFactory<expm1_>{}},
+    {"ops.Reciprocal", UnaryFactory<reciprocal>{}},
+    {"ops.Softplus", UnaryFactory<softplus_>{}},
+    {"ops.Silu", UnaryFactory<silu_>{}},
+    {"ops.Erf", UnaryFactory<erf_>{}},
+    {"ops.Cast", make<CastOp>},
+    {"ops.Where", make<WhereOp>},
 };
 
 }  // namespace

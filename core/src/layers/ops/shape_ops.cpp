@@ -4,6 +4,7 @@
 // saved arguments.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "layers/common.hpp"
@@ -250,9 +251,13 @@ class SqueezeOp final : public ShapeOp {
   std::vector<std::int64_t> axes_;
 };
 
+// Reductions over `axis` (all axes when null), keepdims: sum, mean, max, min, prod (float32
+// results) and any, all (bool results, nonzero counts as true).
+enum class Reduction { Sum, Mean, Max, Min, Prod, Any, All };
+
 class ReduceOp final : public ShapeOp {
  public:
-  ReduceOp(std::shared_ptr<JsonDocument> d, bool mean) : ShapeOp(std::move(d)), mean_(mean) {
+  ReduceOp(std::shared_ptr<JsonDocument> d, Reduction kind) : ShapeOp(std::move(d)), kind_(kind) {
     axes_ = int_list(cfg::find(config(), "axis"), describe());
     keepdims_ = cfg::get_bool(config(), "keepdims", describe(), false);
   }
@@ -273,8 +278,12 @@ class ReduceOp final : public ShapeOp {
         kept.push_back(x.dim(i));
       }
     }
+    double init = 0.0;
+    if (kind_ == Reduction::Max) init = -std::numeric_limits<double>::infinity();
+    if (kind_ == Reduction::Min) init = std::numeric_limits<double>::infinity();
+    if (kind_ == Reduction::Prod || kind_ == Reduction::All) init = 1.0;
     std::vector<double, CachedAllocator<double>> acc(
-        static_cast<std::size_t>(shape_num_elements(kept)), 0.0);
+        static_cast<std::size_t>(shape_num_elements(kept)), init);
     Shape idx(r, 0);
     const auto v = x.values<float>();
     for (std::int64_t o = 0; o < x.num_elements(); ++o) {
@@ -282,7 +291,29 @@ class ReduceOp final : public ShapeOp {
       for (std::size_t i = 0; i < r; ++i) {
         if (!reduce[i]) k = k * x.dim(i) + idx[i];
       }
-      acc[static_cast<std::size_t>(k)] += v[static_cast<std::size_t>(o)];
+      double& a = acc[static_cast<std::size_t>(k)];
+      const double e = v[static_cast<std::size_t>(o)];
+      switch (kind_) {
+        case Reduction::Sum:
+        case Reduction::Mean:
+          a += e;
+          break;
+        case Reduction::Max:
+          a = std::max(a, e);
+          break;
+        case Reduction::Min:
+          a = std::min(a, e);
+          break;
+        case Reduction::Prod:
+          a *= e;
+          break;
+        case Reduction::Any:
+          a = (a != 0.0 || e != 0.0) ? 1.0 : 0.0;
+          break;
+        case Reduction::All:
+          a = (a != 0.0 && e != 0.0) ? 1.0 : 0.0;
+          break;
+      }
       for (std::size_t i = r; i-- > 0;) {
         if (++idx[i] < x.dim(i)) break;
         idx[i] = 0;
@@ -290,17 +321,24 @@ class ReduceOp final : public ShapeOp {
     }
     Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
     auto ov = out.mutable_values<float>();
+    const bool mean = kind_ == Reduction::Mean;
     for (std::size_t i = 0; i < acc.size(); ++i) {
-      ov[i] = static_cast<float>(mean_ && count > 0 ? acc[i] / static_cast<double>(count) : acc[i]);
+      ov[i] = static_cast<float>(mean && count > 0 ? acc[i] / static_cast<double>(count) : acc[i]);
     }
+    if (kind_ == Reduction::Any || kind_ == Reduction::All) return {out.to(DType::Bool)};
     return {out};
   }
 
  private:
-  bool mean_;
+  Reduction kind_;
   bool keepdims_ = false;
   std::vector<std::int64_t> axes_;
 };
+
+template <Reduction K>
+std::shared_ptr<Layer> make_reduce(std::shared_ptr<JsonDocument> d, Deserializer&) {
+  return std::make_shared<ReduceOp>(std::move(d), K);
+}
 
 // a @ b with NumPy's matmul broadcasting over leading batch dimensions (ranks >= 2).
 class MatmulOp final : public ShapeOp {
@@ -343,20 +381,13 @@ LayerFactory factory() {
 }
 
 const BuiltinLayerRegistration kShapeOps[] = {
-    {"ops.GetItem", factory<GetItem>()},
-    {"ops.Reshape", factory<ReshapeOp>()},
-    {"ops.Transpose", factory<TransposeOp>()},
-    {"ops.ExpandDims", factory<ExpandDimsOp>()},
-    {"ops.Squeeze", factory<SqueezeOp>()},
-    {"ops.Matmul", factory<MatmulOp>()},
-    {"ops.Mean",
-     [](std::shared_ptr<JsonDocument> d, Deserializer&) {
-       return std::shared_ptr<Layer>(std::make_shared<ReduceOp>(std::move(d), true));
-     }},
-    {"ops.Sum",
-     [](std::shared_ptr<JsonDocument> d, Deserializer&) {
-       return std::shared_ptr<Layer>(std::make_shared<ReduceOp>(std::move(d), false));
-     }},
+    {"ops.GetItem", factory<GetItem>()},        {"ops.Reshape", factory<ReshapeOp>()},
+    {"ops.Transpose", factory<TransposeOp>()},  {"ops.ExpandDims", factory<ExpandDimsOp>()},
+    {"ops.Squeeze", factory<SqueezeOp>()},      {"ops.Matmul", factory<MatmulOp>()},
+    {"ops.Mean", make_reduce<Reduction::Mean>}, {"ops.Sum", make_reduce<Reduction::Sum>},
+    {"ops.Max", make_reduce<Reduction::Max>},   {"ops.Min", make_reduce<Reduction::Min>},
+    {"ops.Prod", make_reduce<Reduction::Prod>}, {"ops.Any", make_reduce<Reduction::Any>},
+    {"ops.All", make_reduce<Reduction::All>},
 };
 
 }  // namespace

@@ -24,6 +24,11 @@ struct StepScratch {
 
 // Applies an activation to the rows x cols block at `m` (the last axis is the row).
 inline void apply_activation(const Activation& a, float* m, std::int64_t rows, std::int64_t cols) {
+  if (a.halves_last_axis) {
+    // Keras fails here too: the state would change size at every step.
+    throw UnsupportedError("recurrent cell: activation '" + a.name +
+                           "' changes the state's size; a cell cannot use it");
+  }
   if (a.fn != nullptr) a.fn(std::span<float>(m, static_cast<std::size_t>(rows * cols)), cols);
 }
 
