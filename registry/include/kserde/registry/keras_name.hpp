@@ -17,7 +17,7 @@ RegisteredName split_registered_name(std::string_view key);
 // {"MyLayers", "ScaledDense"} -> "MyLayers>ScaledDense"; an empty package means "Custom".
 std::string make_registered_name(std::string_view package, std::string_view name);
 
-// The kserde version string ("0.2.0") this library was built as.
+// The kserde version string ("0.3.0") this library was built as.
 std::string_view library_version() noexcept;
 
 }  // namespace kserde::registry

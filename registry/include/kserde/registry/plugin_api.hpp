@@ -22,7 +22,7 @@
 // Bumped whenever the descriptor layout or the registration contract changes.
 #define KSERDE_PLUGIN_ABI_VERSION 1u
 // The kserde version plugin headers belong to (checked against the project version by a test).
-#define KSERDE_PLUGIN_KSERDE_VERSION "0.2.0"
+#define KSERDE_PLUGIN_KSERDE_VERSION "0.3.0"
 // The exported entry point: `const KserdePluginDescriptor* kserde_plugin_descriptor(void)`.
 #define KSERDE_PLUGIN_ENTRY_SYMBOL "kserde_plugin_descriptor"
 // Manifest written beside the library by kserde_add_plugin: <name>.kserde-plugin.json.
