@@ -31,6 +31,8 @@ Args parse(const std::vector<std::string>& argv) {
       a.json = true;
     } else if (s == "--unsafe") {
       a.unsafe = true;
+    } else if (s == "--strict") {
+      a.strict = true;
     } else if (s == "--plugin") {
       a.plugins.emplace_back(value());
     } else if (s == "--plugin-dir") {

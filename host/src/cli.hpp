@@ -22,6 +22,7 @@ struct Args {
   std::int64_t batch_size = 32;
   bool json = false;
   bool unsafe = false;
+  bool strict = false;  // convert: refuse layers that can only be copied through
   std::vector<std::filesystem::path> plugins;      // --plugin FILE
   std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir DIR
 };

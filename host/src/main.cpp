@@ -18,8 +18,9 @@ commands:
                                          run inference; several outputs go to Y_0.npy, Y_1.npy, ...
   evaluate MODEL --input X.npy --target Y.npy [--batch-size N]
                                          loss and metrics of a compiled model, as Keras evaluates
-  convert IN OUT                         load IN in whatever format reads it, save OUT in the format
-                                         its name asks for (.keras, .weights.h5, .json, a directory)
+  convert IN OUT [--strict]              load IN in whatever format reads it, save OUT in the format
+                                         its name asks for (.keras, .weights.h5, .json, a directory);
+                                         --strict refuses layers kserde can only copy through
   plugins [--json]                       list the plugins found and whether they load
 
 options for every command:
