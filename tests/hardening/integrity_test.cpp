@@ -2,7 +2,9 @@
 // hostile file from a golden file written by Keras (tests/golden) with a small STORED-zip writer
 // below, whose untampered output loads (the control cases), so each refusal is caused by the one
 // thing changed. CRC values come from zlib; HDF5 files with a user block from libhdf5.
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <boost/test/unit_test.hpp>
@@ -209,6 +211,30 @@ BOOST_AUTO_TEST_CASE(crc32_parallel_matches_zlib_for_any_thread_count) {
     BOOST_TEST(io::crc32_parallel(big) == want, "threads " << threads);
   }
   ops::set_num_threads(before);
+}
+
+BOOST_AUTO_TEST_CASE(crc32_of_a_file_range_matches_zlib_and_notices_a_short_file) {
+  test::TempDir tmp;
+  std::string bytes((std::size_t{9} << 20) + 4321, '\0');
+  std::mt19937 rng(11);
+  for (char& c : bytes) c = static_cast<char>(rng());
+  test::write_bytes(tmp / "f.bin", bytes);
+  const int fd = ::open((tmp / "f.bin").c_str(), O_RDONLY);
+  BOOST_REQUIRE(fd >= 0);
+  const std::size_t before = ops::num_threads();
+  for (std::size_t threads : {1, 2}) {
+    ops::set_num_threads(threads);
+    for (const auto& [off, len] : {std::pair<std::size_t, std::size_t>{0, bytes.size()},
+                                   {123, bytes.size() - 200}, {7, 0}, {5000, 100}}) {
+      const auto want = static_cast<std::uint32_t>(
+          ::crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data() + off), len));
+      const auto got = io::crc32_of_file(fd, off, len);
+      BOOST_TEST((got && *got == want), "offset " << off << " length " << len);
+    }
+    BOOST_TEST(!io::crc32_of_file(fd, 100, bytes.size()).has_value());  // past the end
+  }
+  ops::set_num_threads(before);
+  ::close(fd);
 }
 
 BOOST_AUTO_TEST_CASE(the_rebuilt_golden_archive_loads_so_each_case_below_changes_one_thing) {

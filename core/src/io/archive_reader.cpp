@@ -33,6 +33,7 @@
 #include <map>
 
 #include "io/crc32.hpp"
+#include "io/posix_util.hpp"
 #include "io/zip_names.hpp"
 #include "kserde/error.hpp"
 #include "kserde/io/archive.hpp"
@@ -185,6 +186,7 @@ struct ArchiveReader::Impl {
   ArchiveLimits limits;
   bool verify_checksums = true;
   ByteSource map;
+  detail::UniqueFd fd;  // the mapped file, read through for CRC checks
   std::vector<ArchiveMember> members;
   std::vector<Entry> entries;
   std::map<std::string, std::size_t, std::less<>> index;
@@ -220,6 +222,8 @@ struct ArchiveReader::Impl {
   void cross_check_with_libarchive() const;
   ByteSource inflate(std::size_t i) const;
   void verify_crc(std::size_t i, std::span<const std::byte> data) const;
+  void verify_stored_crc(std::size_t i) const;
+  void check_crc(std::size_t i, std::uint32_t got) const;
 };
 
 void ArchiveReader::Impl::parse() {
@@ -469,9 +473,23 @@ void ArchiveReader::Impl::check_data_descriptor(std::size_t i, std::uint64_t nex
   }
 }
 
+void ArchiveReader::Impl::verify_stored_crc(std::size_t i) const {
+  if (!verify_checksums) return;
+  const std::optional<std::uint32_t> got =
+      crc32_of_file(fd.get(), entries[i].data_offset, members[i].uncompressed_size);
+  if (!got) {
+    throw IoError("'" + pname + "!" + printable(members[i].name) +
+                  "': cannot read the member to check its CRC-32 (was the file truncated?)");
+  }
+  check_crc(i, *got);
+}
+
 void ArchiveReader::Impl::verify_crc(std::size_t i, std::span<const std::byte> data) const {
   if (!verify_checksums) return;
-  const std::uint32_t got = crc32_parallel(data);
+  check_crc(i, crc32_parallel(data));
+}
+
+void ArchiveReader::Impl::check_crc(std::size_t i, std::uint32_t got) const {
   if (got != entries[i].crc) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "CRC-32 mismatch (stored %08x, computed %08x)", entries[i].crc,
@@ -562,7 +580,7 @@ ArchiveReader ArchiveReader::open(const std::filesystem::path& path, const Archi
   impl->pname = path.string();
   impl->limits = limits;
   impl->verify_checksums = verify_checksums;
-  impl->map = map_file(path);
+  impl->map = detail::map_file_keeping_fd(path, false, impl->fd);
   impl->parse();
   impl->cross_check_with_libarchive();
   return ArchiveReader(std::move(impl));
@@ -593,8 +611,9 @@ ByteSource ArchiveReader::member(std::string_view name) const {
   if (!m.stored) return impl_->inflate(i);
   ByteSource out = sub_range(impl_->map, impl_->entries[i].data_offset, m.uncompressed_size,
                              impl_->pname + "!" + m.name);
-  // Reading the mapping for the CRC is also what faults its pages in, on all threads at once.
-  impl_->verify_crc(i, out.bytes);
+  // Read through the descriptor, not the mapping: a mapped load stays lazy, and a copying load
+  // does not hold the whole member's pages besides its copy.
+  impl_->verify_stored_crc(i);
   return out;
 }
 

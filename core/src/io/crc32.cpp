@@ -9,9 +9,12 @@
 // no Barrett reduction to get wrong, and every kernel is checked against zlib by the tests.
 #include "io/crc32.hpp"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -228,25 +231,65 @@ const char* crc32_kernel() noexcept {
   return chosen().name;
 }
 
-std::uint32_t crc32_parallel(std::span<const std::byte> data) {
-  // Parts of 4 MiB: large enough that joining them costs nothing, small enough to balance.
-  constexpr std::size_t kPart = std::size_t{4} << 20;
-  const std::size_t parts = (data.size() + kPart - 1) / kPart;
+namespace {
+
+// Parts of 4 MiB: large enough that joining them costs nothing, small enough to balance.
+constexpr std::size_t kPart = std::size_t{4} << 20;
+
+// Calls part_crc(i) for every part on the pool and joins the results in order.
+template <class PartCrc>
+std::uint32_t joined(std::uint64_t length, PartCrc&& part_crc) {
+  const auto parts = static_cast<std::size_t>((length + kPart - 1) / kPart);
   const auto threads = static_cast<std::size_t>(ops::num_threads());
-  if (parts < 2 || threads < 2) return crc32(data);
+  auto part_length = [&](std::size_t i) { return std::min<std::uint64_t>(kPart, length - i * kPart); };
+  if (parts < 2 || threads < 2) {
+    std::uint32_t crc = 0;
+    for (std::size_t i = 0; i < parts; ++i) crc = crc32_combine(crc, part_crc(i), part_length(i));
+    return crc;
+  }
   std::vector<std::uint32_t> crcs(parts);
   auto run = [&](std::int64_t begin, std::int64_t end) {
     for (auto i = static_cast<std::size_t>(begin); i < static_cast<std::size_t>(end); ++i) {
-      crcs[i] = crc32(data.subspan(i * kPart, std::min(kPart, data.size() - i * kPart)));
+      crcs[i] = part_crc(i);
     }
   };
   ops::detail::dispatch(static_cast<std::int64_t>(parts),
                         static_cast<std::int64_t>(std::min(parts, threads)), 1, run);
   std::uint32_t crc = crcs[0];
-  for (std::size_t i = 1; i < parts; ++i) {
-    crc = crc32_combine(crc, crcs[i], std::min(kPart, data.size() - i * kPart));
-  }
+  for (std::size_t i = 1; i < parts; ++i) crc = crc32_combine(crc, crcs[i], part_length(i));
   return crc;
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> crc32_of_file(int fd, std::uint64_t offset, std::uint64_t length) {
+  std::atomic<bool> failed{false};
+  const std::uint32_t crc = joined(length, [&](std::size_t i) -> std::uint32_t {
+    // 256 KiB: the buffer stays in cache between the read and the CRC.
+    std::vector<std::byte> buf(std::size_t{256} << 10);
+    const std::uint64_t begin = i * kPart, end = std::min<std::uint64_t>(length, begin + kPart);
+    std::uint32_t c = 0;
+    for (std::uint64_t at = begin; at < end && !failed.load(std::memory_order_relaxed);) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - at));
+      const ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(offset + at));
+      if (got <= 0) {
+        if (got < 0 && errno == EINTR) continue;
+        failed.store(true, std::memory_order_relaxed);
+        break;
+      }
+      c = crc32(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(got)), c);
+      at += static_cast<std::uint64_t>(got);
+    }
+    return c;
+  });
+  if (failed.load()) return std::nullopt;
+  return crc;
+}
+
+std::uint32_t crc32_parallel(std::span<const std::byte> data) {
+  return joined(data.size(), [&](std::size_t i) {
+    return crc32(data.subspan(i * kPart, std::min(kPart, data.size() - i * kPart)));
+  });
 }
 
 }  // namespace kserde::io

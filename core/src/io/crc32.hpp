@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 namespace kserde::io {
@@ -22,6 +23,12 @@ std::uint32_t crc32_combine(std::uint32_t crc_a, std::uint32_t crc_b,
 
 // crc32(data), threaded over the pool for buffers of several MiB.
 std::uint32_t crc32_parallel(std::span<const std::byte> data);
+
+// The CRC-32 of `length` bytes of the open file `fd` from `offset`, read with pread in small
+// buffers (threaded like crc32_parallel). Reading through the descriptor instead of a mapping of
+// the file leaves the mapping's pages untouched: a mapped load stays lazy and a copying load's
+// peak memory stays the copy. nullopt when a read fails or the file is shorter.
+std::optional<std::uint32_t> crc32_of_file(int fd, std::uint64_t offset, std::uint64_t length);
 
 // Which kernel crc32() uses on this machine: "vpclmulqdq", "pclmulqdq" or "zlib".
 const char* crc32_kernel() noexcept;
