@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -39,6 +40,7 @@
 #include <rapidjson/document.h>
 
 #include "kserde/functional.hpp"
+#include "io/crc32.hpp"
 #include "kserde/initializers.hpp"
 #include "kserde/io/npy.hpp"
 #include "kserde/layers.hpp"
@@ -161,6 +163,8 @@ std::string python_h5py_median(const fs::path& file) {
   return out;
 }
 
+std::string threads_label(std::size_t n);
+
 int cmd_load(const fs::path& dir) {
   ensure_big_files(dir);
   const fs::path keras = dir / "big.keras", h5 = dir / "big.weights.h5";
@@ -202,6 +206,37 @@ int cmd_load(const fs::path& dir) {
   row("load .keras, mapped (mmap_weights; fresh pread = reference)", fmt_time(mapped),
       fmt_time(fresh), mapped / fresh, "<= 0.2x");
   (void)wbytes;
+
+  // CRC-32 verification (on by default above): its cost on the load, and the kernels against
+  // zlib's crc32_z and against a plain read of the same bytes.
+  kserde::LoadOptions copy_trust = copy_opts, map_trust = map_opts;
+  copy_trust.verify_checksums = false;
+  map_trust.verify_checksums = false;
+  const double copy_nv = time_median(5, [&] { auto m = kserde::load_model(keras, copy_trust); });
+  const double mapped_nv = time_median(5, [&] { auto m = kserde::load_model(keras, map_trust); });
+  row("load .keras, copying, with CRC-32 check (verify_checksums = false = reference)",
+      fmt_time(copy), fmt_time(copy_nv), copy / copy_nv, "<= 1.15x");
+  row("load .keras, mapped, with CRC-32 check (verify_checksums = false = reference)",
+      fmt_time(mapped), fmt_time(mapped_nv), mapped / mapped_nv, "(reads every byte once)");
+  row("load .keras, mapped, with CRC-32 check (pread into a touched buffer = reference)",
+      fmt_time(mapped), fmt_time(hot), mapped / hot, "");
+  const std::span<const std::byte> all(touched.get(), n);
+  std::uint32_t sink = 0;
+  const double crc_zlib = time_median(5, [&] { sink ^= kserde::io::detail::crc32_zlib(all, 0); });
+  const double crc_one = time_median(5, [&] { sink ^= kserde::io::crc32(all); });
+  const double crc_all = time_median(5, [&] { sink ^= kserde::io::crc32_parallel(all); });
+  row(std::string("CRC-32 of the file in memory, 1 thread, ") + kserde::io::crc32_kernel() +
+          " (zlib crc32_z = reference)",
+      fmt_time(crc_one), fmt_time(crc_zlib), crc_one / crc_zlib, "<= 0.5x");
+  row("CRC-32 of the file in memory, " + threads_label(kserde::ops::num_threads()) +
+          " (pread into a touched buffer = reference)",
+      fmt_time(crc_all), fmt_time(hot), crc_all / hot, "<= 1.0x");
+  char crc_note[160];
+  std::snprintf(crc_note, sizeof crc_note,
+                "CRC-32: %.1f GB/s with %s on one thread, %.1f GB/s with zlib (check value %08x)",
+                static_cast<double>(n) / crc_one / 1e9, kserde::io::crc32_kernel(),
+                static_cast<double>(n) / crc_zlib / 1e9, static_cast<unsigned>(sink));
+  note(crc_note);
 
   // Weights file: kserde load_weights vs h5py reading every dataset.
   auto model = big_mlp();

@@ -42,6 +42,8 @@ Args parse(const std::vector<std::string>& argv) {
       a.unsafe = true;
     } else if (s == "--no-bundled-plugins") {
       a.bundled_plugins = false;
+    } else if (s == "--strict") {
+      a.strict = true;
     } else if (s == "--plugin") {
       a.plugins.emplace_back(value());
     } else if (s == "--plugin-dir") {

@@ -23,6 +23,7 @@ struct Args {
   bool json = false;
   bool unsafe = false;
   bool bundled_plugins = true;                     // --no-bundled-plugins turns it off
+  bool strict = false;  // convert: refuse layers that can only be copied through
   std::vector<std::filesystem::path> plugins;      // --plugin FILE
   std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir DIR
 };

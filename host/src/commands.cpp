@@ -1,5 +1,6 @@
 #include <iomanip>
 #include <iostream>
+#include <set>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -8,6 +9,8 @@
 #include "kserde/error.hpp"
 #include "kserde/evaluate.hpp"
 #include "kserde/io/npy.hpp"
+#include "kserde/layer.hpp"
+#include "kserde/model.hpp"
 #include "kserde/plugin.hpp"
 #include "kserde/saving.hpp"
 #include "kserde/serializer.hpp"
@@ -19,6 +22,19 @@ namespace {
 
 void expect_positional(const Args& a, std::size_t n, const char* what) {
   if (a.positional.size() != n) throw UsageError{std::string("expected ") + what};
+}
+
+// Layers carried through without an implementation (UnknownLayers::PassThrough), depth first,
+// each once.
+void collect_opaque(const Layer& layer, std::set<const Layer*>& seen,
+                    std::vector<const Layer*>& out) {
+  if (!seen.insert(&layer).second) return;
+  if (layer.accepts_any_weights()) out.push_back(&layer);
+  for (const TrackedChild& c : layer.tracked_children()) {
+    for (const Layer* child : c.layers) {
+      if (child != nullptr) collect_opaque(*child, seen, out);
+    }
+  }
 }
 
 }  // namespace
@@ -61,6 +77,24 @@ int run_convert(const Args& a) {
                            "the architecture (.keras, a model directory, .h5)");
   }
   auto model = source->load(in, options);
+  // An opaque layer is copied as data: kserde cannot check it, and Keras loads the result only
+  // where the layer's class exists. Say so for each; --strict refuses before writing anything.
+  std::set<const Layer*> seen;
+  std::vector<const Layer*> opaque;
+  collect_opaque(*model, seen, opaque);
+  for (const Layer* l : opaque) {
+    const std::string what = "layer '" + l->name() + "' (" + l->class_name() + ")";
+    if (a.strict) {
+      throw UnsupportedError(in.string() + ": " + what +
+                             " has no implementation in kserde; --strict refuses to convert a "
+                             "model with layers it can only copy (" +
+                             std::to_string(opaque.size()) + " in all)");
+    }
+    std::cerr << "kserde: warning: " << in.string() << ": " << what
+              << " has no implementation in kserde; it is copied to " << out.string()
+              << " unchecked, and Keras can load the result only where '" << l->class_name()
+              << "' is provided\n";
+  }
   save_model(*model, out);
   return 0;
 }

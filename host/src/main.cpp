@@ -24,8 +24,9 @@ commands:
       [--resume] [--seed S] [--no-shuffle] [--validation-input VX.npy --validation-target VY.npy]
                                          train a compiled model; --resume continues its optimizer
                                          state (iterations, slots) instead of starting afresh
-  convert IN OUT                         load IN in whatever format reads it, save OUT in the format
-                                         its name asks for (.keras, .weights.h5, .json, a directory)
+  convert IN OUT [--strict]              load IN in whatever format reads it, save OUT in the format
+                                         its name asks for (.keras, .weights.h5, .json, a directory);
+                                         --strict refuses layers kserde can only copy through
   plugins [--json]                       list the plugins found and whether they load
 
 options for every command (before or after it):

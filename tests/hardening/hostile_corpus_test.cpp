@@ -156,6 +156,26 @@ std::vector<std::pair<std::string, std::string>> hostile_models() {
   v.push_back({"hdf5_signature_only.keras",
                test::make_zip({{"metadata.json", kMetadata}, {"config.json", cfg},
                                {"model.weights.h5", std::string("\x89HDF\r\n\x1a\n", 8) + std::string(2000, '\xff'), false}})});
+  // Integrity: a weight changed after the CRC was computed, repeated JSON keys, names and shapes
+  // Keras never writes, a .keras archive under an HDF5 name.
+  {
+    std::string w = weights;
+    w[w.size() / 2] = static_cast<char>(w[w.size() / 2] ^ 1);
+    const auto crc = static_cast<std::uint32_t>(crc32(
+        0, reinterpret_cast<const Bytef*>(weights.data()), static_cast<uInt>(weights.size())));
+    v.push_back({"crc_mismatch_weights.keras",
+                 test::make_zip({{"metadata.json", kMetadata},
+                                 {"config.json", cfg},
+                                 {"model.weights.h5", w, false, std::nullopt, crc}})});
+  }
+  v.push_back({"duplicate_key.keras",
+               keras_with_config(replace(cfg, "\"units\": 32", "\"units\": 32, \"units\": 64"))});
+  v.push_back({"slash_in_name.keras",
+               keras_with_config(replace(cfg, "\"name\": \"dense\"", "\"name\": \"vars/dense\""))});
+  v.push_back(
+      {"input_2_31.keras", keras_with_config(replace(cfg, "\"batch_shape\": [null, 784]",
+                                                     "\"batch_shape\": [null, 2147483648]"))});
+  v.push_back({"keras_zip_named.h5", keras});
   // Not-a-model files with model extensions.
   v.push_back({"garbage.h5", std::string("\x89HDF\r\n\x1a\n", 8) + std::string(5000, '\x01')});
   v.push_back({"garbage.json", std::string(100000, '{')});

@@ -42,6 +42,8 @@ class Deserializer {
   const LoadOptions& options_;
   std::string source_;
   std::map<std::int64_t, std::shared_ptr<Layer>> shared_objects_;
+  // The class_name and config each shared_object_id was first seen with.
+  std::map<std::int64_t, std::shared_ptr<JsonDocument>> shared_dicts_;
   std::vector<std::string> passthrough_;
   bool from_file_ = true;
   // Charges every variable the layers built during this load create (LoadOptions::max_weight_bytes).

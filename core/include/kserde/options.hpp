@@ -56,6 +56,11 @@ struct LoadOptions {
   UnknownLayers unknown_layers = UnknownLayers::Error;
   // Let weights borrow the memory-mapped file instead of copying (STORED, contiguous datasets).
   bool mmap_weights = false;
+  // Check the CRC-32 of every .keras member read (config.json, metadata.json, model.weights.h5)
+  // and refuse a mismatch with FormatError, as Python's zipfile does. The check runs at memory
+  // speed while the member is first read (see bench/RESULTS.md). Turn it off only for files whose
+  // integrity is verified another way (a signature or a digest checked before loading).
+  bool verify_checksums = true;
   // Inference threads of the process-wide pool, applied by load_model when > 0 (0 = leave it:
   // KSERDE_NUM_THREADS, else all cores). Results are bitwise the same for any thread count.
   unsigned num_threads = 0;

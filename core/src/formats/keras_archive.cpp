@@ -92,7 +92,7 @@ class KerasArchiveFormat final : public Serializer {
  private:
   static io::ArchiveReader open(const std::filesystem::path& path, const LoadOptions& options) {
     try {
-      return io::ArchiveReader::open(path, options.archive_limits);
+      return io::ArchiveReader::open(path, options.archive_limits, options.verify_checksums);
     } catch (const FormatError& e) {
       throw FormatError(std::string(e.what()) +
                         " (a .keras file must be the zip archive Keras writes)");

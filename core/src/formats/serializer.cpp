@@ -38,6 +38,17 @@ std::string lower(std::string s) {
   return s;
 }
 
+// ".h5" / ".hdf5": HDF5 names, claimed by the legacy plugin even when it is not loaded.
+bool names_hdf5(const std::filesystem::path& path) {
+  const std::string name = lower(path.filename().string());
+  return ends_with(name, ".h5") || ends_with(name, ".hdf5");
+}
+
+std::string content_kind(const Serializer& s) {
+  if (s.name() == "keras") return "a .keras zip archive";
+  return "a file of the " + s.name() + " format";
+}
+
 SerializerPtr by_extension(const std::filesystem::path& path) {
   const std::string name = lower(path.filename().string());
   SerializerPtr best;
@@ -108,12 +119,26 @@ SerializerPtr serializer_for_load(const std::filesystem::path& path, const LoadO
     got = static_cast<std::size_t>(in.gcount());
   }
   head.resize(got);
+  SerializerPtr named;  // the format the file's name claims, if any
   if (!is_dir) {
-    if (auto s = by_extension(path); s && (*s).sniff(path, head, false)) return s;
+    named = by_extension(path);
+    if (named && named->sniff(path, head, false)) return named;
   }
   for (const std::string& key : formats().keys()) {
     auto s = formats().find(key);
-    if (s && (*s)->sniff(path, head, is_dir)) return *s;
+    if (!s || !(*s)->sniff(path, head, is_dir)) continue;
+    // The bytes are another format than the name says (a .keras zip named .h5 or .weights.h5):
+    // loading it anyway would hide a mix-up, and Keras refuses such a file too.
+    if (!is_dir && (named || names_hdf5(path))) {
+      const auto exts = (*s)->extensions();
+      throw FormatError(path.string() + ": the file is " + content_kind(**s) +
+                        ", not what its name says" +
+                        (named ? " (" + named->name() + ")" : std::string(" (HDF5)")) +
+                        (exts.empty() ? std::string("; refusing it")
+                                      : "; refusing it (rename it to end in " + exts.front() +
+                                            " if it is meant to be one)"));
+    }
+    return *s;
   }
   if (!is_dir) {
     if (auto s = by_extension(path)) return s;  // its loader gives the precise error

@@ -34,8 +34,9 @@ class WeightsH5Format final : public Serializer {
                     const LoadOptions& options) const override {
     auto src = io::map_file(path);
     src.file_name = path.string();
-    if (!hdf5::has_signature(src.bytes)) {
-      throw FormatError(path.string() + ": not an HDF5 file (no HDF5 signature at offset 0)");
+    if (!hdf5::superblock_offset(src.bytes)) {
+      throw FormatError(path.string() +
+                        ": not an HDF5 file (no HDF5 signature at offset 0 or past a user block)");
     }
     auto store = weights::open_h5(std::move(src), options);
     weights::load_into(model, *store, options.compile);

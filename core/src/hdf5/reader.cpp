@@ -123,7 +123,11 @@ std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileStat
   const std::uint64_t bytes = info.space.count * es;
   const Layout& l = info.layout;
   if (l.kind == Layout::Kind::Contiguous && l.address != kUndefined) {
-    if (l.size < bytes) f.fail(p, "contiguous storage of " + std::to_string(l.size) + " bytes for " + std::to_string(bytes) + " bytes of data");
+    // libhdf5 sizes contiguous storage exactly; a size claiming more (2^40 bytes for a few
+    // floats) is a damaged or forged layout message.
+    if (l.size != bytes)
+      f.fail(p, "layout message: contiguous storage of " + std::to_string(l.size) + " bytes for " +
+                    std::to_string(bytes) + " bytes of data");
     (void)f.at(l.address, bytes, p, "data");
   }
   if (l.kind == Layout::Kind::Compact && l.compact.size() < bytes)

@@ -13,6 +13,7 @@
 //   superblock extension address (O) | end-of-file address (O) | root object header address (O) |
 //   lookup3 checksum (4)
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "hdf5/internal.hpp"
@@ -22,6 +23,15 @@ namespace kserde::hdf5 {
 bool has_signature(std::span<const std::byte> head) noexcept {
   static constexpr unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   return head.size() >= 8 && std::memcmp(head.data(), sig, 8) == 0;
+}
+
+std::optional<std::uint64_t> superblock_offset(std::span<const std::byte> file) noexcept {
+  // The HDF5 spec (section II.A) puts the superblock at 0, 512, 1024, 2048, ...: a user block
+  // of that size precedes it.
+  for (std::uint64_t off = 0; off < file.size(); off = off == 0 ? 512 : off * 2) {
+    if (has_signature(file.subspan(static_cast<std::size_t>(off)))) return off;
+  }
+  return std::nullopt;
 }
 
 namespace detail {
@@ -160,8 +170,13 @@ void verify_checksum(const FileState& fs, Bytes covered, Bytes stored, std::stri
 }
 
 void parse_superblock(FileState& fs) {
-  if (!has_signature(fs.src.bytes)) fs.fail("", "not an HDF5 file (no signature at offset 0)");
-  Cursor c(fs, fs.src.bytes, "", "superblock");
+  const std::optional<std::uint64_t> sb_at = superblock_offset(fs.src.bytes);
+  if (!sb_at) {
+    fs.fail("", "not an HDF5 file (no signature at offset 0 or at 512, 1024, 2048, ...)");
+  }
+  const Bytes sb = fs.src.bytes.subspan(static_cast<std::size_t>(*sb_at));
+  Cursor c(fs, sb, "", "superblock");
+  std::uint64_t base = 0;
   c.skip(8);
   const int version = c.u8();
   fs.superblock_version = version;
@@ -177,7 +192,7 @@ void parse_superblock(FileState& fs) {
     c.skip(4);  // group K values
     c.skip(4);  // consistency flags
     if (version == 1) c.skip(4);
-    fs.base = c.addr();
+    base = c.addr();
     c.skip(8);  // free space
     eof = c.addr();
     c.skip(8);  // driver info
@@ -190,19 +205,25 @@ void parse_superblock(FileState& fs) {
       fs.unsupported("", "superblock with " + std::to_string(so) + "-byte offsets and " +
                              std::to_string(sl) + "-byte lengths (only 8 is read)");
     c.skip(1);
-    fs.base = c.addr();
+    base = c.addr();
     c.skip(8);  // superblock extension (B-tree K values, shared message tables we refuse lazily)
     eof = c.addr();
     fs.root_address = c.addr();
     const std::size_t covered = c.pos();
-    verify_checksum(fs, fs.src.bytes.first(covered), c.bytes(4), "", "superblock");
+    verify_checksum(fs, sb.first(covered), c.bytes(4), "", "superblock");
   } else {
     fs.unsupported("", "superblock version " + std::to_string(version));
   }
-  if (fs.base > fs.size()) fs.fail("", "superblock base address " + hex(fs.base) + " lies past end of file");
-  if (eof != kUndefined && eof > fs.size() - fs.base) {
-    fs.fail("", "file is truncated: superblock end-of-file address " + hex(eof) +
-                    " but only " + hex(fs.size() - fs.base) + " bytes present");
+  // Addresses count from the superblock (libhdf5 writes the user block's size as the base).
+  if (base != 0 && base != *sb_at) {
+    fs.fail("", "superblock base address " + hex(base) +
+                    " disagrees with the superblock's position " + hex(*sb_at));
+  }
+  fs.base = *sb_at;
+  // libhdf5 counts the end-of-file address from the start of the file, user block included.
+  if (eof != kUndefined && eof > fs.size()) {
+    fs.fail("", "file is truncated: superblock end-of-file address " + hex(eof) + " but only " +
+                    hex(fs.size()) + " bytes present");
   }
   if (fs.root_address == kUndefined) fs.fail("", "root group object header address is undefined");
 }

@@ -27,10 +27,13 @@
 #include <archive_entry.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
 
+#include "io/crc32.hpp"
+#include "io/posix_util.hpp"
 #include "io/zip_names.hpp"
 #include "kserde/error.hpp"
 #include "kserde/io/archive.hpp"
@@ -101,6 +104,73 @@ struct Entry {
   std::uint16_t flags = 0;
 };
 
+// General purpose flag bits (APPNOTE 4.4.4).
+constexpr std::uint16_t kFlagEncrypted = 1u << 0;
+constexpr std::uint16_t kFlagDataDescriptor = 1u << 3;
+constexpr std::uint16_t kFlagStrongEncryption = 1u << 6;
+constexpr std::uint16_t kFlagUtf8 = 1u << 11;
+constexpr std::uint16_t kFlagMaskedHeaders = 1u << 13;  // central directory encryption
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool is_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto t = static_cast<unsigned char>(s[i + k]);
+      if ((t & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (t & 0x3Fu);
+    }
+    static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// What a Unix mode in the external attributes makes of an entry other than a regular file or a
+// directory; nullptr for those two (and for archives made elsewhere, which carry no file type).
+const char* special_file_kind(std::uint16_t made_by, std::uint32_t external_attrs) {
+  constexpr unsigned kUnix = 3;
+  if ((made_by >> 8) != kUnix) return nullptr;
+  switch ((external_attrs >> 16) & 0170000u) {
+    case 0:
+    case 0100000:  // regular file
+    case 0040000:  // directory
+      return nullptr;
+    case 0020000:
+      return "a character device";
+    case 0060000:
+      return "a block device";
+    case 0010000:
+      return "a FIFO";
+    case 0120000:
+      return "a symbolic link";
+    case 0140000:
+      return "a socket";
+    default:
+      return "of an unknown file type";
+  }
+}
+
 // The entry name libarchive reports: UTF-8 when it can convert, else the raw bytes.
 bool libarchive_name_is(struct archive_entry* e, std::string_view name) {
   const char* utf8 = archive_entry_pathname_utf8(e);
@@ -114,7 +184,9 @@ struct ArchiveReader::Impl {
   std::filesystem::path path;
   std::string pname;  // path.string(), for messages
   ArchiveLimits limits;
+  bool verify_checksums = true;
   ByteSource map;
+  detail::UniqueFd fd;  // the mapped file, read through for CRC checks
   std::vector<ArchiveMember> members;
   std::vector<Entry> entries;
   std::map<std::string, std::size_t, std::less<>> index;
@@ -146,8 +218,12 @@ struct ArchiveReader::Impl {
 
   void parse();
   void check_local_headers(std::uint64_t cd_offset);
+  void check_data_descriptor(std::size_t i, std::uint64_t next_offset) const;
   void cross_check_with_libarchive() const;
   ByteSource inflate(std::size_t i) const;
+  void verify_crc(std::size_t i, std::span<const std::byte> data) const;
+  void verify_stored_crc(std::size_t i) const;
+  void check_crc(std::size_t i, std::uint32_t got) const;
 };
 
 void ArchiveReader::Impl::parse() {
@@ -213,6 +289,8 @@ void ArchiveReader::Impl::parse() {
     if (b.u32(pos) != 0x02014b50)
       fail("central directory header " + std::to_string(i) + " has a bad signature");
     Entry e;
+    const std::uint16_t made_by = b.u16(pos + 4);
+    const std::uint32_t external_attrs = b.u32(pos + 38);
     e.flags = b.u16(pos + 8);
     e.method = b.u16(pos + 10);
     e.crc = b.u32(pos + 16);
@@ -248,9 +326,20 @@ void ArchiveReader::Impl::parse() {
       x += 4 + len;
     }
     if (disk_start != 0) fail_member(name, "the member lies on another volume of a split archive");
-    if (e.flags & 1) {
+    if ((e.flags & (kFlagEncrypted | kFlagStrongEncryption | kFlagMaskedHeaders)) != 0 ||
+        e.method == 99) {
       throw UnsupportedError("'" + pname + "!" + printable(name) +
-                             "': encrypted zip members are not supported; save without encryption");
+                             "': encrypted zip members are not supported (the central directory "
+                             "flags it encrypted); save without encryption");
+    }
+    if ((e.flags & kFlagUtf8) != 0 && !is_utf8(name)) {
+      fail_member(name,
+                  "the member name is flagged UTF-8 but is not valid UTF-8; the archive is "
+                  "damaged or hostile");
+    }
+    if (const char* kind = special_file_kind(made_by, external_attrs)) {
+      fail_member(name, std::string("the entry is ") + kind +
+                            ", not a regular file; a model archive holds regular files only");
     }
     const bool stored = e.method == 0;
     if (stored && csize != usize)
@@ -318,8 +407,17 @@ void ArchiveReader::Impl::check_local_headers(std::uint64_t cd_offset) {
         }
       }
     }
+    const std::uint16_t local_flags = b.u16(lo + 6);
+    if ((local_flags & (kFlagEncrypted | kFlagStrongEncryption)) !=
+        (e.flags & (kFlagEncrypted | kFlagStrongEncryption))) {
+      fail_member(m.name, "the local header and the central directory disagree on encryption");
+    }
+    if ((local_flags & kFlagDataDescriptor) != (e.flags & kFlagDataDescriptor)) {
+      fail_member(m.name,
+                  "the local header and the central directory disagree on the data descriptor");
+    }
     // With flag bit 3 the local values may be zero; otherwise they must agree.
-    const bool deferred = (b.u16(lo + 6) & 8) != 0;
+    const bool deferred = (local_flags & kFlagDataDescriptor) != 0;
     auto agrees = [&](std::uint64_t local, std::uint64_t central) {
       return local == central || (deferred && local == 0);
     };
@@ -340,6 +438,66 @@ void ArchiveReader::Impl::check_local_headers(std::uint64_t cd_offset) {
     if (entries[prev].data_offset + members[prev].compressed_size > entries[cur].local_offset) {
       fail_member(members[cur].name, "overlaps member '" + printable(members[prev].name) + "'");
     }
+  }
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    check_data_descriptor(order[k],
+                          k + 1 < order.size() ? entries[order[k + 1]].local_offset : cd_offset);
+  }
+}
+
+// The data descriptor after a member written with flag bit 3 (APPNOTE 4.3.9): an optional
+// signature "PK\7\8", then crc-32 and the two sizes, 4 bytes each (8 in ZIP64 archives). Its CRC
+// must be the central directory's: a reader that trusts the descriptor would check other bytes.
+void ArchiveReader::Impl::check_data_descriptor(std::size_t i, std::uint64_t next_offset) const {
+  const Entry& e = entries[i];
+  const ArchiveMember& m = members[i];
+  if ((e.flags & kFlagDataDescriptor) == 0) return;
+  const Bytes b(map.bytes, pname);
+  std::uint64_t p = e.data_offset + m.compressed_size;
+  if (p + 4 <= next_offset && b.u32(p) == 0x08074b50) p += 4;
+  if (p + 12 > next_offset) {
+    fail_member(m.name, "the data descriptor the header announces is missing or cut short");
+  }
+  if (b.u32(p) != e.crc) {
+    fail_member(m.name, "the data descriptor's CRC-32 (" + std::to_string(b.u32(p)) +
+                            ") disagrees with the central directory's (" + std::to_string(e.crc) +
+                            "); the archive is damaged");
+  }
+  // Sizes: 4-byte fields, or 8-byte ones when the member needed ZIP64.
+  const bool small = b.u32(p + 4) == (m.compressed_size & kAllOnes32) &&
+                     b.u32(p + 8) == (m.uncompressed_size & kAllOnes32);
+  const bool large = p + 20 <= next_offset && b.u64(p + 4) == m.compressed_size &&
+                     b.u64(p + 12) == m.uncompressed_size;
+  if (!small && !large) {
+    fail_member(m.name, "the data descriptor's sizes disagree with the central directory's");
+  }
+}
+
+void ArchiveReader::Impl::verify_stored_crc(std::size_t i) const {
+  if (!verify_checksums) return;
+  const std::optional<std::uint32_t> got =
+      crc32_of_file(fd.get(), entries[i].data_offset, members[i].uncompressed_size);
+  if (!got) {
+    throw IoError("'" + pname + "!" + printable(members[i].name) +
+                  "': cannot read the member to check its CRC-32 (was the file truncated?)");
+  }
+  check_crc(i, *got);
+}
+
+void ArchiveReader::Impl::verify_crc(std::size_t i, std::span<const std::byte> data) const {
+  if (!verify_checksums) return;
+  check_crc(i, crc32_parallel(data));
+}
+
+void ArchiveReader::Impl::check_crc(std::size_t i, std::uint32_t got) const {
+  if (got != entries[i].crc) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "CRC-32 mismatch (stored %08x, computed %08x)", entries[i].crc,
+                  got);
+    fail_member(members[i].name,
+                std::string(buf) +
+                    "; the file is corrupted or was altered after it was written (refusing it; "
+                    "LoadOptions::verify_checksums = false skips this check)");
   }
 }
 
@@ -407,6 +565,7 @@ ByteSource ArchiveReader::Impl::inflate(std::size_t i) const {
                             std::to_string(want));
   }
   buf->resize(static_cast<std::size_t>(got));
+  verify_crc(i, *buf);
   ByteSource out;
   out.bytes = {buf->data(), buf->size()};
   out.owner = std::move(buf);
@@ -414,12 +573,14 @@ ByteSource ArchiveReader::Impl::inflate(std::size_t i) const {
   return out;
 }
 
-ArchiveReader ArchiveReader::open(const std::filesystem::path& path, const ArchiveLimits& limits) {
+ArchiveReader ArchiveReader::open(const std::filesystem::path& path, const ArchiveLimits& limits,
+                                  bool verify_checksums) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->pname = path.string();
   impl->limits = limits;
-  impl->map = map_file(path);
+  impl->verify_checksums = verify_checksums;
+  impl->map = detail::map_file_keeping_fd(path, false, impl->fd);
   impl->parse();
   impl->cross_check_with_libarchive();
   return ArchiveReader(std::move(impl));
@@ -448,8 +609,12 @@ ByteSource ArchiveReader::member(std::string_view name) const {
   const std::size_t i = it->second;
   const ArchiveMember& m = impl_->members[i];
   if (!m.stored) return impl_->inflate(i);
-  return sub_range(impl_->map, impl_->entries[i].data_offset, m.uncompressed_size,
-                   impl_->pname + "!" + m.name);
+  ByteSource out = sub_range(impl_->map, impl_->entries[i].data_offset, m.uncompressed_size,
+                             impl_->pname + "!" + m.name);
+  // Read through the descriptor, not the mapping: a mapped load stays lazy, and a copying load
+  // does not hold the whole member's pages besides its copy.
+  impl_->verify_stored_crc(i);
+  return out;
 }
 
 }  // namespace kserde::io

@@ -49,8 +49,15 @@ UniqueFd open_regular(const std::filesystem::path& path, struct stat& st) {
 }  // namespace
 
 ByteSource map_file(const std::filesystem::path& path, bool hint_sequential) {
+  UniqueFd fd;
+  return detail::map_file_keeping_fd(path, hint_sequential, fd);
+}
+
+ByteSource detail::map_file_keeping_fd(const std::filesystem::path& path, bool hint_sequential,
+                                       UniqueFd& fd_out) {
   struct stat st {};
-  UniqueFd fd = open_regular(path, st);
+  UniqueFd& fd = fd_out;
+  fd = open_regular(path, st);
   if (!S_ISREG(st.st_mode)) {
     throw IoError("'" + path.string() + "' is not a regular file and cannot be memory-mapped");
   }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kserde/error.hpp"
+#include "kserde/io/byte_source.hpp"
 
 namespace kserde::io::detail {
 
@@ -63,5 +64,10 @@ inline std::string errno_text(int err) {
                                   int err) {
   throw IoError("'" + path.string() + "': " + what + ": " + errno_text(err));
 }
+
+// map_file that also hands back the open descriptor of the mapped file (the archive reader
+// reads members through it to check their CRC without populating the mapping).
+ByteSource map_file_keeping_fd(const std::filesystem::path& path, bool hint_sequential,
+                               UniqueFd& fd_out);
 
 }  // namespace kserde::io::detail

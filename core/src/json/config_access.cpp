@@ -1,5 +1,6 @@
 #include "json/config_access.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kserde/error.hpp"
@@ -133,13 +134,26 @@ std::vector<std::int64_t> get_int_tuple(const JsonValue& obj, std::string_view k
 
 Shape to_shape(const JsonValue& v, const std::string& where) {
   if (!v.IsArray()) fail(where, "a shape must be a list, got " + kind_of(v));
+  if (v.Size() > kMaxShapeRank) {
+    throw LimitError(where + ": a shape of rank " + std::to_string(v.Size()) +
+                     " exceeds the limit of " + std::to_string(kMaxShapeRank) +
+                     " (config shapes; docs/security.md)");
+  }
   Shape s;
+  std::int64_t known = 1;  // product of the known dimensions, at most kMaxShapeElements
   for (const auto& d : v.GetArray()) {
     if (d.IsNull()) {
       s.push_back(-1);
     } else {
       const std::int64_t x = as_int(d, "shape", where);
       if (x < 0) fail(where, "shape has a negative dimension");
+      if (x > kMaxShapeElements || (x > 0 && known > kMaxShapeElements / x)) {
+        throw LimitError(where + ": a shape whose known dimensions (here " + std::to_string(x) +
+                         ") hold more than " + std::to_string(kMaxShapeElements) +
+                         " elements, the limit for config shapes (docs/security.md); it could "
+                         "not be computed");
+      }
+      known *= std::max<std::int64_t>(x, 1);
       s.push_back(x);
     }
   }

@@ -39,7 +39,13 @@ std::string get_string(const JsonValue& obj, std::string_view key, const std::st
 std::vector<std::int64_t> get_int_tuple(const JsonValue& obj, std::string_view key,
                                         const std::string& where, std::size_t n,
                                         std::optional<std::int64_t> fallback = std::nullopt);
-// A shape list with null for unknown dimensions.
+// Shapes a config may hold (input shapes, build shapes, target shapes): rank at most 64, and the
+// product of the known dimensions at most 2^31 - 1. Larger ones cannot be computed; refusing them
+// at load beats failing at the first predict.
+inline constexpr std::size_t kMaxShapeRank = 64;
+inline constexpr std::int64_t kMaxShapeElements = (std::int64_t{1} << 31) - 1;
+// A shape list with null for unknown dimensions. ConfigError for a negative dimension,
+// LimitError past the limits above.
 Shape to_shape(const JsonValue& v, const std::string& where);
 JsonValue from_shape(const Shape& shape, JsonDocument::AllocatorType& a);
 

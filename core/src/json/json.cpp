@@ -8,9 +8,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -91,22 +94,73 @@ class NumberHandler {
   JsonDocument& d_;
 };
 
-// Iterative, so a hostile file's nesting cannot exhaust the stack here either.
-std::size_t max_depth_of(const JsonValue& root, std::size_t limit) {
+// A key for a message: quoted, control characters and quotes escaped, cut at 80 bytes.
+std::string shown_key(std::string_view k) {
+  std::string out = "'";
+  for (char c : k.substr(0, 80)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\'' || c == '\\') {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out + (k.size() > 80 ? "...'" : "'");
+}
+
+std::string_view name_of(const JsonValue::ConstMemberIterator& m) {
+  return {m->name.GetString(), m->name.GetStringLength()};
+}
+
+// A key that appears twice in `object`, if any. RFC 8259 leaves the meaning of repeated names to
+// each reader, and readers differ (RapidJSON's lookups find the first, Python's json keeps the
+// last): a checker and a loader could see different models in one file.
+std::optional<std::string_view> repeated_key(const JsonValue& object,
+                                             std::vector<std::string_view>& scratch) {
+  const auto begin = object.MemberBegin(), end = object.MemberEnd();
+  const auto n = static_cast<std::size_t>(end - begin);
+  if (n < 2) return std::nullopt;
+  if (n <= 16) {
+    for (auto i = begin; i != end; ++i) {
+      for (auto j = i + 1; j != end; ++j) {
+        if (name_of(i) == name_of(j)) return name_of(i);
+      }
+    }
+    return std::nullopt;
+  }
+  scratch.clear();
+  for (auto i = begin; i != end; ++i) scratch.push_back(name_of(i));
+  std::sort(scratch.begin(), scratch.end());
+  const auto dup = std::adjacent_find(scratch.begin(), scratch.end());
+  if (dup == scratch.end()) return std::nullopt;
+  return *dup;
+}
+
+// Iterative, so a hostile file's nesting cannot exhaust the stack here either. Checks the depth
+// limit and that no object repeats a key.
+void check_structure(const JsonValue& root, const std::string& what, std::size_t limit) {
   std::vector<std::pair<const JsonValue*, std::size_t>> stack{{&root, 1}};
-  std::size_t deepest = 0;
+  std::vector<std::string_view> scratch;
   while (!stack.empty()) {
     auto [v, d] = stack.back();
     stack.pop_back();
-    deepest = std::max(deepest, d);
-    if (deepest > limit) return deepest;
+    if (d > limit) {
+      throw LimitError(what + ": JSON nesting deeper than " + std::to_string(limit) + " levels");
+    }
     if (v->IsArray()) {
       for (const auto& e : v->GetArray()) stack.emplace_back(&e, d + 1);
     } else if (v->IsObject()) {
+      if (auto key = repeated_key(*v, scratch)) {
+        throw ConfigError(what + ": the key " + shown_key(*key) +
+                          " appears twice in one JSON object; refusing an ambiguous file "
+                          "(readers disagree on which value counts)");
+      }
       for (const auto& m : v->GetObject()) stack.emplace_back(&m.value, d + 1);
     }
   }
-  return deepest;
 }
 
 // Python writes "NaN", "Infinity", "-Infinity"; RapidJSON's writer spells them the same with
@@ -141,10 +195,7 @@ std::shared_ptr<JsonDocument> parse_json(std::string_view text, const std::strin
                       (number ? "number too big to be stored in double"
                               : rapidjson::GetParseError_En(reader.GetParseErrorCode())));
   }
-  if (max_depth_of(*doc, limits.max_depth) > limits.max_depth) {
-    throw LimitError(what + ": JSON nesting deeper than " + std::to_string(limits.max_depth) +
-                     " levels");
-  }
+  check_structure(*doc, what, limits.max_depth);
   return doc;
 }
 

@@ -13,6 +13,7 @@
 #include "kserde/object_registry.hpp"
 #include "layers/input_layer.hpp"
 #include "models/layer_call.hpp"
+#include "models/build_check.hpp"
 
 namespace kserde {
 
@@ -279,7 +280,11 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
           throw ConfigError(node_where + ": " + e.layer->describe() +
                             " is called on no tensor; every node needs at least one input");
         }
-        if (known && !e.layer->built()) e.layer->build(in_shapes);
+        if (known && !e.layer->built()) {
+          e.layer->build(in_shapes);
+        } else if (known && n.call_index == 0) {
+          models::check_build_matches(*e.layer, in_shapes, node_where);
+        }
         if (known) {
           try {
             n.output_shapes = e.layer->compute_output_shape_for_call(in_shapes, n.constant_kwargs);
@@ -319,6 +324,11 @@ Functional::Functional(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
   std::vector<std::string> input_keys;
   io("input_layers", inputs_, input_keys);
   io("output_layers", outputs_, output_keys_);
+  if (inputs_.empty() || outputs_.empty()) {
+    throw ConfigError(where + ": the model has no " + (inputs_.empty() ? "inputs" : "outputs") +
+                      " (empty '" + (inputs_.empty() ? "input_layers" : "output_layers") +
+                      "'); a Functional model maps at least one input to one output");
+  }
   // model.layers in Keras's order (identical to the config order of files Keras 3 wrote; Keras 2
   // files may differ), so weights and saved configs line up with what Keras computes.
   std::vector<Entry> ordered;

@@ -9,6 +9,7 @@
 #include "kserde/object_registry.hpp"
 #include "layers/input_layer.hpp"
 #include "models/layer_call.hpp"
+#include "models/build_check.hpp"
 
 namespace kserde {
 
@@ -36,7 +37,17 @@ Sequential::Sequential(std::shared_ptr<JsonDocument> d, Deserializer& ctx) : Mod
                       ": A Sequential model configuration must be a dictionary "
                       "containing the 'name' and 'layers' keys");
   }
-  for (const auto& entry : list->GetArray()) add(ctx.layer(entry));
+  // Keras makes names unique when layers are added in code; a file whose list repeats a name
+  // (or an instance) was not written by Keras, and its weights paths would collide.
+  std::set<std::string> seen;
+  for (const auto& entry : list->GetArray()) {
+    std::shared_ptr<Layer> layer = ctx.layer(entry);
+    if (!seen.insert(layer->name()).second) {
+      throw ConfigError(ctx.source() + ": model '" + name() + "': the name \"" + layer->name() +
+                        "\" is used 2 times in the model. All layer names should be unique.");
+    }
+    add(std::move(layer));
+  }
   if (!built()) {
     if (const JsonValue* bis = cfg::find(c, "build_input_shape");
         bis != nullptr && bis->IsArray()) {
@@ -75,7 +86,11 @@ void Sequential::add(std::shared_ptr<Layer> layer) {
   // Already built: extend the build to the new layer.
   Shape s = build_input_shapes().at(0);
   for (const auto& l : layers_) {
-    if (!l->built()) l->build({s});
+    if (!l->built()) {
+      l->build({s});
+    } else {
+      models::check_build_matches(*l, {s}, describe());
+    }
     auto out = l->compute_output_shape({s});
     if (out.empty()) return;  // unknown (pass-through layer)
     s = out[0];
@@ -93,7 +108,11 @@ void Sequential::build_impl(const std::vector<Shape>& input_shapes) {
   signature_changed();
   Shape s = input_shapes[0];
   for (const auto& l : layers_) {
-    if (!l->built()) l->build({s});
+    if (!l->built()) {
+      l->build({s});
+    } else {
+      models::check_build_matches(*l, {s}, describe());
+    }
     auto out = l->compute_output_shape({s});
     if (out.empty()) return;
     s = out[0];

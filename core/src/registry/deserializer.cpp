@@ -166,11 +166,28 @@ std::shared_ptr<Layer> Deserializer::layer(const JsonValue& dict) {
       config.IsObject() ? string_or(config, "name", "?") : std::string("?");
   const std::string where = source_ + ": layer '" + layer_name + "' (" + class_name + ")";
 
+  // Keras refuses '/' in a name: it separates the groups of HDF5 weight paths.
+  if (layer_name.find('/') != std::string::npos) {
+    throw ConfigError(where +
+                      ": a layer name cannot contain '/' (it would be read as an HDF5 "
+                      "path); the file was not written by Keras");
+  }
+
   std::optional<std::int64_t> shared_id;
   if (const JsonValue* sid = cfg::find(dict, "shared_object_id"); sid != nullptr && sid->IsInt64()) {
     shared_id = sid->GetInt64();
     auto it = shared_objects_.find(*shared_id);
-    if (it != shared_objects_.end()) return it->second;
+    if (it != shared_objects_.end()) {
+      // Every occurrence of one object carries the same class and config; two different layers
+      // under one id would make the second silently become the first.
+      const JsonDocument& first = *shared_dicts_.at(*shared_id);
+      if (first["class_name"] != dict["class_name"] || first["config"] != config) {
+        throw ConfigError(where + ": shared_object_id " + std::to_string(*shared_id) +
+                          " is already the id of another layer ('" + it->second->name() +
+                          "'); two layers cannot share one id");
+      }
+      return it->second;
+    }
   }
   if (class_name == "Lambda" || class_name == "TFSMLayer" || class_name == "TorchModuleWrapper") {
     check_no_lambda(dict, where, options_.safe_mode);
@@ -191,16 +208,24 @@ std::shared_ptr<Layer> Deserializer::layer(const JsonValue& dict) {
   std::shared_ptr<Layer> layer;
   try {
     layer = factory(doc, *this);
+    if (from_file_) layer->mark_loaded();
+    if (const JsonValue* bc = cfg::find(dict, "build_config");
+        bc != nullptr && bc->IsObject() && !layer->built()) {
+      layer->build_from_config(*bc);
+    }
   } catch (const Error& e) {
     if (std::string(e.what()).find(source_) != std::string::npos) throw;
     rethrow_with_context(where + ": ");
   }
-  if (from_file_) layer->mark_loaded();
-  if (const JsonValue* bc = cfg::find(dict, "build_config");
-      bc != nullptr && bc->IsObject() && !layer->built()) {
-    layer->build_from_config(*bc);
+  if (shared_id) {
+    shared_objects_[*shared_id] = layer;
+    auto first = std::make_shared<JsonDocument>();
+    first->SetObject();
+    auto& a = first->GetAllocator();
+    first->AddMember("class_name", JsonValue(dict["class_name"], a), a);
+    first->AddMember("config", JsonValue(config, a), a);
+    shared_dicts_[*shared_id] = std::move(first);
   }
-  if (shared_id) shared_objects_[*shared_id] = layer;
   return layer;
 }
 

@@ -276,8 +276,9 @@ void load_by_position(Model& model, const hdf5::Group& g, const std::string& sou
 hdf5::File open_file(const std::filesystem::path& path, const LoadOptions& options) {
   io::ByteSource src = io::map_file(path);
   src.file_name = path.string();
-  if (!hdf5::has_signature(src.bytes)) {
-    throw FormatError(path.string() + ": not an HDF5 file (no HDF5 signature at offset 0)");
+  if (!hdf5::superblock_offset(src.bytes)) {
+    throw FormatError(path.string() +
+                      ": not an HDF5 file (no HDF5 signature at offset 0 or past a user block)");
   }
   return hdf5::File::open(std::move(src), options.hdf5_limits);
 }

@@ -161,8 +161,10 @@ class File {
   std::shared_ptr<detail::FileState> state_;
 };
 
-// True when `head` starts with the HDF5 signature at offset 0 (kserde does not search for a
-// user block).
+// True when `head` starts with the HDF5 signature at offset 0.
 bool has_signature(std::span<const std::byte> head) noexcept;
+// Where the superblock of `file` starts: 0, or past a user block of 512, 1024, 2048, ... bytes;
+// nullopt when there is no HDF5 signature at any of those offsets.
+std::optional<std::uint64_t> superblock_offset(std::span<const std::byte> file) noexcept;
 
 }  // namespace kserde::hdf5

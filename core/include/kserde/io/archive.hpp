@@ -39,13 +39,17 @@ struct ArchiveMember {
 class ArchiveReader {
  public:
   // Opens and validates `path`. FormatError ("not a zip archive", bad names: absolute, "..",
-  // backslashes, NUL, duplicates), LimitError, IoError; all name the path.
-  static ArchiveReader open(const std::filesystem::path& path, const ArchiveLimits& limits = {});
+  // backslashes, NUL, duplicates, not UTF-8 though flagged so; entries that are devices, FIFOs,
+  // links or sockets; a data descriptor that disagrees with the central directory),
+  // UnsupportedError (encryption), LimitError, IoError; all name the path. With
+  // `verify_checksums`, member() checks each member's CRC-32.
+  static ArchiveReader open(const std::filesystem::path& path, const ArchiveLimits& limits = {},
+                            bool verify_checksums = true);
   const std::filesystem::path& path() const;
   const std::vector<ArchiveMember>& members() const;
   bool contains(std::string_view name) const;
   // The member's bytes (zero-copy for STORED members). FormatError naming path!name if absent,
-  // damaged (CRC mismatch for compressed members) or past the end of the file.
+  // damaged (CRC-32 mismatch, checked unless open() was told not to) or past the end of the file.
   ByteSource member(std::string_view name) const;
 
   ~ArchiveReader();
