@@ -108,9 +108,9 @@ BOOST_DATA_TEST_CASE(golden_case_predicts_in_steady_state_without_allocating,
     for (const std::int64_t batch_size : {std::int64_t{1024}, std::int64_t{3}}) {
       // The same calls warm up and are counted: the last result stays alive while the next
       // call runs, as in a caller's loop. Workers grow their scratch on their first parts, so
-      // the warm-up gives each of them time to have run every layer.
+      // the warm-up lasts until each of them has run every layer.
       TensorList out;
-      for (int warm = 0; warm < 10; ++warm) out = model->predict(inputs, batch_size);
+      test::warm_up_until_steady([&] { out = model->predict(inputs, batch_size); });
       const long allocations = test::allocations_during([&] {
         for (int call = 0; call < 5; ++call) out = model->predict(inputs, batch_size);
       });

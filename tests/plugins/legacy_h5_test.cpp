@@ -492,7 +492,7 @@ BOOST_AUTO_TEST_CASE(legacy_config_of_a_keras3_model) {
 // The same format loaded as a plugin (libkserde_legacy_h5.so + its manifest).
 BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
   const fs::path lib =
-      fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
+      registry::bundled_plugin_dir() / "libkserde_legacy_h5.so";
   BOOST_REQUIRE(fs::exists(lib));
   PluginLoadOptions o;
   o.on_clash = registry::OnClash::Override;  // the test registered the linked copy already
@@ -519,7 +519,7 @@ BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
 BOOST_AUTO_TEST_CASE(cli_converts_legacy_h5_to_keras) {
   test::TempDir tmp;
   const fs::path lib =
-      fs::path(KSERDE_BINARY_DIR) / "plugins" / "legacy_h5" / "libkserde_legacy_h5.so";
+      registry::bundled_plugin_dir() / "libkserde_legacy_h5.so";
   const std::string cmd =
       std::string("env -u KSERDE_PLUGIN_PATH '") + KSERDE_CLI + "' convert --plugin '" +
       lib.string() + "' '" + (mlp() / "model.h5").string() + "' '" +

@@ -318,7 +318,7 @@ BOOST_AUTO_TEST_CASE(save_is_atomic) {
 // The same format loaded as a plugin (libkserde_safetensors.so + its manifest).
 BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
   const fs::path lib =
-      fs::path(KSERDE_BINARY_DIR) / "plugins" / "safetensors" / "libkserde_safetensors.so";
+      registry::bundled_plugin_dir() / "libkserde_safetensors.so";
   BOOST_REQUIRE(fs::exists(lib));
   PluginLoadOptions o;
   o.on_clash = registry::OnClash::Override;
@@ -345,7 +345,7 @@ BOOST_AUTO_TEST_CASE(loads_as_a_plugin) {
 BOOST_AUTO_TEST_CASE(cli_converts_keras_to_safetensors) {
   test::TempDir tmp;
   const fs::path lib =
-      fs::path(KSERDE_BINARY_DIR) / "plugins" / "safetensors" / "libkserde_safetensors.so";
+      registry::bundled_plugin_dir() / "libkserde_safetensors.so";
   const fs::path src = test::golden_dir() / "mlp" / "model.keras";
   const std::string cmd = std::string("env -u KSERDE_PLUGIN_PATH '") + KSERDE_CLI +
                           "' convert --plugin '" +

@@ -53,6 +53,19 @@ long allocations_during(F&& f) {
   return counter.count();
 }
 
+// Calls f until `quiet` calls in a row allocate nothing (at most `limit` calls): the warm-up that
+// reaches steady state. Pool workers take parts of a call dynamically, so on a busy machine one
+// worker may first meet a part's size (and grow its scratch once) only after many calls; a
+// fixed-count warm-up then ends too early. A call that allocates every time never goes quiet, and
+// the counted calls after this still see it.
+template <class F>
+void warm_up_until_steady(F&& f, int quiet = 5, int limit = 200) {
+  int in_a_row = 0;
+  for (int call = 0; call < limit && in_a_row < quiet; ++call) {
+    in_a_row = allocations_during(f) == 0 ? in_a_row + 1 : 0;
+  }
+}
+
 }  // namespace kserde::test
 
 #if defined(KSERDE_TEST_INTERPOSE_MALLOC) && !defined(__SANITIZE_ADDRESS__) && \

@@ -255,7 +255,7 @@ BOOST_DATA_TEST_CASE(repeated_predictions_make_no_heap_allocation, bdata::make(s
       const Tensor x = input_for(spec, rows);
       Tensor out = model->predict(x);
       const Tensor first = out.clone();
-      for (int warm = 0; warm < 10; ++warm) out = model->predict(x);
+      test::warm_up_until_steady([&] { out = model->predict(x); });
       bool same = true;
       const long allocations = test::allocations_during([&] {
         for (int call = 0; call < 5; ++call) {
