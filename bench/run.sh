@@ -37,8 +37,10 @@ fi
 cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
   -DKSERDE_BUILD_BENCH=ON >/dev/null
 TARGETS=(kserde_bench kserde kserde_my_layers)
-# Defined only when CMake found Torch.
-if ninja -C "$B" -t query kserde_torch_bench >/dev/null 2>&1; then TARGETS+=(kserde_torch_bench); fi
+# Defined only when CMake found Torch; the portable section does not use it.
+if [ "${1:-}" != portable ] && ninja -C "$B" -t query kserde_torch_bench >/dev/null 2>&1; then
+  TARGETS+=(kserde_torch_bench)
+fi
 ninja -C "$B" -j"$JOBS" "${TARGETS[@]}" >/dev/null
 
 KB="$B/bench/kserde_bench"
