@@ -13,6 +13,18 @@ namespace kserde::training {
 
 namespace {
 
+// The first input of a convolution or pooling layer over `rank` spatial dims, as float32 in
+// channels_last order; ShapeError naming the layer for another rank.
+Tensor channels_last_input(const TensorList& in, std::size_t rank, bool channels_first,
+                           const Layer& layer) {
+  Tensor x = in.at(0).to(DType::Float32);
+  if (x.rank() != rank + 2) {
+    throw ShapeError(layer.describe() + ": expected an input of rank " + std::to_string(rank + 2) +
+                     ", got " + shape_to_string(x.shape()));
+  }
+  return channels_first ? spatial::to_channels_last(x) : x;
+}
+
 // The window geometry of a convolution or pooling layer over channels_last input dims.
 struct Windows {
   spatial::Dims in, out, k, stride, dilation, pad;
@@ -73,12 +85,7 @@ class ConvBackprop final : public LayerBackprop {
   }
 
   TensorList forward(const TensorList& in, TrainContext&) override {
-    Tensor x = in.at(0).to(DType::Float32);
-    if (x.rank() != rank_ + 2) {
-      throw ShapeError(layer_.describe() + ": expected an input of rank " +
-                       std::to_string(rank_ + 2) + ", got " + shape_to_string(x.shape()));
-    }
-    if (channels_first_) x = spatial::to_channels_last(x);
+    Tensor x = channels_last_input(in, rank_, channels_first_, layer_);
     x_shape_ = x.shape();
     const Tensor& kernel = layer_.variables()[0].value;
     channels_ = x.shape().back();
@@ -202,12 +209,7 @@ class PoolBackprop final : public LayerBackprop {
   }
 
   TensorList forward(const TensorList& in, TrainContext&) override {
-    Tensor x = in.at(0).to(DType::Float32);
-    if (x.rank() != rank_ + 2) {
-      throw ShapeError(layer_.describe() + ": expected an input of rank " +
-                       std::to_string(rank_ + 2) + ", got " + shape_to_string(x.shape()));
-    }
-    if (channels_first_) x = spatial::to_channels_last(x);
+    Tensor x = channels_last_input(in, rank_, channels_first_, layer_);
     x_shape_ = x.shape();
     channels_ = x.shape().back();
     batch_ = x.dim(0);
