@@ -4,6 +4,8 @@
 # inputs (tests/hardening/regressions). Corpora grow in build-fuzz/corpus/<target>; crashes land
 # in build-fuzz/artifacts/<target>. Exit status 1 when any target found a crash.
 #   fuzz/run.sh [SECONDS]            JOBS=2 to build with two jobs
+#   RUNS=N stops each target after N executions (whichever of SECONDS and N comes first);
+#   TARGETS="a b" runs only those targets, in that order.
 set -euo pipefail
 seconds=${1:-120}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,7 @@ targets=(hdf5_reader_fuzz archive_reader_fuzz keras_load_fuzz config_json_fuzz n
          sharded_index_fuzz weights_h5_fuzz)
 [ -f "$root/plugins/legacy_h5/src/legacy_h5.cpp" ] && targets+=(legacy_h5_fuzz)
 [ -f "$root/plugins/safetensors/src/safetensors.cpp" ] && targets+=(safetensors_fuzz)
+[ -n "${TARGETS:-}" ] && read -r -a targets <<<"$TARGETS"
 cmake --build "$build" -j "${JOBS:-2}" --target "${targets[@]}"
 
 seed() {  # seed TARGET FILES...
@@ -48,8 +51,8 @@ for t in "${targets[@]}"; do
     "$build/fuzz/$t" -runs=0 "$regress"/* >"$build/artifacts/$t/regressions.log" 2>&1 \
       || { echo "$t: a regression input fails again (see $build/artifacts/$t/regressions.log)"; status=1; }
   fi
-  echo "== $t (${seconds}s)"
-  if ! "$build/fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
+  echo "== $t (${seconds}s${RUNS:+ or $RUNS runs}) $(date -u +%FT%TZ)"
+  if ! "$build/fuzz/$t" -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
        -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
        "$build/corpus/$t" >"$build/artifacts/$t/fuzz.log" 2>&1; then
     echo "$t: FOUND A CRASH (see $build/artifacts/$t/)"; status=1

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kserde/error.hpp"
+#include "ops/kernel_set.hpp"
 
 namespace kserde {
 
@@ -28,7 +29,7 @@ float relu6_1(float x) {
 }
 
 void relu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x > 0 ? x : 0.0f; });
+  ops::active_kernels().relu(d.data(), static_cast<std::int64_t>(d.size()));
 }
 void relu6(std::span<float> d, std::int64_t) {
   elementwise(d, relu6_1);

@@ -2,8 +2,8 @@
 
 #include "kserde/error.hpp"
 #include "kserde/ops.hpp"
-#include "ops/eigen.hpp"
 #include "ops/gemm.hpp"
+#include "ops/kernel_set.hpp"
 
 namespace kserde::ops {
 
@@ -38,8 +38,8 @@ void add_bias_last_axis(Tensor& t, const Tensor& b_in) {
                      shape_to_string(t.shape()));
   }
   if (n == 0) return;
-  const std::int64_t rows = t.num_elements() / n;
-  as_matrix(t, rows, n).rowwise() += as_matrix(b, 1, n).row(0);
+  active_kernels().add_bias(t.mutable_values<float>().data(), t.num_elements() / n, n,
+                            b.values<float>().data());
 }
 
 void round_to(Tensor& t, DType dtype) {

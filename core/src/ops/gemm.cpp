@@ -16,7 +16,7 @@ constexpr double kSkinnyWork = 1 << 16;
 // Column granularity of a split across threads (a multiple of every kernel set's register width).
 constexpr std::int64_t kColumnGrain = 64;
 
-bool use_skinny(const GemmKernels& kern, std::int64_t m, std::int64_t n, std::int64_t k) {
+bool use_skinny(const KernelSet& kern, std::int64_t m, std::int64_t n, std::int64_t k) {
   return m > 1 && m <= kSkinnyRows && n >= kern.lanes &&
          static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) >= kSkinnyWork;
 }
@@ -28,7 +28,7 @@ bool use_narrow(std::int64_t n, std::int64_t k) {
 }  // namespace
 
 NarrowOperand::NarrowOperand(const float* b, std::int64_t k, std::int64_t n)
-    : kernels_(&gemm_kernels()),
+    : kernels_(&active_kernels()),
       padded_(Tensor::uninitialized({k, kernels_->padded_width(n)}, DType::Float32)),
       k_(k),
       n_(n) {
@@ -43,7 +43,7 @@ void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  const GemmKernels& kern = gemm_kernels();
+  const KernelSet& kern = active_kernels();
   if (use_skinny(kern, m, n, k)) {
     kern.skinny(m, 0, n, k, a, lda, b, ldb, c, ldc);
   } else if (use_narrow(n, k)) {
@@ -56,7 +56,7 @@ void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
 void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
           const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  const GemmKernels& kern = gemm_kernels();
+  const KernelSet& kern = active_kernels();
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   if (use_skinny(kern, m, n, k)) {
     // Threads take whole column strips; the last part also takes the column tail.

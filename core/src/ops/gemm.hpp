@@ -29,7 +29,7 @@ void batched_gemm(std::int64_t count, std::int64_t m, std::int64_t n, std::int64
 void gemm_serial(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
                  const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
 
-struct GemmKernels;
+struct KernelSet;
 
 // b (k x n, n <= 32) with each row zero-padded to whole vectors: the operand of narrow_gather,
 // prepared once per layer call instead of once per row of output, for the kernel set in use then.
@@ -39,11 +39,11 @@ class NarrowOperand {
   const float* padded() const { return padded_.f32(); }
   std::int64_t k() const { return k_; }
   std::int64_t n() const { return n_; }
-  const GemmKernels& kernels() const { return *kernels_; }
+  const KernelSet& kernels() const { return *kernels_; }
 
  private:
-  const GemmKernels* kernels_;  // the set the padding was laid out for
-  Tensor padded_;  // from the tensor buffer cache: steady-state calls allocate nothing
+  const KernelSet* kernels_;  // the set the padding was laid out for
+  Tensor padded_;             // from the tensor buffer cache: steady-state calls allocate nothing
   std::int64_t k_;
   std::int64_t n_;
 };

@@ -14,14 +14,14 @@
 // "baseline".
 namespace kserde::ops {
 namespace kernels_baseline {
-const GemmKernels& table();
+const KernelSet& table();
 }
 #if defined(KSERDE_KERNELS_X86)
 namespace kernels_avx2 {
-const GemmKernels& table();
+const KernelSet& table();
 }
 namespace kernels_avx512 {
-const GemmKernels& table();
+const KernelSet& table();
 }
 #endif
 }  // namespace kserde::ops
@@ -30,7 +30,7 @@ namespace kserde {
 
 namespace {
 
-const ops::GemmKernels& table_of(KernelIsa isa) {
+const ops::KernelSet& table_of(KernelIsa isa) {
 #if defined(KSERDE_KERNELS_X86)
   if (isa == KernelIsa::Avx512) return ops::kernels_avx512::table();
   if (isa == KernelIsa::Avx2) return ops::kernels_avx2::table();
@@ -77,7 +77,7 @@ KernelIsa default_isa() {
   return *wanted;
 }
 
-std::atomic<const ops::GemmKernels*> g_active{nullptr};
+std::atomic<const ops::KernelSet*> g_active{nullptr};
 
 }  // namespace
 
@@ -109,7 +109,7 @@ std::vector<KernelIsa> available_kernel_isas() {
 }
 
 KernelIsa kernel_isa() {
-  const std::string_view name = ops::gemm_kernels().name;
+  const std::string_view name = ops::active_kernels().name;
   return parse_kernel_isa(name).value_or(KernelIsa::Baseline);
 }
 
@@ -129,12 +129,12 @@ void set_kernel_isa(std::optional<KernelIsa> isa) {
 
 namespace ops {
 
-const GemmKernels& gemm_kernels() {
-  const GemmKernels* k = g_active.load(std::memory_order_acquire);
+const KernelSet& active_kernels() {
+  const KernelSet* k = g_active.load(std::memory_order_acquire);
   if (k != nullptr) return *k;
   // First use: several threads may get here at once; they all compute the same choice.
-  static const GemmKernels* const initial = &table_of(default_isa());
-  const GemmKernels* expected = nullptr;
+  static const KernelSet* const initial = &table_of(default_isa());
+  const KernelSet* expected = nullptr;
   g_active.compare_exchange_strong(expected, initial, std::memory_order_acq_rel);
   return *g_active.load(std::memory_order_acquire);
 }

@@ -60,14 +60,18 @@ std::byte* map_fresh(std::size_t nbytes) {
 // call, so in steady state every buffer (and every shared_ptr control block) a call needs comes
 // from here and the call makes no heap allocation and maps no memory (a fresh mapping costs a page
 // fault and a kernel-side clear per page, ~12 us per 4 KiB where huge pages are off). Small blocks
-// (< kPageThreshold) are kept in power-of-two classes on intrusive free lists; mappings in a table
-// from which a request takes the smallest block at least its size (a buffer an earlier, wider
-// layer released serves a later, narrower one).
+// (< kPageThreshold) are kept in power-of-two classes on intrusive free lists, mappings in a
+// table. A tensor takes the smallest cached block at least its size (a buffer an earlier, wider
+// layer released serves a later, narrower one): a mapping, or a small block of its class or a
+// larger one. The allocator interface (control blocks, tensor lists), which frees by byte count,
+// takes its exact class or mapping size.
 //
-// The cache never holds more than a prediction's peak: when no cached mapping is large enough,
-// cached mappings smaller than the request, at least as many bytes as it needs, are returned to
-// the system before a new one is made. Mapped bytes in use plus cached therefore never exceed the
-// most that were in use at once. Neither bookkeeping allocates.
+// The cache never holds more than a prediction's peak: when no cached block can serve a request,
+// cached blocks of the same kind (small or mapped) smaller than it, at least as many bytes as it
+// needs, are returned to the system before a new one is made. For each kind, bytes in use plus
+// cached therefore never exceed the most that were in use at once. (The kinds are bounded apart:
+// a small block cannot serve a mapping's request or the reverse, so evicting across them would
+// make steady-state predictions allocate.) Neither bookkeeping allocates.
 class BufferCache {
  public:
   static constexpr std::size_t kMinBlock = 64;
@@ -111,17 +115,42 @@ class BufferCache {
   }
   static std::size_t class_bytes(std::size_t c) { return kMinBlock << c; }
 
-  // A 64-byte aligned block of class_bytes(c) bytes, contents unspecified.
-  std::byte* take_small(std::size_t c) {
+  // A 64-byte aligned block of class `c` (exact) or the smallest cached class above it, contents
+  // unspecified; its class in `*got`.
+  std::byte* take_small(std::size_t c, std::size_t* got, bool exact) {
+    FreeBlock* evicted = nullptr;  // chained through next, freed after the lock
     {
       std::lock_guard<std::mutex> lk(m_);
-      acquired(class_bytes(c));
-      if (FreeBlock* b = small_[c]) {
-        small_[c] = b->next;
-        cached_ -= class_bytes(c);
-        return reinterpret_cast<std::byte*>(b);
+      for (std::size_t k = c; k < (exact ? c + 1 : kClasses); ++k) {
+        if (FreeBlock* b = small_[k]) {
+          small_[k] = b->next;
+          cached_ -= class_bytes(k);
+          acquired(class_bytes(k));
+          *got = k;
+          return reinterpret_cast<std::byte*>(b);
+        }
       }
+      // A miss: give back cached blocks of smaller classes, largest first, at least this class's
+      // bytes of them (or all there are).
+      std::size_t freed = 0;
+      for (std::size_t k = c; k-- > 0 && freed < class_bytes(c);) {
+        while (freed < class_bytes(c) && small_[k] != nullptr) {
+          FreeBlock* b = small_[k];
+          small_[k] = b->next;
+          b->next = evicted;
+          evicted = b;
+          freed += class_bytes(k);
+          cached_ -= class_bytes(k);
+        }
+      }
+      acquired(class_bytes(c));
     }
+    while (evicted != nullptr) {
+      FreeBlock* next = evicted->next;
+      std::free(evicted);
+      evicted = next;
+    }
+    *got = c;
     void* p = std::aligned_alloc(kMinBlock, class_bytes(c));
     if (p == nullptr) {
       unaccount(class_bytes(c));
@@ -319,8 +348,9 @@ std::shared_ptr<std::byte> own(std::byte* p, Deleter d) {
 std::shared_ptr<std::byte> allocate_scratch(std::size_t nbytes) {
   BufferCache& c = buffer_cache();
   if (nbytes < kPageThreshold) {
-    const std::size_t cls = BufferCache::class_of(nbytes);
-    return own(c.take_small(cls), SmallBlockDeleter{cls});
+    std::size_t cls = 0;
+    std::byte* p = c.take_small(BufferCache::class_of(nbytes), &cls, false);
+    return own(p, SmallBlockDeleter{cls});
   }
   std::size_t size = 0;
   std::byte* p = c.take_large(nbytes, &size);
@@ -374,7 +404,8 @@ void* cache_allocate(std::size_t bytes) {
     std::size_t got = 0;
     return buffer_cache().take_large(bytes, &got, true);
   }
-  return buffer_cache().take_small(BufferCache::class_of(bytes));
+  std::size_t cls = 0;
+  return buffer_cache().take_small(BufferCache::class_of(bytes), &cls, true);
 }
 
 void cache_deallocate(void* p, std::size_t bytes) noexcept {

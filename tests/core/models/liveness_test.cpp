@@ -148,8 +148,8 @@ BOOST_AUTO_TEST_CASE(a_sequential_chain_holds_two_activations_at_once) {
 BOOST_AUTO_TEST_CASE(the_cache_keeps_no_more_than_the_largest_peak) {
   // Batches of different sizes one after the other: released blocks serve smaller requests, and
   // blocks too small for a request are returned to the system before a new one is made, so what
-  // the cache holds never exceeds the most that was in use at once. (Every tensor here is 64 KiB
-  // or more: smaller blocks are kept per power-of-two class, outside this bound.)
+  // the cache holds never exceeds the most that was in use at once (tests/core/tensor checks the
+  // same for blocks below 64 KiB).
   release_cached_buffers();
   auto model = model_from_json(graph({{"a", "Activation", "x"},
                                       {"b", "Activation", "a"},

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernel_sets.hpp"
 #include "kserde/cpu.hpp"
 #include "kserde/error.hpp"
 #include "kserde/initializers.hpp"
@@ -23,6 +24,7 @@
 #include "ops/thread_pool.hpp"
 
 using namespace kserde;
+using kserde::test::on_every_kernel_set;
 
 namespace {
 
@@ -76,19 +78,6 @@ std::vector<Problem> problems() {
           {17, 600, 70, 70, 600, 620},
           {64, 1100, 800, 800, 1100, 1100},
           {1, 300, 1000, 1000, 310, 300}};
-}
-
-// Runs body once on every kernel set this CPU can run, each forced in turn, then restores the
-// default: one machine checks every lane width it has (16, 8 and 4 lanes on an AVX-512 machine).
-template <class Body>
-void on_every_kernel_set(Body body) {
-  for (KernelIsa isa : available_kernel_isas()) {
-    set_kernel_isa(isa);
-    BOOST_TEST_CONTEXT("kernels " << kernel_isa_name(isa)) {
-      body();
-    }
-  }
-  set_kernel_isa(std::nullopt);
 }
 
 }  // namespace
@@ -162,7 +151,7 @@ BOOST_AUTO_TEST_CASE(every_element_is_summed_in_blocks_of_384_multiply_add_chain
           }
         }
         // The set rounds each multiply-add once (FMA) or twice, and always the same way.
-        if (ops::gemm_kernels().fused) {
+        if (ops::active_kernels().fused) {
           BOOST_TEST(fused_mismatch == 0, fused_mismatch << " elements differ from the fused sums");
         } else {
           BOOST_TEST(unfused_mismatch == 0,
@@ -288,9 +277,9 @@ BOOST_AUTO_TEST_CASE(forcing_a_set_changes_the_kernels_and_their_lane_width) {
   for (KernelIsa isa : available_kernel_isas()) {
     set_kernel_isa(isa);
     BOOST_TEST((kernel_isa() == isa));
-    const std::int64_t lanes = ops::gemm_kernels().lanes;
+    const std::int64_t lanes = ops::active_kernels().lanes;
     BOOST_TEST(lanes == (isa == KernelIsa::Avx512 ? 16 : isa == KernelIsa::Avx2 ? 8 : 4));
-    BOOST_TEST(ops::gemm_kernels().fused == (isa != KernelIsa::Baseline));
+    BOOST_TEST(ops::active_kernels().fused == (isa != KernelIsa::Baseline));
   }
   set_kernel_isa(std::nullopt);
 }
@@ -333,45 +322,6 @@ BOOST_AUTO_TEST_CASE(sets_agree_with_each_other_within_rounding_on_a_dense_model
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(scratch_buffers)
-
-BOOST_AUTO_TEST_CASE(a_released_large_buffer_is_reused_for_the_next_one_of_its_size) {
-  // A recycled buffer still holds what was written to it; a fresh mapping would read as zeros.
-  const void* first = nullptr;
-  {
-    Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32);  // 12 MiB: a mapping
-    BOOST_TEST(t.nbytes() == std::size_t{12} << 20);
-    auto v = t.mutable_values<float>();
-    std::fill(v.begin(), v.end(), 2.5f);
-    first = t.f32();
-  }
-  const Tensor again = Tensor::uninitialized({1024, 3 * 1024}, DType::Float32);
-  BOOST_TEST(static_cast<const void*>(again.f32()) == first);
-  BOOST_TEST(again.f32()[12345] == 2.5f);
-}
-
-BOOST_AUTO_TEST_CASE(a_small_released_buffer_is_reused_too_and_zeros_are_cleared) {
-  const void* first = nullptr;
-  {
-    Tensor t = Tensor::uninitialized({1000}, DType::Float32);  // a 4 KiB class block
-    std::fill(t.mutable_values<float>().begin(), t.mutable_values<float>().end(), 7.0f);
-    first = t.f32();
-  }
-  const Tensor zeros = Tensor::recycled_zeros({900}, DType::Float32);  // same class
-  BOOST_TEST(static_cast<const void*>(zeros.f32()) == first);
-  const auto v = zeros.values<float>();
-  BOOST_TEST(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }));
-}
-
-BOOST_AUTO_TEST_CASE(release_cached_buffers_returns_what_was_kept) {
-  release_cached_buffers();
-  { const Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32); }  // 12 MiB
-  { const Tensor t = Tensor::uninitialized({1000}, DType::Float32); }           // 4 KiB
-  BOOST_TEST(release_cached_buffers() >= (std::size_t{12} << 20) + 4000);
-  BOOST_TEST(release_cached_buffers() == 0u);
-  // Afterwards a request is served again (from fresh memory).
-  const Tensor t = Tensor::uninitialized({3, 1024, 1024}, DType::Float32);
-  BOOST_TEST(t.nbytes() == std::size_t{12} << 20);
-}
 
 BOOST_AUTO_TEST_CASE(recycled_buffers_never_leak_into_results) {
   // Conv2D and MaxPooling2D outputs come from recycled buffers: predicting a, b, then a again

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ops/gemm.hpp"
+#include "ops/kernel_set.hpp"
 #include "ops/thread_pool.hpp"
 
 namespace kserde::conv {
@@ -100,25 +101,8 @@ Shape out_shape(std::int64_t n, const Dims& out, std::int64_t channels) {
   return spatial::make_shape(n, out, channels, false);
 }
 
-constexpr std::int64_t kBiasSpan = 64;
-
 void apply_epilogue(const Epilogue& e, float* rows, std::int64_t count, std::int64_t f) {
-  if (e.bias != nullptr && f < kBiasSpan && kBiasSpan % f == 0 && count * f >= kBiasSpan) {
-    // Few channels: add the bias repeated over kBiasSpan floats to the block as a flat array.
-    float pattern[kBiasSpan];
-    for (std::int64_t j = 0; j < kBiasSpan; j += f) std::copy(e.bias, e.bias + f, pattern + j);
-    const std::int64_t total = count * f;
-    std::int64_t i = 0;
-    for (; i + kBiasSpan <= total; i += kBiasSpan) {
-      for (std::int64_t j = 0; j < kBiasSpan; ++j) rows[i + j] += pattern[j];
-    }
-    for (; i < total; ++i) rows[i] += pattern[i % kBiasSpan];
-  } else if (e.bias != nullptr) {
-    for (std::int64_t i = 0; i < count; ++i) {
-      float* row = rows + i * f;
-      for (std::int64_t j = 0; j < f; ++j) row[j] += e.bias[j];
-    }
-  }
+  if (e.bias != nullptr) ops::active_kernels().add_bias(rows, count, f, e.bias);
   if (e.activation != nullptr)
     e.activation(std::span<float>(rows, static_cast<std::size_t>(count * f)), f);
 }

@@ -4,6 +4,7 @@
 
 #include "ops/isa/packed_gemm.hpp"
 #include "ops/isa/simd.hpp"
+#include "ops/isa/window_kernels.hpp"
 #include "ops/kernel_set.hpp"
 
 namespace kserde::ops::KSERDE_KERNEL_NS {
@@ -321,8 +322,8 @@ void narrow_gather(const float* base, std::int64_t step, std::int64_t count,
 
 }  // namespace
 
-const GemmKernels& table() {
-  static constexpr GemmKernels kTable {
+const KernelSet& table() {
+  static constexpr KernelSet kTable {
 #if defined(__AVX512F__)
     "avx512",
 #elif defined(__AVX2__)
@@ -331,7 +332,7 @@ const GemmKernels& table() {
     "baseline",
 #endif
         kLanes, simd::kFused, &skinny, &narrow_rows, &general, &padded_width, &pad_columns,
-        &narrow_gather
+        &narrow_gather, &pool_2d, &add_bias, &relu
   };
   return kTable;
 }
