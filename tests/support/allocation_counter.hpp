@@ -54,9 +54,8 @@ long allocations_during(F&& f) {
 }
 
 // Calls f until `quiet` calls in a row allocate nothing (at most `limit` calls): the warm-up that
-// reaches steady state. Pool workers take parts of a call dynamically, so on a busy machine one
-// worker may first meet a part's size (and grow its scratch once) only after many calls; a
-// fixed-count warm-up then ends too early. A call that allocates every time never goes quiet, and
+// reaches steady state, whatever the number of calls a model needs for it (buffers a layer
+// releases late, cache classes settling). A call that allocates every time never goes quiet, and
 // the counted calls after this still see it.
 template <class F>
 void warm_up_until_steady(F&& f, int quiet = 5, int limit = 200) {

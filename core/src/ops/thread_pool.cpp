@@ -30,7 +30,7 @@ std::size_t default_threads() {
 class Pool {
  public:
   explicit Pool(std::size_t threads) : threads_(threads) {
-    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
+    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { loop(i); });
   }
   ~Pool() {
     {
@@ -58,14 +58,13 @@ class Pool {
       total_ = total;
       parts_ = parts;
       grain_ = grain;
-      next_.store(0, std::memory_order_relaxed);
       pending_.store(workers_.size(), std::memory_order_relaxed);
       error_ = nullptr;
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_work_.notify_all();  // no system call when every worker is still spinning
     t_in_pool = true;
-    work();
+    work(0);
     t_in_pool = false;
     spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lk(m_);
@@ -95,11 +94,15 @@ class Pool {
     }
   }
 
-  void work() {
+  // Parts are dealt out by thread, not taken by whoever comes first: thread t (the caller is 0)
+  // runs parts t, t + threads, ... So every call of a given shape gives each thread the same
+  // rows, and a thread's scratch (grown once, per thread) reaches its size in the first call,
+  // however late a worker is scheduled: steady-state calls allocate nothing on a busy machine
+  // too. The price: the caller waits for a descheduled worker instead of doing that part itself.
+  void work(std::size_t self) {
     const std::int64_t units = total_ / grain_;
-    for (;;) {
-      const std::int64_t p = next_.fetch_add(1, std::memory_order_relaxed);
-      if (p >= parts_) return;
+    const auto stride = static_cast<std::int64_t>(threads_);
+    for (auto p = static_cast<std::int64_t>(self); p < parts_; p += stride) {
       const std::int64_t b = units * p / parts_ * grain_;
       const std::int64_t e = p + 1 == parts_ ? total_ : units * (p + 1) / parts_ * grain_;
       try {
@@ -111,7 +114,7 @@ class Pool {
     }
   }
 
-  void loop() {
+  void loop(std::size_t self) {
     t_in_pool = true;
     std::uint64_t seen = 0;
     auto called = [&] {
@@ -129,7 +132,7 @@ class Pool {
         std::lock_guard<std::mutex> lk(m_);
         seen = generation_.load(std::memory_order_relaxed);
       }
-      work();
+      work(self);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         // Under m_, so that a caller between its check and its wait cannot miss this.
         std::lock_guard<std::mutex> lk(m_);
@@ -149,7 +152,6 @@ class Pool {
   detail::RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
   std::int64_t total_ = 0, parts_ = 0, grain_ = 1;
-  std::atomic<std::int64_t> next_{0};
   std::exception_ptr error_;
 };
 

@@ -66,22 +66,29 @@ std::byte* map_fresh(std::size_t nbytes) {
 // larger one. The allocator interface (control blocks, tensor lists), which frees by byte count,
 // takes its exact class or mapping size.
 //
-// The cache never holds more than a prediction's peak: when no cached block can serve a request,
-// cached blocks of the same kind (small or mapped) smaller than it, at least as many bytes as it
-// needs, are returned to the system before a new one is made. For each kind, bytes in use plus
-// cached therefore never exceed the most that were in use at once. (The kinds are bounded apart:
-// a small block cannot serve a mapping's request or the reverse, so evicting across them would
-// make steady-state predictions allocate.) Neither bookkeeping allocates.
+// The cache never holds more than a prediction's peak. Each kind (small blocks, mappings) keeps
+// its high-water mark: the most bytes of it in use at once since the last trim. When no cached
+// block can serve a request and the new block would take the kind's bytes in use plus cached
+// above that mark (plus a small slack for small blocks), cached blocks of the kind are returned
+// to the system first: smaller ones, largest first, then larger ones. A miss that stays under the
+// mark evicts nothing, so calls whose parts run in a different order (a pool worker late on a
+// busy machine) settle on a set of blocks that serves every order instead of trading one class
+// for another on every call. (The kinds are bounded apart: a small block cannot serve a
+// mapping's request or the reverse.) Neither bookkeeping allocates.
 class BufferCache {
  public:
   static constexpr std::size_t kMinBlock = 64;
   static constexpr std::size_t kClasses = 11;  // 64 B .. 64 KiB
   static constexpr std::size_t kLargeSlots = 256;
+  // Small blocks are rounded up to classes and taken across classes, so the bytes a set of calls
+  // needs can exceed the most in use during any one; this much more may stay cached.
+  static constexpr std::size_t kSmallSlack = std::size_t{16} << 10;
 
   BufferCache() : budget_(budget_from_env()) {}
   BufferCache(const BufferCache&) = delete;
   BufferCache& operator=(const BufferCache&) = delete;
-  // Returns every cached block to the system; the bytes released.
+  // Returns every cached block to the system and restarts the high-water marks; the bytes
+  // released.
   std::size_t trim() noexcept {
     FreeBlock* small[kClasses] = {};
     LargeBlock large[kLargeSlots];
@@ -96,6 +103,10 @@ class BufferCache {
       large_count_ = 0;
       released = cached_;
       cached_ = 0;
+      for (Kind* k : {&small_kind_, &large_kind_}) {
+        k->cached = 0;
+        k->high_water = k->in_use;
+      }
     }
     for (FreeBlock* b : small) {
       while (b != nullptr) {
@@ -124,26 +135,27 @@ class BufferCache {
       for (std::size_t k = c; k < (exact ? c + 1 : kClasses); ++k) {
         if (FreeBlock* b = small_[k]) {
           small_[k] = b->next;
-          cached_ -= class_bytes(k);
-          acquired(class_bytes(k));
+          uncache(small_kind_, class_bytes(k));
+          acquired(small_kind_, class_bytes(k));
           *got = k;
           return reinterpret_cast<std::byte*>(b);
         }
       }
-      // A miss: give back cached blocks of smaller classes, largest first, at least this class's
-      // bytes of them (or all there are).
-      std::size_t freed = 0;
-      for (std::size_t k = c; k-- > 0 && freed < class_bytes(c);) {
-        while (freed < class_bytes(c) && small_[k] != nullptr) {
+      acquired(small_kind_, class_bytes(c));
+      // Over the mark: give back cached blocks of smaller classes, largest first. (Larger ones
+      // serve any request; an exact request that finds only those may leave the kind over its
+      // mark by the blocks it makes, at most its own class's peak demand.)
+      auto over = [&] { return small_kind_.total() > small_kind_.high_water + kSmallSlack; };
+      auto evict_from = [&](std::size_t k) {
+        while (over() && small_[k] != nullptr) {
           FreeBlock* b = small_[k];
           small_[k] = b->next;
           b->next = evicted;
           evicted = b;
-          freed += class_bytes(k);
-          cached_ -= class_bytes(k);
+          uncache(small_kind_, class_bytes(k));
         }
-      }
-      acquired(class_bytes(c));
+      };
+      for (std::size_t k = c; k-- > 0 && over();) evict_from(k);
     }
     while (evicted != nullptr) {
       FreeBlock* next = evicted->next;
@@ -153,7 +165,7 @@ class BufferCache {
     *got = c;
     void* p = std::aligned_alloc(kMinBlock, class_bytes(c));
     if (p == nullptr) {
-      unaccount(class_bytes(c));
+      released(small_kind_, class_bytes(c));
       throw std::bad_alloc();
     }
     return static_cast<std::byte*>(p);
@@ -163,11 +175,12 @@ class BufferCache {
     {
       std::lock_guard<std::mutex> lk(m_);
       in_use_ -= class_bytes(c);
+      small_kind_.in_use -= class_bytes(c);
       if (fits(class_bytes(c))) {
         auto* b = reinterpret_cast<FreeBlock*>(p);
         b->next = small_[c];
         small_[c] = b;
-        cached_ += class_bytes(c);
+        cache(small_kind_, class_bytes(c));
         return;
       }
     }
@@ -194,27 +207,24 @@ class BufferCache {
       if (best != large_count_) {
         *got = large_[best].size;
         std::byte* p = large_[best].p;
-        cached_ -= large_[best].size;
-        acquired(large_[best].size);
+        uncache(large_kind_, large_[best].size);
+        acquired(large_kind_, large_[best].size);
         large_[best] = large_[--large_count_];
         return p;
       }
-      // A miss: make room by giving back cached mappings too small for this request, largest
-      // first, at least `size` bytes of them (or all there are).
-      std::size_t freed = 0;
-      while (freed < size) {
+      acquired(large_kind_, size);
+      // Over the mark: give back cached mappings too small for this request, largest first.
+      while (large_kind_.total() > large_kind_.high_water) {
         std::size_t pick = large_count_;
         for (std::size_t i = 0; i < large_count_; ++i) {
           if (large_[i].size < size && (pick == large_count_ || large_[i].size > large_[pick].size))
             pick = i;
         }
         if (pick == large_count_) break;
-        freed += large_[pick].size;
-        cached_ -= large_[pick].size;
+        uncache(large_kind_, large_[pick].size);
         evicted[evicted_count++] = large_[pick];
         large_[pick] = large_[--large_count_];
       }
-      acquired(size);
     }
     for (std::size_t i = 0; i < evicted_count; ++i) ::munmap(evicted[i].p, evicted[i].size);
     try {
@@ -223,7 +233,7 @@ class BufferCache {
       return p;
     } catch (...) {
       std::lock_guard<std::mutex> lk(m_);
-      in_use_ -= size;
+      released(large_kind_, size);
       throw;
     }
   }
@@ -232,9 +242,10 @@ class BufferCache {
     {
       std::lock_guard<std::mutex> lk(m_);
       in_use_ -= size;
+      large_kind_.in_use -= size;
       if (large_count_ < kLargeSlots && fits(size)) {
         large_[large_count_++] = {size, p};
-        cached_ += size;
+        cache(large_kind_, size);
         return;
       }
     }
@@ -244,7 +255,8 @@ class BufferCache {
   // Storage outside the cache (long-lived tensors), counted in the statistics only.
   void note_acquired(std::size_t bytes) noexcept {
     std::lock_guard<std::mutex> lk(m_);
-    acquired(bytes);
+    in_use_ += bytes;
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
   }
   void note_released(std::size_t bytes) noexcept {
     std::lock_guard<std::mutex> lk(m_);
@@ -268,16 +280,34 @@ class BufferCache {
     std::size_t size = 0;
     std::byte* p = nullptr;
   };
+  // One kind's bytes: in use (taken from the cache or made for it), cached, and the most in use
+  // at once since the last trim.
+  struct Kind {
+    std::size_t in_use = 0;
+    std::size_t cached = 0;
+    std::size_t high_water = 0;
+    std::size_t total() const { return in_use + cached; }
+  };
 
   bool fits(std::size_t size) const { return size <= budget_ && cached_ <= budget_ - size; }
   // Called with m_ held.
-  void acquired(std::size_t bytes) noexcept {
+  void acquired(Kind& k, std::size_t bytes) noexcept {
+    k.in_use += bytes;
+    k.high_water = std::max(k.high_water, k.in_use);
     in_use_ += bytes;
     peak_in_use_ = std::max(peak_in_use_, in_use_);
   }
-  void unaccount(std::size_t bytes) noexcept {
-    std::lock_guard<std::mutex> lk(m_);
+  void released(Kind& k, std::size_t bytes) noexcept {
+    k.in_use -= bytes;
     in_use_ -= bytes;
+  }
+  void cache(Kind& k, std::size_t bytes) noexcept {
+    k.cached += bytes;
+    cached_ += bytes;
+  }
+  void uncache(Kind& k, std::size_t bytes) noexcept {
+    k.cached -= bytes;
+    cached_ -= bytes;
   }
 
   static std::size_t budget_from_env() {
@@ -295,6 +325,8 @@ class BufferCache {
   FreeBlock* small_[kClasses] = {};
   LargeBlock large_[kLargeSlots];
   std::size_t large_count_ = 0;
+  Kind small_kind_;
+  Kind large_kind_;
   std::size_t cached_ = 0;
   std::size_t in_use_ = 0;
   std::size_t peak_in_use_ = 0;

@@ -1,12 +1,14 @@
 // ops::parallel_for / parallel_rows: every index handed out exactly once across many back-to-back
-// calls (the hand-over between spinning workers), exceptions reaching the caller, nested calls
-// running inline, and the split rules.
+// calls (the hand-over between spinning workers), parts dealt to the same thread every call,
+// exceptions reaching the caller, nested calls running inline, and the split rules.
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "ops/thread_pool.hpp"
@@ -82,6 +84,28 @@ BOOST_AUTO_TEST_CASE(a_call_from_inside_a_part_runs_inline) {
     }
   });
   BOOST_TEST(inner.load() == 80);
+}
+
+BOOST_AUTO_TEST_CASE(each_thread_runs_the_same_parts_every_call_even_when_a_worker_is_late) {
+  // Per-thread scratch reaches its size in the first call only if a thread always gets the same
+  // rows: a worker that is late must still run its own part, not find it taken by the caller.
+  // Here the worker is late every call: the pause before each call lets it fall asleep, and
+  // waking it takes longer than the caller's trivial part.
+  ThreadsGuard guard;
+  ops::set_num_threads(2);
+  const auto caller = std::this_thread::get_id();
+  int calls_with_a_part_on_the_wrong_thread = 0;
+  for (int call = 0; call < 40; ++call) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::atomic<int> parts{0}, wrong{0};
+    ops::parallel_for(2, 1, kPlentyOfWork, [&](std::int64_t b, std::int64_t e) {
+      wrong += (b == 0) != (std::this_thread::get_id() == caller);
+      parts += static_cast<int>(e - b);
+    });
+    BOOST_TEST(parts.load() == 2);
+    calls_with_a_part_on_the_wrong_thread += wrong.load() != 0;
+  }
+  BOOST_TEST(calls_with_a_part_on_the_wrong_thread == 0);
 }
 
 BOOST_AUTO_TEST_CASE(small_work_runs_as_one_part_on_the_caller) {

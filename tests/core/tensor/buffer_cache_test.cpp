@@ -72,8 +72,9 @@ BOOST_AUTO_TEST_CASE(a_smaller_tensor_reuses_a_larger_released_small_block) {
   BOOST_TEST(static_cast<const void*>(smaller.f32()) == first);
 }
 
-// Control blocks and rounding to classes: well under this.
-constexpr std::size_t kSlack = std::size_t{16} << 10;
+// The cache may keep 16 KiB of small blocks over the mark (BufferCache::kSmallSlack); the
+// tensors' control blocks and the vector's storage are a few KiB more.
+constexpr std::size_t kSlack = std::size_t{20} << 10;
 
 BOOST_AUTO_TEST_CASE(small_blocks_in_use_plus_cached_never_exceed_the_peak) {
   // Eight tensors at a time, each round of a larger class than the last (1 KiB .. 32 KiB): the
