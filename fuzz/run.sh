@@ -5,7 +5,7 @@
 # in build-fuzz/artifacts/<target>. Exit status 1 when any target found a crash.
 #   fuzz/run.sh [SECONDS]            JOBS=2 to build with two jobs
 #   RUNS=N stops each target after N executions (whichever of SECONDS and N comes first);
-#   TARGETS="a b" runs only those targets, in that order.
+#   TARGETS="a b" runs only those targets, in that order; PARALLEL=1 runs them all at once.
 set -euo pipefail
 seconds=${1:-120}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,20 +43,36 @@ seed weights_h5_fuzz "$golden"/mlp/model.weights.h5 "$golden"/mlp/model_unzipped
 seed legacy_h5_fuzz "$golden"/mlp/model.h5
 seed safetensors_fuzz "$root"/tests/plugins/fixtures/*.safetensors
 
-status=0
-for t in "${targets[@]}"; do
+fuzz_one() {  # fuzz_one TARGET: replays its regressions, then fuzzes; returns 1 on a finding
+  local t=$1 rc=0
   mkdir -p "$build/artifacts/$t" "$build/corpus/$t"
   regress=$root/tests/hardening/regressions/$t
   if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
     "$build/fuzz/$t" -runs=0 "$regress"/* >"$build/artifacts/$t/regressions.log" 2>&1 \
-      || { echo "$t: a regression input fails again (see $build/artifacts/$t/regressions.log)"; status=1; }
+      || { echo "$t: a regression input fails again (see $build/artifacts/$t/regressions.log)"; rc=1; }
   fi
   echo "== $t (${seconds}s${RUNS:+ or $RUNS runs}) $(date -u +%FT%TZ)"
-  if ! "$build/fuzz/$t" -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
-       -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
-       "$build/corpus/$t" >"$build/artifacts/$t/fuzz.log" 2>&1; then
-    echo "$t: FOUND A CRASH (see $build/artifacts/$t/)"; status=1
+  # CPU time beside wall time: in a parallel campaign the two differ by the share each target got.
+  local TIMEFORMAT="time: %R s wall, %U s user, %S s system"
+  if ! { time "$build/fuzz/$t" -max_total_time="$seconds" ${RUNS:+-runs=$RUNS} -rss_limit_mb=2048 -timeout=10 \
+       -max_len=262144 -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
+       "$build/corpus/$t" >"$build/artifacts/$t/fuzz.log" 2>&1; } 2>"$build/artifacts/$t/time.log"; then
+    echo "$t: FOUND A CRASH (see $build/artifacts/$t/)"; rc=1
   fi
-  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$build/artifacts/$t/fuzz.log" | tail -3
-done
+  return $rc
+}
+summary() {  # summary TARGET: the last coverage line and the final statistics
+  echo "-- $1 $(date -u +%FT%TZ)"
+  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$build/artifacts/$1/fuzz.log" | tail -3
+  cat "$build/artifacts/$1/time.log"
+}
+
+status=0
+if [ -n "${PARALLEL:-}" ]; then  # every target at once, each one process (a long campaign on few cores)
+  pids=()
+  for t in "${targets[@]}"; do fuzz_one "$t" & pids+=($!); done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || status=1; summary "${targets[$i]}"; done
+else
+  for t in "${targets[@]}"; do fuzz_one "$t" || status=1; summary "$t"; done
+fi
 exit $status
