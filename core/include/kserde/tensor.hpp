@@ -134,6 +134,9 @@ class Tensor {
   bool bitwise_equal(const Tensor& other) const;
 
  private:
+  // A tensor of `shape` whose storage comes from `allocate` (zeroed, scratch or standalone).
+  static Tensor with_storage(Shape shape, DType dtype,
+                             std::shared_ptr<std::byte> (*allocate)(std::size_t nbytes));
   void check_dtype(DType expected) const;
   Shape shape_;
   DType dtype_ = DType::Float32;

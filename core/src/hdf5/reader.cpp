@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "hdf5/internal.hpp"
+#include "hdf5/path.hpp"
 
 namespace kserde::hdf5 {
 
@@ -78,7 +79,8 @@ ObjectKind kind_of(const FileState& fs, const detail::ObjectHeader& oh, std::str
 }
 
 std::shared_ptr<const Group::Impl> make_group(std::shared_ptr<const FileState> fs, std::string path,
-                                              detail::ObjectHeader oh, std::vector<std::uint64_t> ancestors) {
+                                              detail::ObjectHeader oh,
+                                              std::vector<std::uint64_t> ancestors) {
   auto g = std::make_shared<Group::Impl>();
   g->links = detail::read_links(*fs, oh, path);
   g->fs = std::move(fs);
@@ -89,8 +91,8 @@ std::shared_ptr<const Group::Impl> make_group(std::shared_ptr<const FileState> f
   return g;
 }
 
-std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileState> fs, std::string path,
-                                                  detail::ObjectHeader oh) {
+std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileState> fs,
+                                                  std::string path, detail::ObjectHeader oh) {
   using namespace detail;
   const FileState& f = *fs;
   auto d = std::make_shared<Dataset::Impl>();
@@ -103,7 +105,8 @@ std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileStat
     if (m->flags & 2) f.unsupported(p, std::string("shared ") + what + " message");
     return *m;
   };
-  if (oh.find(msg::External)) f.unsupported(p, "external data storage (a model file never makes kserde open another file)");
+  if (oh.find(msg::External))
+    f.unsupported(p, "external data storage (a model file never makes kserde open another file)");
   {
     Cursor c(f, need(msg::Datatype, "datatype").data, p, "datatype message");
     info.type = parse_datatype(c);
@@ -117,8 +120,9 @@ std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileStat
   if (const Message* m = oh.find(msg::Filters)) info.filters = parse_filters(f, m->data, p);
   info.fill = parse_fill_value(oh, f, p, es);
   if (info.space.count > f.limits.max_dataset_bytes / es) {
-    f.limit(p, "dataset of " + std::to_string(info.space.count) + " elements of " + std::to_string(es) +
-                   " bytes exceeds max_dataset_bytes " + std::to_string(f.limits.max_dataset_bytes));
+    f.limit(p, "dataset of " + std::to_string(info.space.count) + " elements of " +
+                   std::to_string(es) + " bytes exceeds max_dataset_bytes " +
+                   std::to_string(f.limits.max_dataset_bytes));
   }
   const std::uint64_t bytes = info.space.count * es;
   const Layout& l = info.layout;
@@ -131,22 +135,11 @@ std::shared_ptr<const Dataset::Impl> make_dataset(std::shared_ptr<const FileStat
     (void)f.at(l.address, bytes, p, "data");
   }
   if (l.kind == Layout::Kind::Compact && l.compact.size() < bytes)
-    f.fail(p, "compact storage of " + std::to_string(l.compact.size()) + " bytes for " + std::to_string(bytes) + " bytes of data");
+    f.fail(p, "compact storage of " + std::to_string(l.compact.size()) + " bytes for " +
+                  std::to_string(bytes) + " bytes of data");
   d->fs = std::move(fs);
   d->header = std::move(oh);
   return d;
-}
-
-// Splits "a/b/c" into components; empty components (leading, doubled or trailing '/') are skipped.
-std::vector<std::string_view> components(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i <= path.size()) {
-    const std::size_t j = std::min(path.find('/', i), path.size());
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
 }
 
 const detail::Link* find_link(const Group::Impl& g, std::string_view name) {
@@ -157,10 +150,14 @@ const detail::Link* find_link(const Group::Impl& g, std::string_view name) {
 
 void check_link(const FileState& fs, const detail::Link& l, std::string_view path) {
   switch (l.type) {
-    case detail::Link::Type::Hard: return;
-    case detail::Link::Type::Soft: fs.unsupported(path, "soft link (a model file never makes kserde follow links)");
-    case detail::Link::Type::External: fs.unsupported(path, "external link (a model file never makes kserde open another file)");
-    case detail::Link::Type::Other: fs.unsupported(path, "user-defined link");
+    case detail::Link::Type::Hard:
+      return;
+    case detail::Link::Type::Soft:
+      fs.unsupported(path, "soft link (a model file never makes kserde follow links)");
+    case detail::Link::Type::External:
+      fs.unsupported(path, "external link (a model file never makes kserde open another file)");
+    case detail::Link::Type::Other:
+      fs.unsupported(path, "user-defined link");
   }
 }
 
@@ -175,7 +172,7 @@ struct Resolved {
 // groups.
 std::optional<Resolved> resolve(const std::shared_ptr<const Group::Impl>& g, std::string_view rel) {
   const FileState& fs = *g->fs;
-  const auto parts = components(rel);
+  const auto parts = detail::path_components(rel);
   if (parts.empty()) fs.fail(g->path, "empty object path \"" + std::string(rel) + "\"");
   std::shared_ptr<const Group::Impl> cur = g;
   for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -201,7 +198,9 @@ std::optional<Resolved> resolve(const std::shared_ptr<const Group::Impl>& g, std
 // ---- Group -------------------------------------------------------------------------------------
 
 Group::Group(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
-const std::string& Group::path() const { return impl_->path; }
+const std::string& Group::path() const {
+  return impl_->path;
+}
 
 std::vector<std::string> Group::member_names() const {
   std::vector<std::string> out;
@@ -223,7 +222,8 @@ std::optional<Group> Group::find_group(std::string_view path) const {
   auto r = resolve(impl_, path);
   if (!r) return std::nullopt;
   if (r->kind != ObjectKind::Group) return std::nullopt;
-  return Group(make_group(impl_->fs, std::move(r->path), std::move(r->header), r->parent->ancestors));
+  return Group(
+      make_group(impl_->fs, std::move(r->path), std::move(r->header), r->parent->ancestors));
 }
 
 std::optional<Dataset> Group::find_dataset(std::string_view path) const {
@@ -237,7 +237,8 @@ Group Group::group(std::string_view path) const {
   const std::string full = join(impl_->path, path);
   if (!r) impl_->fs->fail(full, "no such group");
   if (r->kind != ObjectKind::Group) impl_->fs->fail(full, "is a dataset, not a group");
-  return Group(make_group(impl_->fs, std::move(r->path), std::move(r->header), r->parent->ancestors));
+  return Group(
+      make_group(impl_->fs, std::move(r->path), std::move(r->header), r->parent->ancestors));
 }
 
 Dataset Group::dataset(std::string_view path) const {
@@ -254,12 +255,14 @@ std::vector<std::string> names_of(const std::vector<detail::RawAttribute>& raw) 
   for (const auto& a : raw) out.push_back(a.name);
   return out;
 }
-Attribute attribute_of(const FileState& fs, const detail::ObjectHeader& oh, const std::string& path, std::string_view name) {
+Attribute attribute_of(const FileState& fs, const detail::ObjectHeader& oh, const std::string& path,
+                       std::string_view name) {
   for (const auto& a : detail::read_raw_attributes(fs, oh, path))
     if (a.name == name) return detail::decode_attribute(fs, a, path);
   fs.fail(path, "no attribute \"" + std::string(name) + "\"");
 }
-bool has_attribute_in(const FileState& fs, const detail::ObjectHeader& oh, const std::string& path, std::string_view name) {
+bool has_attribute_in(const FileState& fs, const detail::ObjectHeader& oh, const std::string& path,
+                      std::string_view name) {
   const auto raw = detail::read_raw_attributes(fs, oh, path);
   return std::any_of(raw.begin(), raw.end(), [&](const auto& a) { return a.name == name; });
 }
@@ -278,18 +281,30 @@ Attribute Group::attribute(std::string_view name) const {
 // ---- Dataset -----------------------------------------------------------------------------------
 
 Dataset::Dataset(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
-const std::string& Dataset::path() const { return impl_->info.path; }
-const std::vector<std::uint64_t>& Dataset::shape() const { return impl_->info.space.dims; }
-std::uint64_t Dataset::num_elements() const { return impl_->info.space.count; }
-const Datatype& Dataset::datatype() const { return impl_->info.type.pub; }
-bool Dataset::is_little_endian() const { return !impl_->info.type.pub.big_endian; }
+const std::string& Dataset::path() const {
+  return impl_->info.path;
+}
+const std::vector<std::uint64_t>& Dataset::shape() const {
+  return impl_->info.space.dims;
+}
+std::uint64_t Dataset::num_elements() const {
+  return impl_->info.space.count;
+}
+const Datatype& Dataset::datatype() const {
+  return impl_->info.type.pub;
+}
+bool Dataset::is_little_endian() const {
+  return !impl_->info.type.pub.big_endian;
+}
 
 DType Dataset::dtype() const {
   const Datatype& t = impl_->info.type.pub;
   if (!t.dtype) {
-    static constexpr const char* names[] = {"integer", "float", "string", "opaque", "enum", "compound/other"};
-    impl_->fs->unsupported(impl_->info.path, std::string("dataset of non-numeric ") + names[static_cast<int>(t.cls)] +
-                                                 " type of " + std::to_string(t.size) + " bytes");
+    static constexpr const char* names[] = {"integer", "float", "string",
+                                            "opaque",  "enum",  "compound/other"};
+    impl_->fs->unsupported(impl_->info.path, std::string("dataset of non-numeric ") +
+                                                 names[static_cast<int>(t.cls)] + " type of " +
+                                                 std::to_string(t.size) + " bytes");
   }
   return *t.dtype;
 }
@@ -298,8 +313,9 @@ void Dataset::read(std::span<std::byte> out, DType target) const {
   const auto& info = impl_->info;
   const std::uint64_t n = info.space.count;
   if (out.size() != n * dtype_size(target)) {
-    throw ShapeError(impl_->fs->where(info.path, "read buffer of " + std::to_string(out.size()) + " bytes for " +
-                                                     std::to_string(n) + " elements of " + std::string(dtype_name(target))));
+    throw ShapeError(impl_->fs->where(
+        info.path, "read buffer of " + std::to_string(out.size()) + " bytes for " +
+                       std::to_string(n) + " elements of " + std::string(dtype_name(target))));
   }
   const DType src = dtype();
   if (n == 0) return;
@@ -328,7 +344,8 @@ std::optional<Extent> Dataset::extent() const {
     return std::nullopt;
   }
   e.length = bytes;
-  e.file_offset = fs.src.file_offset + static_cast<std::uint64_t>(e.bytes.data() - fs.src.bytes.data());
+  e.file_offset =
+      fs.src.file_offset + static_cast<std::uint64_t>(e.bytes.data() - fs.src.bytes.data());
   return e;
 }
 
@@ -363,7 +380,11 @@ Group File::root() const {
   return Group(make_group(fs, "/", std::move(oh), {}));
 }
 
-const std::string& File::file_name() const { return state_->src.file_name; }
-const io::ByteSource& File::source() const { return state_->src; }
+const std::string& File::file_name() const {
+  return state_->src.file_name;
+}
+const io::ByteSource& File::source() const {
+  return state_->src;
+}
 
 }  // namespace kserde::hdf5

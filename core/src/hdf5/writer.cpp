@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 
+#include "hdf5/path.hpp"
 #include "kserde/error.hpp"
 
 namespace kserde::hdf5 {
@@ -63,26 +64,23 @@ constexpr std::uint64_t kSuperblockSize = 96;
 constexpr std::uint64_t kMinCollection = 4096, kMaxCollection = 1 << 16;
 const std::string kBf16 = "bfloat16";  // the tag Keras puts on bfloat16 datasets
 
-std::uint64_t pad8(std::uint64_t n) { return (n + 7) / 8 * 8; }
-
-std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i <= path.size()) {
-    const std::size_t j = std::min(path.find('/', i), path.size());
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
+std::uint64_t pad8(std::uint64_t n) {
+  return (n + 7) / 8 * 8;
 }
 
 // Little-endian byte builder.
 struct Buf {
   std::string s;
   void u8(std::uint64_t v) { s.push_back(static_cast<char>(v & 0xff)); }
-  void u16(std::uint64_t v) { for (int i = 0; i < 2; ++i) u8(v >> (8 * i)); }
-  void u32(std::uint64_t v) { for (int i = 0; i < 4; ++i) u8(v >> (8 * i)); }
-  void u64(std::uint64_t v) { for (int i = 0; i < 8; ++i) u8(v >> (8 * i)); }
+  void u16(std::uint64_t v) {
+    for (int i = 0; i < 2; ++i) u8(v >> (8 * i));
+  }
+  void u32(std::uint64_t v) {
+    for (int i = 0; i < 4; ++i) u8(v >> (8 * i));
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) u8(v >> (8 * i));
+  }
   void raw(std::string_view v) { s.append(v); }
   void zeros(std::uint64_t n) { s.append(static_cast<std::size_t>(n), '\0'); }
   void align8() { zeros(pad8(s.size()) - s.size()); }
@@ -119,9 +117,12 @@ std::string float_type(std::size_t size) {
 }
 std::string dtype_type(DType d) {
   switch (d) {
-    case DType::Float16: return float_type(2);
-    case DType::Float32: return float_type(4);
-    case DType::Float64: return float_type(8);
+    case DType::Float16:
+      return float_type(2);
+    case DType::Float32:
+      return float_type(4);
+    case DType::Float64:
+      return float_type(8);
     case DType::BFloat16: {
       Buf b;
       b.u8(0x15);
@@ -141,9 +142,15 @@ std::string dtype_type(DType d) {
       b.u8(1);
       return b.s;
     }
-    case DType::Int8: case DType::Int16: case DType::Int32: case DType::Int64:
+    case DType::Int8:
+    case DType::Int16:
+    case DType::Int32:
+    case DType::Int64:
       return int_type(dtype_size(d), true);
-    case DType::UInt8: case DType::UInt16: case DType::UInt32: case DType::UInt64:
+    case DType::UInt8:
+    case DType::UInt16:
+    case DType::UInt32:
+    case DType::UInt64:
       return int_type(dtype_size(d), false);
   }
   return {};
@@ -173,7 +180,9 @@ std::string dataspace(const std::vector<std::uint64_t>& dims, bool scalar) {
 
 void message(Buf& b, std::uint16_t type, std::uint8_t flags, std::string_view body) {
   const std::uint64_t size = pad8(body.size());
-  if (size > 0xfff8) throw ConfigError("HDF5 object header message of " + std::to_string(size) + " bytes is too large (split long attributes like Keras does)");
+  if (size > 0xfff8)
+    throw ConfigError("HDF5 object header message of " + std::to_string(size) +
+                      " bytes is too large (split long attributes like Keras does)");
   b.u16(type);
   b.u16(size);
   b.u8(flags);
@@ -182,7 +191,8 @@ void message(Buf& b, std::uint16_t type, std::uint8_t flags, std::string_view bo
   b.zeros(size - body.size());
 }
 
-std::string object_header(const std::vector<std::pair<std::uint16_t, std::pair<std::uint8_t, std::string>>>& msgs) {
+std::string object_header(
+    const std::vector<std::pair<std::uint16_t, std::pair<std::uint8_t, std::string>>>& msgs) {
   Buf body;
   for (const auto& [type, fb] : msgs) message(body, type, fb.first, fb.second);
   Buf b;
@@ -223,7 +233,7 @@ struct GroupL {
     std::size_t first, count;
     std::uint64_t addr;
   };
-  std::vector<std::vector<BNode>> levels;  // [0] = leaves
+  std::vector<std::vector<BNode>> levels;      // [0] = leaves
   std::vector<std::vector<StrRef>> attr_refs;  // per attribute, per string
   std::uint64_t header = 0, header_size = 0, heap = 0, btree = 0, snod = 0;
 };
@@ -268,7 +278,8 @@ std::string attribute_message(const Plan& p, const Node::Attr& a, const std::vec
     }
   } else {
     type = vlen_string_type(a.ascii);
-    space = a.kind == Node::Attr::Kind::String ? dataspace({}, true) : dataspace({a.strings.size()}, false);
+    space = a.kind == Node::Attr::Kind::String ? dataspace({}, true)
+                                               : dataspace({a.strings.size()}, false);
     for (std::size_t i = 0; i < a.strings.size(); ++i) {
       data.u32(a.strings[i].size());
       data.u64(p.coll_addr(refs[i]));
@@ -307,7 +318,8 @@ std::string dataset_header(const Plan& p, const DsetL& d) {
   std::vector<std::pair<std::uint16_t, std::pair<std::uint8_t, std::string>>> msgs;
   msgs.push_back({0x01, {0, dataspace(d.d->shape, d.d->shape.empty())}});
   msgs.push_back({0x03, {1, dtype_type(d.d->dtype)}});
-  msgs.push_back({0x05, {1, std::string("\x02\x02\x02\x01\0\0\0\0", 8)}});  // late alloc, default fill
+  msgs.push_back(
+      {0x05, {1, std::string("\x02\x02\x02\x01\0\0\0\0", 8)}});  // late alloc, default fill
   Buf layout;
   layout.u8(3);
   layout.u8(1);
@@ -348,7 +360,8 @@ void collect(Plan& p, const Node& n) {
     members.push_back({name, true, p.groups.size(), 0});
     collect(p, *child);
   }
-  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   GroupL& g = p.groups[gi];
   g.members = std::move(members);
   for (auto& m : g.members) {
@@ -536,7 +549,8 @@ class Emitter {
   void at(std::uint64_t addr) {
     if (addr < pos_) throw std::logic_error("HDF5 writer layout went backwards");
     static const std::byte zeros[64] = {};
-    while (pos_ < addr) put({zeros, static_cast<std::size_t>(std::min<std::uint64_t>(64, addr - pos_))});
+    while (pos_ < addr)
+      put({zeros, static_cast<std::size_t>(std::min<std::uint64_t>(64, addr - pos_))});
   }
   void block(std::uint64_t addr, std::uint64_t size, const std::string& s) {
     if (s.size() != size) throw std::logic_error("HDF5 writer block size changed between passes");
@@ -560,13 +574,16 @@ class Emitter {
 
 WriteGroup& WriteGroup::group(std::string_view path) {
   Node* n = node_;
-  const auto parts = split(path);
-  if (parts.empty()) throw ConfigError("HDF5 writer: empty group path \"" + std::string(path) + "\"");
+  const auto parts = detail::path_components(path);
+  if (parts.empty())
+    throw ConfigError("HDF5 writer: empty group path \"" + std::string(path) + "\"");
   for (std::string_view part : parts) {
     if (n->datasets.find(part) != n->datasets.end())
-      throw ConfigError("HDF5 writer: \"" + std::string(part) + "\" is already a dataset in \"" + std::string(path) + "\"");
+      throw ConfigError("HDF5 writer: \"" + std::string(part) + "\" is already a dataset in \"" +
+                        std::string(path) + "\"");
     auto it = n->groups.find(part);
-    if (it == n->groups.end()) it = n->groups.emplace(std::string(part), std::make_unique<Node>()).first;
+    if (it == n->groups.end())
+      it = n->groups.emplace(std::string(part), std::make_unique<Node>()).first;
     n = it->second.get();
   }
   return n->handle;
@@ -574,7 +591,7 @@ WriteGroup& WriteGroup::group(std::string_view path) {
 
 void WriteGroup::dataset(std::string_view name, DType dtype, std::vector<std::uint64_t> shape,
                          std::span<const std::byte> data) {
-  const auto parts = split(name);
+  const auto parts = detail::path_components(name);
   if (parts.empty()) throw ConfigError("HDF5 writer: empty dataset name");
   Node* parent = node_;
   if (parts.size() > 1) {
@@ -584,15 +601,20 @@ void WriteGroup::dataset(std::string_view name, DType dtype, std::vector<std::ui
   const std::string leaf(parts.back());
   if (parent->datasets.count(leaf) || parent->groups.count(leaf))
     throw ConfigError("HDF5 writer: duplicate member name \"" + std::string(name) + "\"");
-  if (shape.size() > 32) throw ConfigError("HDF5 writer: dataset \"" + std::string(name) + "\" has rank " + std::to_string(shape.size()) + " (HDF5 allows 32)");
+  if (shape.size() > 32)
+    throw ConfigError("HDF5 writer: dataset \"" + std::string(name) + "\" has rank " +
+                      std::to_string(shape.size()) + " (HDF5 allows 32)");
   std::uint64_t n = 1;
   for (auto d : shape) {
-    if (d != 0 && n > ~std::uint64_t{0} / d) throw ShapeError("HDF5 writer: dataset \"" + std::string(name) + "\" element count overflows");
+    if (d != 0 && n > ~std::uint64_t{0} / d)
+      throw ShapeError("HDF5 writer: dataset \"" + std::string(name) +
+                       "\" element count overflows");
     n *= d;
   }
   if (n > ~std::uint64_t{0} / dtype_size(dtype) || n * dtype_size(dtype) != data.size())
-    throw ShapeError("HDF5 writer: dataset \"" + std::string(name) + "\" has " + std::to_string(data.size()) +
-                     " bytes for " + std::to_string(n) + " elements of " + std::string(dtype_name(dtype)));
+    throw ShapeError("HDF5 writer: dataset \"" + std::string(name) + "\" has " +
+                     std::to_string(data.size()) + " bytes for " + std::to_string(n) +
+                     " elements of " + std::string(dtype_name(dtype)));
   parent->datasets.emplace(leaf, Node::Dset{dtype, std::move(shape), data});
 }
 
@@ -601,7 +623,8 @@ void WriteGroup::attribute_string(std::string_view name, std::string_view value,
   node_->set_attr({Node::Attr::Kind::String, std::string(name), {std::string(value)}, {}, ascii});
 }
 
-void WriteGroup::attribute_strings(std::string_view name, const std::vector<std::string>& values, bool ascii) {
+void WriteGroup::attribute_strings(std::string_view name, const std::vector<std::string>& values,
+                                   bool ascii) {
   if (name.empty()) throw ConfigError("HDF5 writer: empty attribute name");
   node_->set_attr({Node::Attr::Kind::Strings, std::string(name), values, {}, ascii});
 }
@@ -619,9 +642,13 @@ struct Writer::State {
 
 Writer::Writer() : state_(std::make_unique<State>()) {}
 Writer::~Writer() = default;
-WriteGroup& Writer::root() { return state_->root.handle; }
+WriteGroup& Writer::root() {
+  return state_->root.handle;
+}
 
-std::uint64_t Writer::file_size() const { return make_plan(state_->root).eof; }
+std::uint64_t Writer::file_size() const {
+  return make_plan(state_->root).eof;
+}
 
 void Writer::write(io::ByteSink& sink) const {
   const Plan p = make_plan(state_->root);
@@ -631,8 +658,10 @@ void Writer::write(io::ByteSink& sink) const {
     e.block(g.header, g.header_size, group_header(p, g));
     e.block(g.heap, 32 + g.heap_data_size, local_heap(g, g.heap));
     for (std::size_t lv = g.levels.size(); lv-- > 0;)
-      for (std::size_t i = 0; i < g.levels[lv].size(); ++i) e.block(g.levels[lv][i].addr, kBtreeSize, btree_node(g, lv, i));
-    for (std::size_t j = 0; j < g.nsnod; ++j) e.block(g.snod + j * kSnodSize, kSnodSize, snod(p, g, j));
+      for (std::size_t i = 0; i < g.levels[lv].size(); ++i)
+        e.block(g.levels[lv][i].addr, kBtreeSize, btree_node(g, lv, i));
+    for (std::size_t j = 0; j < g.nsnod; ++j)
+      e.block(g.snod + j * kSnodSize, kSnodSize, snod(p, g, j));
   }
   for (const DsetL& d : p.dsets) e.block(d.header, d.header_size, dataset_header(p, d));
   for (const Collection& c : p.collections) e.block(c.addr, c.size, collection(c));

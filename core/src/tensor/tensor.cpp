@@ -485,41 +485,29 @@ std::int64_t shape_num_elements(const Shape& shape) {
 }
 
 Tensor::Tensor(Shape shape, DType dtype)
-    : shape_(std::move(shape)), dtype_(dtype), num_elements_(shape_num_elements(shape_)) {
-  if (static_cast<std::uint64_t>(num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
-    throw ShapeError("shape " + shape_to_string(shape_) + " is too large");
+    : Tensor(with_storage(std::move(shape), dtype, allocate_zeroed)) {}
+
+Tensor Tensor::with_storage(Shape shape, DType dtype,
+                            std::shared_ptr<std::byte> (*allocate)(std::size_t nbytes)) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.num_elements_ = shape_num_elements(t.shape_);
+  if (static_cast<std::uint64_t>(t.num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
+    throw ShapeError("shape " + shape_to_string(t.shape_) + " is too large");
   }
-  auto storage = allocate_zeroed(nbytes());
-  data_ = storage.get();
-  owner_ = std::move(storage);
+  auto storage = allocate(t.nbytes());
+  t.data_ = storage.get();
+  t.owner_ = std::move(storage);
+  return t;
 }
 
 Tensor Tensor::standalone_zeros(Shape shape, DType dtype) {
-  Tensor t;
-  t.shape_ = std::move(shape);
-  t.dtype_ = dtype;
-  t.num_elements_ = shape_num_elements(t.shape_);
-  if (static_cast<std::uint64_t>(t.num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
-    throw ShapeError("shape " + shape_to_string(t.shape_) + " is too large");
-  }
-  auto storage = allocate_standalone(t.nbytes());
-  t.data_ = storage.get();
-  t.owner_ = std::move(storage);
-  return t;
+  return with_storage(std::move(shape), dtype, allocate_standalone);
 }
 
 Tensor Tensor::uninitialized(Shape shape, DType dtype) {
-  Tensor t;
-  t.shape_ = std::move(shape);
-  t.dtype_ = dtype;
-  t.num_elements_ = shape_num_elements(t.shape_);
-  if (static_cast<std::uint64_t>(t.num_elements_) > std::numeric_limits<std::size_t>::max() / 8) {
-    throw ShapeError("shape " + shape_to_string(t.shape_) + " is too large");
-  }
-  auto storage = allocate_scratch(t.nbytes());
-  t.data_ = storage.get();
-  t.owner_ = std::move(storage);
-  return t;
+  return with_storage(std::move(shape), dtype, allocate_scratch);
 }
 
 Tensor Tensor::recycled_zeros(Shape shape, DType dtype) {
