@@ -86,13 +86,14 @@ Axes inverse_perm(const Axes& perm);
 // flattened into rows of n = prod(dims at axes) float32 values; returns the result in x's layout.
 // The offset of an element within its row is its row-major index over `axes`, i.e. the flat
 // index into a parameter of shape (dims at axes).
-template <class Fn>
+// `T` is the element type of `x` (float, or double for float64 tensors).
+template <class T = float, class Fn>
 Tensor map_rows(const Tensor& x, const Axes& axes, Fn fn) {
   const auto perm = axes_last_perm(x.rank(), axes);
   Tensor t = transpose(x, perm).clone();
   std::int64_t n = 1;
   for (std::size_t a : axes) n *= x.dim(a);
-  float* p = t.f32_mut();
+  T* p = t.template mutable_values<T>().data();
   if (n > 0) {
     for (std::int64_t r = 0; r < t.num_elements() / n; ++r) fn(p + r * n, n);
   }
