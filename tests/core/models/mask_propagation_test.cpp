@@ -386,6 +386,43 @@ BOOST_AUTO_TEST_CASE(comparison_logical_cast_and_where_operations) {
   BOOST_TEST(out[3].dtype() == DType::Bool);
 }
 
+BOOST_AUTO_TEST_CASE(comparisons_see_exact_float64_and_int64_values) {
+  // Values float32 copies would merge: 1 + 2^-40 vs 1 (float64), 2^40 + 1 vs 2^40 (int64).
+  // A number beside float32 tensors is rounded to float32 first (NumPy's weak scalars), so
+  // float32(0.1) == 0.1 holds; beside int32 tensors 0.5 stays a double.
+  const std::string json = functional(
+      {input("a", "[null, 2]", "float64"), input("b", "[null, 2]", "float64"),
+       input("i", "[null, 2]", "int64"), input("f", "[null, 1]"), input("n", "[null, 2]", "int32"),
+       entry("keras.src.ops.numpy", "Equal", "eq", "", "[" + kt("a") + ", " + kt("b") + "]"),
+       entry("keras.src.ops.numpy", "Greater", "gt", "", "[" + kt("i") + ", 1099511627776]"),
+       entry("keras.src.ops.numpy", "Equal", "eq01", "", "[" + kt("f") + ", 0.1]"),
+       entry("keras.src.ops.numpy", "LessEqual", "le", "", "[" + kt("n") + ", 0.5]"),
+       entry("keras.src.ops.numpy", "LogicalNot", "not", "", "[" + kt("a") + "]")},
+      R"([["a", 0, 0], ["b", 0, 0], ["i", 0, 0], ["f", 0, 0], ["n", 0, 0]])",
+      R"([["eq", 0, 0], ["gt", 0, 0], ["eq01", 0, 0], ["le", 0, 0], ["not", 0, 0]])");
+  auto model = model_from_json(json);
+  Tensor a({1, 2}, DType::Float64), b({1, 2}, DType::Float64), i({1, 2}, DType::Int64);
+  a.mutable_values<double>()[0] = 1.0 + std::ldexp(1.0, -40);
+  a.mutable_values<double>()[1] = 1e-50;  // nonzero, 0 as a float32
+  b.mutable_values<double>()[0] = 1.0;
+  b.mutable_values<double>()[1] = 1e-50;
+  i.mutable_values<std::int64_t>()[0] = (std::int64_t{1} << 40) + 1;
+  i.mutable_values<std::int64_t>()[1] = std::int64_t{1} << 40;
+  const auto out =
+      model->predict(TensorList{a, b, i, floats({1, 1}, {0.1f}), ints({1, 2}, {0, 1})});
+  for (const Tensor& t : out) BOOST_TEST(t.dtype() == DType::Bool);
+  auto bools = [](const Tensor& t) {
+    std::vector<int> v;
+    for (bool x : t.values<bool>()) v.push_back(x ? 1 : 0);
+    return v;
+  };
+  BOOST_TEST(bools(out[0]) == (std::vector<int>{0, 1}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[1]) == (std::vector<int>{1, 0}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[2]) == (std::vector<int>{1}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[3]) == (std::vector<int>{1, 0}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[4]) == (std::vector<int>{0, 0}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_graph_built_mask_passed_as_keyword_reaches_the_layer) {
   // GlobalAveragePooling1D(x, mask=not_equal(tokens, 0)), as transformer-style models write it.
   const std::string json =

@@ -43,18 +43,15 @@ TensorList operands(const TensorList& inputs, const CallContext& ctx, const std:
 using Binary = float (*)(float, float);
 using Unary = float (*)(float);
 
-// `boolean`: comparisons and logical operations, whose results are bool tensors (f gives 1/0).
+// Arithmetic in float32 (comparisons and logical operations live in compare_ops.cpp).
 class BinaryOp final : public Layer {
  public:
-  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f, bool boolean = false)
-      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
+  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f) : Layer(std::move(d)), f_(f) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     auto v = operands(inputs, ctx, describe());
     if (v.size() != 2)
       throw ShapeError(describe() + ": expects 2 operands, got " + std::to_string(v.size()));
-    Tensor y = detail::broadcast_binary(v[0], v[1], f_, describe());
-    if (boolean_) return {y.to(DType::Bool)};
-    return {y};
+    return {detail::broadcast_binary(v[0], v[1], f_, describe())};
   }
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     if (in.size() == 2) return {detail::broadcast_shapes(in[0], in[1], describe())};
@@ -63,25 +60,21 @@ class BinaryOp final : public Layer {
 
  private:
   Binary f_;
-  bool boolean_;
 };
 
 class UnaryOp final : public Layer {
  public:
-  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f, bool boolean = false)
-      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
+  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f) : Layer(std::move(d)), f_(f) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     auto v = operands(inputs, ctx, describe());
     if (v.size() != 1) throw ShapeError(describe() + ": expects 1 operand");
     Tensor y = v[0].clone();
     for (float& x : y.mutable_values<float>()) x = f_(x);
-    if (boolean_) return {y.to(DType::Bool)};
     return {y};
   }
 
  private:
   Unary f_;
-  bool boolean_;
 };
 
 // keras.ops.cast(x, dtype): NumPy's astype (float -> int truncates, nonzero -> True).
@@ -137,17 +130,17 @@ class WhereOp final : public Layer {
   }
 };
 
-template <Binary F, bool Boolean = false>
+template <Binary F>
 struct BinaryFactory {
   std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<BinaryOp>(std::move(d), F, Boolean);
+    return std::make_shared<BinaryOp>(std::move(d), F);
   }
 };
 
-template <Unary F, bool Boolean = false>
+template <Unary F>
 struct UnaryFactory {
   std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<UnaryOp>(std::move(d), F, Boolean);
+    return std::make_shared<UnaryOp>(std::move(d), F);
   }
 };
 
@@ -206,39 +199,6 @@ float relu(float a) {
 }
 float rsqrt(float a) {
   return 1.0f / std::sqrt(a);
-}
-float truth(bool b) {
-  return b ? 1.0f : 0.0f;
-}
-float eq(float a, float b) {
-  return truth(a == b);
-}
-float ne(float a, float b) {
-  return truth(a != b);
-}
-float gt(float a, float b) {
-  return truth(a > b);
-}
-float ge(float a, float b) {
-  return truth(a >= b);
-}
-float lt(float a, float b) {
-  return truth(a < b);
-}
-float le(float a, float b) {
-  return truth(a <= b);
-}
-float land(float a, float b) {
-  return truth(a != 0.0f && b != 0.0f);
-}
-float lor(float a, float b) {
-  return truth(a != 0.0f || b != 0.0f);
-}
-float lxor(float a, float b) {
-  return truth((a != 0.0f) != (b != 0.0f));
-}
-float lnot(float a) {
-  return truth(a == 0.0f);
 }
 float mod_(float a, float b) {  // NumPy's mod: the result takes the divisor's sign
   const float r = std::fmod(a, b);
@@ -304,17 +264,6 @@ const BuiltinLayerRegistration kOps[] = {
     {"ops.Sigmoid", UnaryFactory<sigmoid>{}},
     {"ops.Relu", UnaryFactory<relu>{}},
     {"ops.Rsqrt", UnaryFactory<rsqrt>{}},
-    // Comparisons and logic (bool results): padding masks built in the graph.
-    {"ops.Equal", BinaryFactory<eq, true>{}},
-    {"ops.NotEqual", BinaryFactory<ne, true>{}},
-    {"ops.Greater", BinaryFactory<gt, true>{}},
-    {"ops.GreaterEqual", BinaryFactory<ge, true>{}},
-    {"ops.Less", BinaryFactory<lt, true>{}},
-    {"ops.LessEqual", BinaryFactory<le, true>{}},
-    {"ops.LogicalAnd", BinaryFactory<land, true>{}},
-    {"ops.LogicalOr", BinaryFactory<lor, true>{}},
-    {"ops.LogicalXor", BinaryFactory<lxor, true>{}},
-    {"ops.LogicalNot", UnaryFactory<lnot, true>{}},
     {"ops.Mod", BinaryFactory<mod_>{}},
     {"ops.FloorDivide", BinaryFactory<floor_div>{}},
     {"ops.Sin", UnaryFactory<sin_>{}},
