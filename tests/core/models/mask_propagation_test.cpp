@@ -423,6 +423,23 @@ BOOST_AUTO_TEST_CASE(comparisons_see_exact_float64_and_int64_values) {
   BOOST_TEST(bools(out[4]) == (std::vector<int>{0, 0}), boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(where_with_only_a_condition_gives_first_axis_indices) {
+  // Keras saves ops.where(c) as Where(c, None, None); NumPy returns the tuple np.nonzero(c) and
+  // the graph keeps its first array. c = [[0, 2, 0], [1, 1, 0]]: nonzeros at (0, 1), (1, 0),
+  // (1, 1), so (0, 1, 1).
+  const std::string json =
+      functional({input("c", "[null, 3]"),
+                  entry("keras.src.ops.numpy", "Where", "w", "", "[" + kt("c") + ", null, null]")},
+                 R"([["c", 0, 0]])", R"([["w", 0, 0]])");
+  auto model = model_from_json(json);
+  const Tensor out = model->predict(TensorList{floats({2, 3}, {0, 2, 0, 1, 1, 0})})[0];
+  BOOST_TEST_REQUIRE(out.dtype() == DType::Int64);
+  BOOST_TEST_REQUIRE(out.shape() == (Shape{3}));
+  const auto v = out.values<std::int64_t>();
+  BOOST_TEST(std::vector<std::int64_t>(v.begin(), v.end()) == (std::vector<std::int64_t>{0, 1, 1}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_graph_built_mask_passed_as_keyword_reaches_the_layer) {
   // GlobalAveragePooling1D(x, mask=not_equal(tokens, 0)), as transformer-style models write it.
   const std::string json =

@@ -97,15 +97,19 @@ class CastOp final : public Layer {
   DType dtype_ = DType::Float32;
 };
 
-// keras.ops.where(condition, x1, x2): x1 where condition is nonzero, else x2 (broadcast).
+// keras.ops.where(condition, x1, x2): x1 where condition is nonzero, else x2 (broadcast);
+// keras.ops.where(condition): see nonzero_first_axis.
 class WhereOp final : public Layer {
  public:
   WhereOp(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
+    if (condition_only(inputs, ctx)) {
+      return {nonzero_first_axis(inputs[0])};
+    }
     auto v = operands(inputs, ctx, describe());
     if (v.size() != 3) {
-      throw UnsupportedError(describe() +
-                             ": where() with only a condition (nonzero indices) is not supported");
+      throw ShapeError(describe() + ": expects a condition, or a condition and two values; got " +
+                       std::to_string(v.size()) + " arguments");
     }
     const std::string& w = describe();
     const Shape shape = detail::broadcast_shapes(
@@ -126,7 +130,39 @@ class WhereOp final : public Layer {
       return {detail::broadcast_shapes(detail::broadcast_shapes(in[0], in[1], describe()), in[2],
                                        describe())};
     }
+    if (in.size() == 1) return {Shape{-1}};  // data-dependent length
     return {};
+  }
+
+ private:
+  // Keras saves where(c) with the arguments [c, None, None].
+  static bool condition_only(const TensorList& inputs, const CallContext& ctx) {
+    if (inputs.size() != 1) return false;
+    if (ctx.call_args == nullptr || !ctx.call_args->IsArray()) return true;
+    std::size_t given = 0;
+    for (const auto& a : ctx.call_args->GetArray()) given += a.IsNull() ? 0 : 1;
+    return given == 1;
+  }
+
+  // where(condition) alone: NumPy's np.where(condition) is the tuple np.nonzero(condition), and a
+  // Functional graph keeps the node's one declared output, the tuple's first array: the axis-0
+  // index of every nonzero element in row-major order (int64, length = the number of nonzeros).
+  Tensor nonzero_first_axis(const Tensor& condition) const {
+    if (condition.rank() == 0) {
+      throw ShapeError(describe() + ": where(condition) needs a condition of rank >= 1");
+    }
+    const Tensor c = condition.to(DType::Float64);  // nonzero stays nonzero for every dtype
+    const auto pc = c.values<double>();
+    std::int64_t count = 0;
+    for (double x : pc) count += x != 0.0 ? 1 : 0;
+    Tensor out = Tensor::uninitialized({count}, DType::Int64);  // every element written
+    auto po = out.mutable_values<std::int64_t>();
+    const std::int64_t row = condition.dim(0) == 0 ? 1 : c.num_elements() / condition.dim(0);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < pc.size(); ++i) {
+      if (pc[i] != 0.0) po[next++] = static_cast<std::int64_t>(i) / row;
+    }
+    return out;
   }
 };
 
