@@ -367,4 +367,28 @@ BOOST_AUTO_TEST_CASE(float64_activation_layer_stays_double) {
   BOOST_TEST(std::fabs(y.values<double>()[0] - std::tanh(0.5)) > 1e-11);
 }
 
+BOOST_AUTO_TEST_CASE(float64_merges_compute_in_double) {
+  // a = (1e8 + 1, 1 + 2^-30), b = (-1e8, 1): values float32 copies would lose.
+  const Tensor a = doubles({1, 2}, {1e8 + 1, 1.0 + kTiny});
+  const Tensor b = doubles({1, 2}, {-1e8, 1.0});
+  struct Case {
+    const char* cls;
+    std::vector<double> expected;
+  };
+  const std::vector<Case> cases{
+      {"Add", {1.0, 2.0 + kTiny}},         {"Subtract", {2e8 + 1, kTiny}},
+      {"Average", {0.5, 1.0 + kTiny / 2}}, {"Multiply", {-1e16 - 1e8, 1.0 + kTiny}},
+      {"Maximum", {1e8 + 1, 1.0 + kTiny}}, {"Minimum", {-1e8, 1.0}},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.cls) {
+      auto l = layers::from_config(c.cls, R"({"dtype": "float64"})");
+      CallContext ctx;
+      const Tensor y = l->call({a, b}, ctx).at(0);
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+      for (std::size_t i = 0; i < 2; ++i) BOOST_TEST(y.values<double>()[i] == c.expected[i]);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
