@@ -391,4 +391,28 @@ BOOST_AUTO_TEST_CASE(float64_merges_compute_in_double) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_einsum_dense_rounds_like_dense) {
+  // "ab,bc->ac" with bias "c" and relu: round(round(round(x) . round(k)) + round(b)), relu.
+  const auto x = rnd(2 * 5, 21), k = rnd(5 * 3, 22), b = rnd(3, 23);
+  auto e = layers::from_config(
+      "EinsumDense", R"({"equation": "ab,bc->ac", "output_shape": [3], "bias_axes": "c", )"
+                     R"("activation": "relu", )" +
+                         policy("mixed_float16") + "}");
+  const Tensor y = run(e, {5}, Tensor::from_floats({2, 5}, x), DType::Float32,
+                       {Tensor::from_floats({5, 3}, k), Tensor::from_floats({3}, b)});
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float16);
+  const Tensor yf = y.to(DType::Float32);
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 3; ++j) {
+      double acc = 0;
+      for (int i = 0; i < 5; ++i) {
+        acc += static_cast<double>(half(x[static_cast<std::size_t>(r * 5 + i)])) *
+               half(k[static_cast<std::size_t>(i * 3 + j)]);
+      }
+      const float v = half(half(acc) + half(b[static_cast<std::size_t>(j)]));
+      BOOST_TEST(yf.f32()[r * 3 + j] == (v > 0 ? v : 0.0f));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
