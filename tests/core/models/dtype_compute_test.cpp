@@ -415,4 +415,39 @@ BOOST_AUTO_TEST_CASE(mixed_float16_einsum_dense_rounds_like_dense) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(float64_activation_layers_compute_in_double) {
+  // x = (1 + 2^-30, -(1 + 2^-30)): ReLU -> (1 + 2^-30, 0); LeakyReLU(0.5) -> (1 + 2^-30,
+  // -0.5 - 2^-31); ELU -> (1 + 2^-30, expm1(-(1 + 2^-30))); Softmax -> (1, e^-d) / (1 + e^-d)
+  // with d = 2 + 2^-29.
+  const Tensor x = doubles({1, 2}, {1.0 + kTiny, -(1.0 + kTiny)});
+  const double d = 2.0 + 2 * kTiny;
+  struct Case {
+    const char* cls;
+    const char* config;
+    std::vector<double> expected;
+    double tol;
+  };
+  const std::vector<Case> cases{
+      {"ReLU", R"({"dtype": "float64"})", {1.0 + kTiny, 0.0}, 0.0},
+      {"LeakyReLU",
+       R"({"negative_slope": 0.5, "dtype": "float64"})",
+       {1.0 + kTiny, -0.5 - kTiny / 2},
+       0.0},
+      {"ELU", R"({"dtype": "float64"})", {1.0 + kTiny, std::expm1(-(1.0 + kTiny))}, 2e-16},
+      {"Softmax",
+       R"({"dtype": "float64"})",
+       {1.0 / (1.0 + std::exp(-d)), std::exp(-d) / (1.0 + std::exp(-d))},
+       2e-16},
+  };
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.cls) {
+      const Tensor y = run(layers::from_config(c.cls, c.config), {2}, x, DType::Float64);
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+      for (std::size_t i = 0; i < 2; ++i) {
+        BOOST_TEST(std::fabs(y.values<double>()[i] - c.expected[i]) <= c.tol);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
