@@ -423,6 +423,29 @@ BOOST_AUTO_TEST_CASE(comparisons_see_exact_float64_and_int64_values) {
   BOOST_TEST(bools(out[4]) == (std::vector<int>{0, 0}), boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(arithmetic_on_float64_operands_runs_in_double) {
+  // x = 1e8 + 1: x + (-1e8) = 1 (float32: 0); square(1 + 2^-30) = 1 + 2^-29 (+ 2^-60 rounded
+  // away); a float32 operand beside a float64 one is widened.
+  const std::string json = functional(
+      {input("x", "[null, 1]", "float64"), input("y", "[null, 1]", "float64"),
+       input("f", "[null, 1]"),
+       entry("keras.src.ops.numpy", "Add", "add", "", "[" + kt("x") + ", -100000000.0]"),
+       entry("keras.src.ops.numpy", "Square", "sq", "", "[" + kt("y") + "]"),
+       entry("keras.src.ops.numpy", "Subtract", "sub", "", "[" + kt("y") + ", " + kt("f") + "]")},
+      R"([["x", 0, 0], ["y", 0, 0], ["f", 0, 0]])",
+      R"([["add", 0, 0], ["sq", 0, 0], ["sub", 0, 0]])");
+  auto model = model_from_json(json);
+  const double tiny = std::ldexp(1.0, -30);
+  Tensor x({1, 1}, DType::Float64), y({1, 1}, DType::Float64);
+  x.mutable_values<double>()[0] = 1e8 + 1;
+  y.mutable_values<double>()[0] = 1.0 + tiny;
+  const auto out = model->predict(TensorList{x, y, floats({1, 1}, {1.0f})});
+  for (const Tensor& t : out) BOOST_TEST_REQUIRE(t.dtype() == DType::Float64);
+  BOOST_TEST(out[0].values<double>()[0] == 1.0);
+  BOOST_TEST(out[1].values<double>()[0] == 1.0 + 2 * tiny);
+  BOOST_TEST(out[2].values<double>()[0] == tiny);
+}
+
 BOOST_AUTO_TEST_CASE(where_with_only_a_condition_gives_first_axis_indices) {
   // Keras saves ops.where(c) as Where(c, None, None); NumPy returns the tuple np.nonzero(c) and
   // the graph keeps its first array. c = [[0, 2, 0], [1, 1, 0]]: nonzeros at (0, 1), (1, 0),
