@@ -450,4 +450,54 @@ BOOST_AUTO_TEST_CASE(float64_activation_layers_compute_in_double) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(half_merges_round_each_operation) {
+  // Add(1, 2^-11, 2^-11) in float16: 1 + 2^-11 is a tie that rounds to 1, twice, so 1 (one
+  // rounding of the whole sum would give 1 + 2^-10). Average(1, 1, 2) = half(4 / 3).
+  const double t = std::ldexp(1.0, -11);
+  struct Case {
+    const char* cls;
+    std::vector<double> values;
+    float expected;
+  };
+  const std::vector<Case> cases{
+      {"Add", {1.0, t, t}, 1.0f},
+      {"Average", {1.0, 1.0, 2.0}, half(4.0 / 3.0)},
+      {"Multiply", {3.0, 1.0 / 3.0, 3.0}, half(3.0 * half(3.0 * half(1.0 / 3.0)))}};
+  for (const Case& c : cases) {
+    BOOST_TEST_CONTEXT(c.cls) {
+      auto l = layers::from_config(c.cls, "{" + policy("mixed_float16") + "}");
+      TensorList in;
+      for (double v : c.values)
+        in.push_back(Tensor::from_floats({1, 1}, std::vector<float>{half(v)}));
+      CallContext ctx;
+      const Tensor y = l->call(in, ctx).at(0).to(DType::Float32);
+      BOOST_TEST(y.f32()[0] == c.expected);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rescaling_in_float64_and_float16) {
+  // float64: 200 * (1 / 255) - 1 in double, from an integer image.
+  auto r64 = layers::from_config(
+      "Rescaling", R"({"scale": 0.00392156862745098, "offset": -1.0, "dtype": "float64"})");
+  Tensor img({1, 2}, DType::Int32);
+  img.mutable_values<std::int32_t>()[0] = 200;
+  img.mutable_values<std::int32_t>()[1] = 255;
+  CallContext ctx;
+  const Tensor y = r64->call({img}, ctx).at(0);
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  BOOST_TEST(y.values<double>()[0] == 200 * 0.00392156862745098 - 1.0);
+  BOOST_TEST(y.values<double>()[1] == 255 * 0.00392156862745098 - 1.0);
+  // float16: half(half(x * half(scale)) + half(offset)).
+  auto r16 = layers::from_config(
+      "Rescaling", R"({"scale": 0.1, "offset": 0.3, )" + policy("mixed_float16") + "}");
+  const auto x = rnd(8, 31);
+  std::vector<float> hx;
+  for (float v : x) hx.push_back(half(v * 40.0f));
+  const Tensor z = r16->call({Tensor::from_floats({1, 8}, hx)}, ctx).at(0);
+  for (std::size_t i = 0; i < 8; ++i) {
+    BOOST_TEST(z.f32()[i] == half(half(hx[i] * half(0.1)) + half(0.3)));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

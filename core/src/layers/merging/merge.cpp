@@ -148,6 +148,26 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
     xs.push_back(std::move(f));
   }
   ctx.output_masks.clear();
+  const DType compute = compute_dtype();
+  bool unmasked = true;
+  for (const auto& m : raw_masks) unmasked = unmasked && !m;
+  if (!in_double && unmasked && float64_op() != nullptr &&
+      (compute == DType::Float16 || compute == DType::BFloat16)) {
+    // Half types: each NumPy operation of the fold rounded (in float32, then to the half type).
+    const DoubleOp op = float64_op();
+    const auto f = [op](float a, float b) { return static_cast<float>(op(a, b)); };
+    Tensor y = ops::rounded_to(xs[0], compute);
+    for (std::size_t i = 1; i < xs.size(); ++i) {
+      y = broadcast_binary(y, ops::rounded_to(xs[i], compute), f, describe());
+      ops::round_to(y, compute);
+    }
+    if (divides_by_count()) {
+      const auto n = static_cast<float>(xs.size());
+      for (float& v : y.mutable_values<float>()) v /= n;
+      ops::round_to(y, compute);
+    }
+    return {y};
+  }
   if (in_double) {
     Tensor y = xs[0].clone();
     for (std::size_t i = 1; i < xs.size(); ++i) {
