@@ -500,4 +500,14 @@ BOOST_AUTO_TEST_CASE(rescaling_in_float64_and_float16) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(float64_prelu_keeps_double) {
+  // alpha 0.5 + 2^-30: -2 * alpha = -1 - 2^-29 (float32: -1).
+  auto p = layers::from_config("PReLU", R"({"dtype": "float64"})");
+  const Tensor y = run(p, {2}, doubles({1, 2}, {1.0 + kTiny, -2.0}), DType::Float64,
+                       {doubles({2}, {0.25, 0.5 + kTiny})});
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  BOOST_TEST(y.values<double>()[0] == 1.0 + kTiny);
+  BOOST_TEST(y.values<double>()[1] == -1.0 - 2 * kTiny);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -431,9 +431,11 @@ BOOST_AUTO_TEST_CASE(arithmetic_on_float64_operands_runs_in_double) {
        input("f", "[null, 1]"),
        entry("keras.src.ops.numpy", "Add", "add", "", "[" + kt("x") + ", -100000000.0]"),
        entry("keras.src.ops.numpy", "Square", "sq", "", "[" + kt("y") + "]"),
-       entry("keras.src.ops.numpy", "Subtract", "sub", "", "[" + kt("y") + ", " + kt("f") + "]")},
+       entry("keras.src.ops.numpy", "Subtract", "sub", "", "[" + kt("y") + ", " + kt("f") + "]"),
+       entry("keras.src.ops.numpy", "Where", "where", "",
+             "[" + kt("f") + ", " + kt("y") + ", 0.0]")},
       R"([["x", 0, 0], ["y", 0, 0], ["f", 0, 0]])",
-      R"([["add", 0, 0], ["sq", 0, 0], ["sub", 0, 0]])");
+      R"([["add", 0, 0], ["sq", 0, 0], ["sub", 0, 0], ["where", 0, 0]])");
   auto model = model_from_json(json);
   const double tiny = std::ldexp(1.0, -30);
   Tensor x({1, 1}, DType::Float64), y({1, 1}, DType::Float64);
@@ -444,6 +446,7 @@ BOOST_AUTO_TEST_CASE(arithmetic_on_float64_operands_runs_in_double) {
   BOOST_TEST(out[0].values<double>()[0] == 1.0);
   BOOST_TEST(out[1].values<double>()[0] == 1.0 + 2 * tiny);
   BOOST_TEST(out[2].values<double>()[0] == tiny);
+  BOOST_TEST(out[3].values<double>()[0] == 1.0 + tiny);  // where(1, y, 0) = y
 }
 
 BOOST_AUTO_TEST_CASE(where_with_only_a_condition_gives_first_axis_indices) {

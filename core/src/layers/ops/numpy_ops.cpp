@@ -139,7 +139,8 @@ class WhereOp final : public Layer {
     if (condition_only(inputs, ctx)) {
       return {nonzero_first_axis(inputs[0])};
     }
-    auto v = operands(inputs, ctx, describe());
+    const bool f64 = any_float64(inputs);  // NumPy's result type of x1 and x2
+    auto v = operands(inputs, ctx, describe(), f64);
     if (v.size() != 3) {
       throw ShapeError(describe() + ": expects a condition, or a condition and two values; got " +
                        std::to_string(v.size()) + " arguments");
@@ -150,6 +151,15 @@ class WhereOp final : public Layer {
     const Tensor c = detail::broadcast_to(v[0], shape, w);
     const Tensor a = detail::broadcast_to(v[1], shape, w);
     const Tensor b = detail::broadcast_to(v[2], shape, w);
+    if (f64) {
+      Tensor out = Tensor::uninitialized(shape, DType::Float64);  // every element written
+      const auto pc = c.values<double>();
+      const auto pa = a.values<double>();
+      const auto pb = b.values<double>();
+      auto po = out.mutable_values<double>();
+      for (std::size_t i = 0; i < po.size(); ++i) po[i] = pc[i] != 0.0 ? pa[i] : pb[i];
+      return {out};
+    }
     Tensor out = Tensor::uninitialized(shape, DType::Float32);  // every element written
     const float* pc = c.f32();
     const float* pa = a.f32();
