@@ -510,4 +510,19 @@ BOOST_AUTO_TEST_CASE(float64_prelu_keeps_double) {
   BOOST_TEST(y.values<double>()[1] == -1.0 - 2 * kTiny);
 }
 
+BOOST_AUTO_TEST_CASE(float64_normalization_layer_keeps_double) {
+  // mean 1e8, variance 4: (1e8 + 1 - 1e8) / 2 = 0.5 (float32: 0); invert: 1e8 + 0.5 * 2.
+  for (const bool invert : {false, true}) {
+    BOOST_TEST_CONTEXT("invert " << invert) {
+      auto n = layers::from_config("Normalization",
+                                   std::string(R"({"axis": -1, "dtype": "float64", "invert": )") +
+                                       (invert ? "true" : "false") + "}");
+      const Tensor y = run(n, {1}, doubles({1, 1}, {invert ? 0.5 : 1e8 + 1}), DType::Float64,
+                           {doubles({1}, {1e8}), doubles({1}, {4.0}), Tensor({}, DType::Int64)});
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+      BOOST_TEST(y.values<double>()[0] == (invert ? 1e8 + 1 : 0.5));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
