@@ -1,5 +1,6 @@
 // keras.layers.Dense: y = activation(x @ kernel + bias) over the last axis.
 // Variables: 0 kernel (input_dim, units), 1 bias (units,) when use_bias.
+#include "layers/activation_dtype.hpp"
 #include "layers/common.hpp"
 
 namespace kserde {
@@ -32,8 +33,8 @@ class Dense final : public Layer {
     const DType compute = compute_dtype();
     if (compute == DType::Float16 || compute == DType::BFloat16) {
       // Keras (NumPy) computes each op in half precision: the kernel and bias are cast to it,
-      // the product (summed in float32) is rounded, then the sum with the bias, then the
-      // activation (the models round the output).
+      // the product (summed in float32) is rounded, then the sum with the bias, then each
+      // operation of the activation.
       Tensor y = ops::matmul_last_axis(ops::rounded_to(inputs[0], compute),
                                        ops::rounded_to(weight(0), compute));
       ops::round_to(y, compute);
@@ -41,7 +42,7 @@ class Dense final : public Layer {
         ops::add_bias_last_axis(y, ops::rounded_to(weight(1), compute));
         ops::round_to(y, compute);
       }
-      activation_.apply(y);
+      detail::activate_half(activation_, y, compute);
       return {y};
     }
     if (compute == DType::Float64) return {call_float64(inputs[0])};
@@ -69,8 +70,8 @@ class Dense final : public Layer {
   }
 
  private:
-  // float64 policy: the product and the bias in double, as Keras computes them (a linear Dense
-  // stays double throughout; other activations run in float32 on the double result).
+  // float64 policy: the product, the bias and the built-in activations in double, as Keras's
+  // NumPy backend computes them (other activations run in float32 on the double result).
   Tensor call_float64(const Tensor& x_in) const {
     const Tensor x = x_in.to(DType::Float64);
     const Tensor w = variables().at(0).value.to(DType::Float64);
@@ -96,10 +97,7 @@ class Dense final : public Layer {
         py[r * n + j] = pb != nullptr ? acc + pb[j] : acc;
       }
     }
-    if (activation_.is_linear()) return y;
-    Tensor f = y.to(DType::Float32);
-    activation_.apply(f);
-    return f;
+    return detail::activate_float64(activation_, std::move(y));
   }
 
   std::int64_t units_ = 0;

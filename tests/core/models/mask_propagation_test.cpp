@@ -386,6 +386,86 @@ BOOST_AUTO_TEST_CASE(comparison_logical_cast_and_where_operations) {
   BOOST_TEST(out[3].dtype() == DType::Bool);
 }
 
+BOOST_AUTO_TEST_CASE(comparisons_see_exact_float64_and_int64_values) {
+  // Values float32 copies would merge: 1 + 2^-40 vs 1 (float64), 2^40 + 1 vs 2^40 (int64).
+  // A number beside float32 tensors is rounded to float32 first (NumPy's weak scalars), so
+  // float32(0.1) == 0.1 holds; beside int32 tensors 0.5 stays a double.
+  const std::string json = functional(
+      {input("a", "[null, 2]", "float64"), input("b", "[null, 2]", "float64"),
+       input("i", "[null, 2]", "int64"), input("f", "[null, 1]"), input("n", "[null, 2]", "int32"),
+       entry("keras.src.ops.numpy", "Equal", "eq", "", "[" + kt("a") + ", " + kt("b") + "]"),
+       entry("keras.src.ops.numpy", "Greater", "gt", "", "[" + kt("i") + ", 1099511627776]"),
+       entry("keras.src.ops.numpy", "Equal", "eq01", "", "[" + kt("f") + ", 0.1]"),
+       entry("keras.src.ops.numpy", "LessEqual", "le", "", "[" + kt("n") + ", 0.5]"),
+       entry("keras.src.ops.numpy", "LogicalNot", "not", "", "[" + kt("a") + "]")},
+      R"([["a", 0, 0], ["b", 0, 0], ["i", 0, 0], ["f", 0, 0], ["n", 0, 0]])",
+      R"([["eq", 0, 0], ["gt", 0, 0], ["eq01", 0, 0], ["le", 0, 0], ["not", 0, 0]])");
+  auto model = model_from_json(json);
+  Tensor a({1, 2}, DType::Float64), b({1, 2}, DType::Float64), i({1, 2}, DType::Int64);
+  a.mutable_values<double>()[0] = 1.0 + std::ldexp(1.0, -40);
+  a.mutable_values<double>()[1] = 1e-50;  // nonzero, 0 as a float32
+  b.mutable_values<double>()[0] = 1.0;
+  b.mutable_values<double>()[1] = 1e-50;
+  i.mutable_values<std::int64_t>()[0] = (std::int64_t{1} << 40) + 1;
+  i.mutable_values<std::int64_t>()[1] = std::int64_t{1} << 40;
+  const auto out =
+      model->predict(TensorList{a, b, i, floats({1, 1}, {0.1f}), ints({1, 2}, {0, 1})});
+  for (const Tensor& t : out) BOOST_TEST(t.dtype() == DType::Bool);
+  auto bools = [](const Tensor& t) {
+    std::vector<int> v;
+    for (bool x : t.values<bool>()) v.push_back(x ? 1 : 0);
+    return v;
+  };
+  BOOST_TEST(bools(out[0]) == (std::vector<int>{0, 1}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[1]) == (std::vector<int>{1, 0}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[2]) == (std::vector<int>{1}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[3]) == (std::vector<int>{1, 0}), boost::test_tools::per_element());
+  BOOST_TEST(bools(out[4]) == (std::vector<int>{0, 0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(arithmetic_on_float64_operands_runs_in_double) {
+  // x = 1e8 + 1: x + (-1e8) = 1 (float32: 0); square(1 + 2^-30) = 1 + 2^-29 (+ 2^-60 rounded
+  // away); a float32 operand beside a float64 one is widened.
+  const std::string json = functional(
+      {input("x", "[null, 1]", "float64"), input("y", "[null, 1]", "float64"),
+       input("f", "[null, 1]"),
+       entry("keras.src.ops.numpy", "Add", "add", "", "[" + kt("x") + ", -100000000.0]"),
+       entry("keras.src.ops.numpy", "Square", "sq", "", "[" + kt("y") + "]"),
+       entry("keras.src.ops.numpy", "Subtract", "sub", "", "[" + kt("y") + ", " + kt("f") + "]"),
+       entry("keras.src.ops.numpy", "Where", "where", "",
+             "[" + kt("f") + ", " + kt("y") + ", 0.0]")},
+      R"([["x", 0, 0], ["y", 0, 0], ["f", 0, 0]])",
+      R"([["add", 0, 0], ["sq", 0, 0], ["sub", 0, 0], ["where", 0, 0]])");
+  auto model = model_from_json(json);
+  const double tiny = std::ldexp(1.0, -30);
+  Tensor x({1, 1}, DType::Float64), y({1, 1}, DType::Float64);
+  x.mutable_values<double>()[0] = 1e8 + 1;
+  y.mutable_values<double>()[0] = 1.0 + tiny;
+  const auto out = model->predict(TensorList{x, y, floats({1, 1}, {1.0f})});
+  for (const Tensor& t : out) BOOST_TEST_REQUIRE(t.dtype() == DType::Float64);
+  BOOST_TEST(out[0].values<double>()[0] == 1.0);
+  BOOST_TEST(out[1].values<double>()[0] == 1.0 + 2 * tiny);
+  BOOST_TEST(out[2].values<double>()[0] == tiny);
+  BOOST_TEST(out[3].values<double>()[0] == 1.0 + tiny);  // where(1, y, 0) = y
+}
+
+BOOST_AUTO_TEST_CASE(where_with_only_a_condition_gives_first_axis_indices) {
+  // Keras saves ops.where(c) as Where(c, None, None); NumPy returns the tuple np.nonzero(c) and
+  // the graph keeps its first array. c = [[0, 2, 0], [1, 1, 0]]: nonzeros at (0, 1), (1, 0),
+  // (1, 1), so (0, 1, 1).
+  const std::string json =
+      functional({input("c", "[null, 3]"),
+                  entry("keras.src.ops.numpy", "Where", "w", "", "[" + kt("c") + ", null, null]")},
+                 R"([["c", 0, 0]])", R"([["w", 0, 0]])");
+  auto model = model_from_json(json);
+  const Tensor out = model->predict(TensorList{floats({2, 3}, {0, 2, 0, 1, 1, 0})})[0];
+  BOOST_TEST_REQUIRE(out.dtype() == DType::Int64);
+  BOOST_TEST_REQUIRE(out.shape() == (Shape{3}));
+  const auto v = out.values<std::int64_t>();
+  BOOST_TEST(std::vector<std::int64_t>(v.begin(), v.end()) == (std::vector<std::int64_t>{0, 1, 1}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_graph_built_mask_passed_as_keyword_reaches_the_layer) {
   // GlobalAveragePooling1D(x, mask=not_equal(tokens, 0)), as transformer-style models write it.
   const std::string json =

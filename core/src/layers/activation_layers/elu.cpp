@@ -20,6 +20,11 @@ class ELU final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: Keras computes in double
+      Tensor y = inputs[0].clone();
+      for (double& v : y.mutable_values<double>()) v = v > 0.0 ? v : alpha_ * std::expm1(v);
+      return {y};
+    }
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto a = static_cast<float>(alpha_);
     for (float& v : y.mutable_values<float>()) v = v > 0.0f ? v : a * std::expm1(v);

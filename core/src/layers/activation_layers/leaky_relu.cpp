@@ -27,6 +27,11 @@ class LeakyReLU final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: Keras computes in double
+      Tensor y = inputs[0].clone();
+      for (double& v : y.mutable_values<double>()) v = std::max(v, slope_ * v);
+      return {y};
+    }
     Tensor y = ops::as_float32(inputs[0]).clone();
     const auto s = static_cast<float>(slope_);
     // np.maximum(x, slope * x), as Keras computes it (this also covers slopes above 1).

@@ -35,6 +35,11 @@ class PReLU final : public Layer {
       throw ShapeError(describe() + ": expected an input of rank " +
                        std::to_string(alpha.rank() + 1) + ", got " + shape_to_string(x.shape()));
     }
+    if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: Keras computes in double
+      return {detail::broadcast_binary<double>(
+          inputs[0], variables().at(0).value.to(DType::Float64),
+          [](double v, double a) { return v > 0.0 ? v : a * v; }, describe())};
+    }
     return {detail::broadcast_binary(
         x, ops::as_float32(alpha), [](float v, float a) { return v > 0.0f ? v : a * v; },
         describe())};

@@ -35,22 +35,32 @@ class ReLU final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
-    Tensor y = ops::as_float32(inputs[0]).clone();
-    const auto slope = static_cast<float>(slope_);
-    const auto thr = static_cast<float>(threshold_);
-    const bool clip = max_value_.has_value();
-    const float hi = clip ? static_cast<float>(*max_value_) : 0.0f;
-    if (slope != 0.0f && !clip && thr == 0.0f) {  // Keras's leaky_relu shortcut
-      for (float& v : y.mutable_values<float>()) v = std::max(v, slope * v);
+    if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: Keras computes in double
+      Tensor y = inputs[0].clone();
+      apply<double>(y);
       return {y};
     }
-    for (float& v : y.mutable_values<float>()) {
-      float pos = v > thr ? v : 0.0f;
-      if (clip) pos = pos < 0.0f ? 0.0f : (pos > hi ? hi : pos);
-      const float neg = thr - v > 0.0f ? thr - v : 0.0f;
-      v = slope != 0.0f ? pos - slope * neg : pos;
-    }
+    Tensor y = ops::as_float32(inputs[0]).clone();
+    apply<float>(y);
     return {y};
+  }
+
+  template <class T>
+  void apply(Tensor& y) const {
+    const auto slope = static_cast<T>(slope_);
+    const auto thr = static_cast<T>(threshold_);
+    const bool clip = max_value_.has_value();
+    const T hi = clip ? static_cast<T>(*max_value_) : T(0);
+    if (slope != T(0) && !clip && thr == T(0)) {  // Keras's leaky_relu shortcut
+      for (T& v : y.mutable_values<T>()) v = std::max(v, slope * v);
+      return;
+    }
+    for (T& v : y.mutable_values<T>()) {
+      T pos = v > thr ? v : T(0);
+      if (clip) pos = pos < T(0) ? T(0) : (pos > hi ? hi : pos);
+      const T neg = thr - v > T(0) ? thr - v : T(0);
+      v = slope != T(0) ? pos - slope * neg : pos;
+    }
   }
 
  private:

@@ -41,6 +41,18 @@ class Softmax final : public Layer {
     for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, x.rank(), *this));
     std::sort(axes.begin(), axes.end());
     axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+    if (!keep && inputs[0].dtype() == DType::Float64) {  // a float64 policy: in double
+      return {detail::map_rows<double>(inputs[0], axes, [](double* row, std::int64_t len) {
+        double mx = -INFINITY;
+        for (std::int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < len; ++j) {
+          row[j] = std::exp(row[j] - mx);
+          sum += row[j];
+        }
+        for (std::int64_t j = 0; j < len; ++j) row[j] /= sum;
+      })};
+    }
     Tensor y = detail::map_rows(x, axes, [](float* row, std::int64_t len) {
       float mx = -INFINITY;
       for (std::int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);

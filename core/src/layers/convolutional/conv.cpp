@@ -35,6 +35,11 @@ class Conv : public conv::ConvLayerBase {
   TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
+    if (half_compute() || float64_compute()) {
+      Tensor y = conv::convolve(conv_operand(x), conv_operand(weight(0)), groups_, g);
+      return {
+          finish_in_compute_dtype(std::move(y), use_bias_ ? &variables().at(1).value : nullptr)};
+    }
     if (!channels_first_ && activation_row_wise_) {
       // Bias and activation fused into the convolution's row blocks.
       const Tensor bias = use_bias_ ? ops::as_float32(weight(1)) : Tensor();

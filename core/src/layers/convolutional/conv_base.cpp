@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "layers/activation_dtype.hpp"
+#include "layers/merging/tensor_algebra.hpp"
+
 namespace kserde::conv {
 
 using spatial::Dims;
@@ -108,6 +111,58 @@ Tensor ConvLayerBase::finish(Tensor y, const Tensor* bias) const {
   if (channels_first_) y = spatial::to_channels_first(y);
   activation_.apply(y);  // on the output as Keras returns it (softmax: its last axis)
   return y;
+}
+
+bool ConvLayerBase::half_compute() const {
+  return compute_dtype() == DType::Float16 || compute_dtype() == DType::BFloat16;
+}
+
+bool ConvLayerBase::float64_compute() const {
+  return compute_dtype() == DType::Float64;
+}
+
+Tensor ConvLayerBase::conv_operand(const Tensor& t) const {
+  return ops::rounded_to(t, compute_dtype());  // float32 copy unless the compute type is half
+}
+
+namespace {
+
+// (N, S..., C) -> (N, C, S...) for any dtype.
+Tensor channels_first_any(const Tensor& y) {
+  const std::size_t rank = y.rank();
+  detail::Axes perm{0, rank - 1};
+  for (std::size_t d = 1; d + 1 < rank; ++d) perm.push_back(d);
+  return detail::transpose(y, perm);
+}
+
+}  // namespace
+
+Tensor ConvLayerBase::finish_in_compute_dtype(Tensor y, const Tensor* bias) const {
+  const DType compute = compute_dtype();
+  if (half_compute()) {
+    ops::round_to(y, compute);
+    if (bias != nullptr) {
+      ops::add_bias_last_axis(y, ops::rounded_to(*bias, compute));
+      ops::round_to(y, compute);
+    }
+    if (channels_first_) y = spatial::to_channels_first(y);
+    detail::activate_half(activation_, y, compute);
+    return y;
+  }
+  Tensor z = y.to(DType::Float64);
+  if (bias != nullptr) {
+    const Tensor b = bias->to(DType::Float64);
+    const std::int64_t n = b.num_elements();
+    if (z.rank() < 1 || z.shape().back() != n) {
+      throw ShapeError(describe() + ": bias of shape " + shape_to_string(b.shape()) +
+                       " does not match " + shape_to_string(z.shape()));
+    }
+    const double* pb = b.values<double>().data();
+    auto pz = z.mutable_values<double>();
+    for (std::size_t i = 0; i < pz.size(); ++i) pz[i] += pb[static_cast<std::int64_t>(i) % n];
+  }
+  if (channels_first_) z = channels_first_any(z);
+  return detail::activate_float64(activation_, std::move(z));
 }
 
 }  // namespace kserde::conv

@@ -36,6 +36,21 @@ class ConvLayerBase : public Layer {
   // Adds the bias (if any), restores channels_first, applies the activation.
   Tensor finish(Tensor y, const Tensor* bias) const;
 
+  // Non-float32 compute dtypes, as Keras's NumPy backend computes them: the convolution runs in
+  // JAX (float16/bfloat16 operands give a float32 sum rounded once to the half type; float64
+  // operands are computed in float32, as JAX without x64 does), then NumPy adds the bias and
+  // applies the activation in the compute dtype.
+  bool half_compute() const;
+  bool float64_compute() const;
+  // A convolution operand (input or kernel) as the convolution sees it: rounded to the half type
+  // under float16/bfloat16, float32 otherwise.
+  Tensor conv_operand(const Tensor& t) const;
+  // finish() for half or float64 compute: `y` is the float32 convolution (channels_last), `bias`
+  // the bias variable as stored (or null). Half: y, y + bias and the activation each rounded.
+  // float64: y widened, the bias added in double, the activation in double when it is one of
+  // the built-ins detail::has_float64_activation lists.
+  Tensor finish_in_compute_dtype(Tensor y, const Tensor* bias) const;
+
   std::size_t rank_;
   spatial::Dims kernel_size_, strides_, dilation_;
   spatial::Padding padding_ = spatial::Padding::Valid;

@@ -29,6 +29,11 @@ class DepthwiseConv : public conv::ConvLayerBase {
   TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
+    if (half_compute() || float64_compute()) {
+      Tensor y = conv::depthwise(conv_operand(x), conv_operand(weight(0)), g);
+      return {
+          finish_in_compute_dtype(std::move(y), use_bias_ ? &variables().at(1).value : nullptr)};
+    }
     Tensor y = conv::depthwise(x, ops::as_float32(weight(0)), g);
     return {finish(std::move(y), use_bias_ ? &weight(1) : nullptr)};
   }

@@ -37,10 +37,17 @@ class SeparableConv : public conv::ConvLayerBase {
   TensorList call(const TensorList& inputs, CallContext&) override {
     const Tensor x = channels_last_input(inputs);
     const conv::Geometry g = forward_geometry(spatial::spatial_of(x.shape(), false));
+    const std::int64_t mid = weight(1).dim(rank_);
+    if (half_compute() || float64_compute()) {
+      // Two JAX convolutions: the depthwise result is returned (rounded) before the pointwise one.
+      Tensor dw = conv::depthwise(conv_operand(x), conv_operand(weight(0)), g);
+      ops::round_to(dw, compute_dtype());
+      Tensor y = ops::matmul_last_axis(dw, conv_operand(weight(1)).reshaped({mid, filters_}));
+      return {
+          finish_in_compute_dtype(std::move(y), use_bias_ ? &variables().at(2).value : nullptr)};
+    }
     const Tensor dw = conv::depthwise(x, ops::as_float32(weight(0)), g);
-    const Tensor& pw = weight(1);
-    const std::int64_t mid = pw.dim(rank_);
-    Tensor y = ops::matmul_last_axis(dw, pw.reshaped({mid, filters_}));
+    Tensor y = ops::matmul_last_axis(dw, weight(1).reshaped({mid, filters_}));
     return {finish(std::move(y), use_bias_ ? &weight(2) : nullptr)};
   }
 

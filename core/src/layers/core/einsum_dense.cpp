@@ -11,6 +11,7 @@
 #include <optional>
 #include <regex>
 
+#include "layers/activation_dtype.hpp"
 #include "layers/common.hpp"
 #include "layers/merging/tensor_algebra.hpp"
 #include "ops/gemm.hpp"
@@ -150,14 +151,25 @@ class EinsumDense final : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
-    const Tensor x = ops::as_float32(inputs[0]);
+    // float16/bfloat16: as NumPy computes it, the operands rounded to the half type, the einsum
+    // (summed in float32) rounded, the bias add rounded, each operation of the activation rounded.
+    const DType compute = compute_dtype();
+    const bool half = compute == DType::Float16 || compute == DType::BFloat16;
+    const Tensor x = ops::rounded_to(inputs[0], compute);  // float32 unless half
     const auto [lx, lo] = full_labels(x.rank());
-    Tensor y = einsum2(lx, x, eq_.w, ops::as_float32(weight(0)), lo, describe());
+    Tensor y = einsum2(lx, x, eq_.w, ops::rounded_to(weight(0), compute), lo, describe());
+    if (half) ops::round_to(y, compute);
     if (bias_axes_) {
       y = detail::broadcast_binary(
-          y, ops::as_float32(weight(1)), [](float a, float b) { return a + b; }, describe());
+          y, ops::rounded_to(weight(1), compute), [](float a, float b) { return a + b; },
+          describe());
+      if (half) ops::round_to(y, compute);
     }
-    activation_.apply(y);
+    if (half) {
+      detail::activate_half(activation_, y, compute);
+    } else {
+      activation_.apply(y);
+    }
     ctx.output_masks.clear();
     return {y};
   }

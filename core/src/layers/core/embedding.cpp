@@ -42,18 +42,21 @@ class Embedding final : public Layer {
     const auto idv = ids.values<std::int64_t>();
     Shape out_shape = ids.shape();
     out_shape.push_back(output_dim_);
-    Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
-    const Tensor table = ops::as_float32(weight(0));
-    const float* t = table.f32();
-    float* o = out.f32_mut();
-    const auto row_bytes = static_cast<std::size_t>(output_dim_) * sizeof(float);
+    // A float64 table is gathered as is (Keras's take keeps its dtype); others as float32.
+    const Tensor& stored = variables().at(0).value;
+    const bool f64 = stored.dtype() == DType::Float64;
+    const Tensor& table = f64 ? stored : weight(0);
+    Tensor out = Tensor::recycled_zeros(out_shape, table.dtype());
+    const auto row_bytes = static_cast<std::size_t>(output_dim_) * dtype_size(table.dtype());
+    const std::byte* t = table.bytes().data();
+    std::byte* o = out.mutable_bytes().data();
     for (std::size_t i = 0; i < idv.size(); ++i) {
       const std::int64_t id = idv[i];
       if (id < 0 || id >= input_dim_) {
         throw ShapeError(describe() + ": index " + std::to_string(id) +
                          " is out of range for input_dim " + std::to_string(input_dim_));
       }
-      std::memcpy(o + static_cast<std::int64_t>(i) * output_dim_, t + id * output_dim_, row_bytes);
+      std::memcpy(o + i * row_bytes, t + static_cast<std::size_t>(id) * row_bytes, row_bytes);
     }
     ctx.output_masks.clear();
     if (mask_zero_) {

@@ -55,6 +55,7 @@ class Normalization final : public Layer {
       throw ShapeError(describe() + ": input shape " + shape_to_string(x.shape()) +
                        " is incompatible with the build shape " + shape_to_string(bs));
     }
+    if (inputs[0].dtype() == DType::Float64) return {call_float64(inputs[0])};
     Tensor mean = input_mean_ ? stat_mean_ : ops::as_float32(weight(0)).reshaped(bcast_);
     Tensor var = input_mean_ ? stat_var_ : ops::as_float32(weight(1)).reshaped(bcast_);
     Tensor denom = var.clone();
@@ -72,6 +73,26 @@ class Normalization final : public Layer {
           y, denom, [](float a, float b) { return a / b; }, describe());
     }
     return {y};
+  }
+
+  // float64 policy: Keras's (x - mean) / max(sqrt(variance), 1e-7) (invert: mean + x * ...) in
+  // double, from the float64 variables (a config mean/variance is held as float32).
+  Tensor call_float64(const Tensor& x) const {
+    const Tensor mean = input_mean_ ? stat_mean_.to(DType::Float64)
+                                    : variables().at(0).value.to(DType::Float64).reshaped(bcast_);
+    Tensor denom = input_mean_ ? stat_var_.to(DType::Float64)
+                               : variables().at(1).value.to(DType::Float64).reshaped(bcast_);
+    for (double& v : denom.mutable_values<double>()) v = std::max(std::sqrt(v), 1e-7);
+    if (invert_) {
+      const Tensor y = detail::broadcast_binary<double>(
+          x, denom, [](double a, double b) { return a * b; }, describe());
+      return detail::broadcast_binary<double>(
+          y, mean, [](double a, double b) { return b + a; }, describe());
+    }
+    const Tensor y = detail::broadcast_binary<double>(
+        x, mean, [](double a, double b) { return a - b; }, describe());
+    return detail::broadcast_binary<double>(
+        y, denom, [](double a, double b) { return a / b; }, describe());
   }
 
  protected:

@@ -11,6 +11,9 @@ class Add final : public detail::Merge {
   Add(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) { return a + b; };
+  }
   Tensor merge(const TensorList& xs, const MaskList&) const override {
     Tensor out = xs[0];
     for (std::size_t i = 1; i < xs.size(); ++i) {

@@ -12,6 +12,10 @@ class Average final : public detail::Merge {
   Average(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) { return a + b; };
+  }
+  bool divides_by_count() const override { return true; }
   Tensor merge(const TensorList& xs, const MaskList&) const override {
     Tensor out = xs[0].clone();
     for (std::size_t i = 1; i < xs.size(); ++i) {

@@ -21,6 +21,11 @@ class Maximum final : public detail::Merge {
   Maximum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) {
+      return std::isnan(a) ? a : (std::isnan(b) ? b : (a > b ? a : b));
+    };
+  }
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_max, describe()).clone();
   }
@@ -31,6 +36,11 @@ class Minimum final : public detail::Merge {
   Minimum(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) {
+      return std::isnan(a) ? a : (std::isnan(b) ? b : (a < b ? a : b));
+    };
+  }
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_min, describe()).clone();
   }

@@ -131,10 +131,15 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
   check_input_count(inputs.size());
   std::size_t max_rank = 0;
   for (const Tensor& x : inputs) max_rank = std::max(max_rank, x.rank());
+  const auto raw_masks = input_masks(ctx, inputs.size());
+  bool in_double = float64_op() != nullptr;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    in_double = in_double && inputs[i].dtype() == DType::Float64 && !raw_masks[i];
+  }
   TensorList xs;
   xs.reserve(inputs.size());
   for (const Tensor& x : inputs) {
-    Tensor f = ops::as_float32(x);
+    Tensor f = in_double ? x : ops::as_float32(x);
     if (f.rank() < max_rank) {  // Keras inserts the missing axes right after the batch axis
       Shape s = f.shape();
       s.insert(s.begin() + (s.empty() ? 0 : 1), max_rank - f.rank(), 1);
@@ -142,7 +147,38 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
     }
     xs.push_back(std::move(f));
   }
-  const auto raw_masks = input_masks(ctx, inputs.size());
+  ctx.output_masks.clear();
+  const DType compute = compute_dtype();
+  bool unmasked = true;
+  for (const auto& m : raw_masks) unmasked = unmasked && !m;
+  if (!in_double && unmasked && float64_op() != nullptr &&
+      (compute == DType::Float16 || compute == DType::BFloat16)) {
+    // Half types: each NumPy operation of the fold rounded (in float32, then to the half type).
+    const DoubleOp op = float64_op();
+    const auto f = [op](float a, float b) { return static_cast<float>(op(a, b)); };
+    Tensor y = ops::rounded_to(xs[0], compute);
+    for (std::size_t i = 1; i < xs.size(); ++i) {
+      y = broadcast_binary(y, ops::rounded_to(xs[i], compute), f, describe());
+      ops::round_to(y, compute);
+    }
+    if (divides_by_count()) {
+      const auto n = static_cast<float>(xs.size());
+      for (float& v : y.mutable_values<float>()) v /= n;
+      ops::round_to(y, compute);
+    }
+    return {y};
+  }
+  if (in_double) {
+    Tensor y = xs[0].clone();
+    for (std::size_t i = 1; i < xs.size(); ++i) {
+      y = broadcast_binary<double>(y, xs[i], float64_op(), describe());
+    }
+    if (divides_by_count()) {
+      const auto n = static_cast<double>(xs.size());
+      for (double& v : y.mutable_values<double>()) v /= n;
+    }
+    return {y};
+  }
   MaskList masks(inputs.size());
   bool all_masked = !inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -153,7 +189,6 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
     }
   }
   Tensor y = merge(xs, masks);
-  ctx.output_masks.clear();
   if (all_masked) {
     // Output mask: OR of the input masks (broadcast), as Merge.compute_mask.
     Tensor acc = raw_masks[0]->to(DType::Float32);

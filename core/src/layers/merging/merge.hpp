@@ -27,6 +27,12 @@ class Merge : public Layer {
   // Combines float32 inputs of equal rank. `masks[i]` is input i's mask broadcast to its shape,
   // or empty. Returns the merged tensor.
   virtual Tensor merge(const TensorList& xs, const MaskList& masks) const = 0;
+  // float64 inputs without masks (a float64 policy): the double operation folded left to right
+  // over the inputs, as Keras's NumPy backend computes it; nullptr (the default) computes in
+  // float32. Average divides the sum by the input count afterwards.
+  using DoubleOp = double (*)(double, double);
+  virtual DoubleOp float64_op() const { return nullptr; }
+  virtual bool divides_by_count() const { return false; }
   // Exact input count the layer needs (0 = any count >= 1).
   virtual std::size_t exact_inputs() const { return 0; }
   void check_input_count(std::size_t n) const;

@@ -12,6 +12,9 @@ class Multiply final : public detail::Merge {
   Multiply(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) { return a * b; };
+  }
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     bool all_masked = true;
     for (const auto& m : masks) all_masked = all_masked && m.has_value();

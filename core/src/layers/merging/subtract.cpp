@@ -12,6 +12,9 @@ class Subtract final : public detail::Merge {
   Subtract(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
 
  protected:
+  DoubleOp float64_op() const override {
+    return [](double a, double b) { return a - b; };
+  }
   std::size_t exact_inputs() const override { return 2; }
   Tensor merge(const TensorList& xs, const MaskList&) const override {
     return detail::broadcast_binary(

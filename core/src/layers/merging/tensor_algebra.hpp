@@ -30,14 +30,15 @@ Shape broadcast_strides(const Shape& shape, const Shape& target);
 // Copy of `x` (any dtype) broadcast to `target`.
 Tensor broadcast_to(const Tensor& x, const Shape& target, const std::string& where);
 
-// out[i...] = f(a[...], b[...]) over the broadcast shape of two float32 tensors.
-template <class F>
+// out[i...] = f(a[...], b[...]) over the broadcast shape of two float32 tensors (`T` float), or
+// two float64 tensors (`T` double).
+template <class T = float, class F>
 Tensor broadcast_binary(const Tensor& a, const Tensor& b, F f, const std::string& where) {
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), where);
-  Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
-  const float* pa = a.f32();
-  const float* pb = b.f32();
-  float* po = out.f32_mut();
+  Tensor out = Tensor::recycled_zeros(out_shape, sizeof(T) == 8 ? DType::Float64 : DType::Float32);
+  const T* pa = a.template values<T>().data();
+  const T* pb = b.template values<T>().data();
+  T* po = out.template mutable_values<T>().data();
   const std::int64_t n = out.num_elements();
   if (a.shape() == b.shape()) {  // the common case: no index arithmetic
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
@@ -86,13 +87,14 @@ Axes inverse_perm(const Axes& perm);
 // flattened into rows of n = prod(dims at axes) float32 values; returns the result in x's layout.
 // The offset of an element within its row is its row-major index over `axes`, i.e. the flat
 // index into a parameter of shape (dims at axes).
-template <class Fn>
+// `T` is the element type of `x` (float, or double for float64 tensors).
+template <class T = float, class Fn>
 Tensor map_rows(const Tensor& x, const Axes& axes, Fn fn) {
   const auto perm = axes_last_perm(x.rank(), axes);
   Tensor t = transpose(x, perm).clone();
   std::int64_t n = 1;
   for (std::size_t a : axes) n *= x.dim(a);
-  float* p = t.f32_mut();
+  T* p = t.template mutable_values<T>().data();
   if (n > 0) {
     for (std::int64_t r = 0; r < t.num_elements() / n; ++r) fn(p + r * n, n);
   }

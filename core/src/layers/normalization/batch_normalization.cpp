@@ -50,6 +50,7 @@ class BatchNormalization final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    if (inputs[0].dtype() == DType::Float64) return {call_float64(inputs[0])};
     const Tensor x = ops::as_float32(inputs[0]);
     const auto axes = resolve(x.shape());
     check_against_build(x.shape(), axes);
@@ -93,6 +94,32 @@ class BatchNormalization final : public Layer {
         row[j] = row[j] * inv[static_cast<std::size_t>(j)] + res[static_cast<std::size_t>(j)];
       }
     })};
+  }
+
+  // float64 inputs (a float64 policy): Keras computes in float64, with the same folding.
+  Tensor call_float64(const Tensor& x) const {
+    const auto axes = resolve(x.shape());
+    check_against_build(x.shape(), axes);
+    const std::size_t first_stat = (scale_ ? 1 : 0) + (center_ ? 1 : 0);
+    auto as_double = [this](std::size_t i) { return variables().at(i).value.to(DType::Float64); };
+    const Tensor mean = as_double(first_stat);
+    const Tensor var = as_double(first_stat + 1);
+    const Tensor gamma = scale_ ? as_double(0) : Tensor();
+    const Tensor beta = center_ ? as_double(scale_ ? 1 : 0) : Tensor();
+    const auto n = static_cast<std::size_t>(mean.num_elements());
+    std::vector<double> inv(n), res(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      inv[i] = 1.0 / std::sqrt(var.values<double>()[i] + epsilon_);
+      if (scale_) inv[i] *= gamma.values<double>()[i];
+      res[i] = -mean.values<double>()[i] * inv[i];
+      if (center_) res[i] += beta.values<double>()[i];
+    }
+    return detail::map_rows<double>(x, axes, [&](double* row, std::int64_t len) {
+      for (std::int64_t j = 0; j < len; ++j) {
+        const auto k = static_cast<std::size_t>(j);
+        row[j] = row[j] * inv[k] + res[k];
+      }
+    });
   }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {

@@ -48,6 +48,7 @@ class LayerNormalization final : public Layer {
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
+    if (inputs[0].dtype() == DType::Float64) return {call_float64(inputs[0])};
     const Tensor x = ops::as_float32(inputs[0]);
     const auto axes = resolve(x.shape());
     std::int64_t n = 1;
@@ -78,6 +79,40 @@ class LayerNormalization final : public Layer {
         row[j] = v;
       }
     })};
+  }
+
+  // float64 inputs: Keras computes in float64 (at least float32) with ops.layer_normalization's
+  // folding, inv = gamma / sqrt(var + epsilon), y = x * inv + (beta - mean * inv).
+  Tensor call_float64(const Tensor& x) const {
+    const auto axes = resolve(x.shape());
+    std::int64_t n = 1;
+    for (std::size_t a : axes) n *= x.dim(a);
+    const Tensor gamma = has_gamma_ ? variables().at(0).value.to(DType::Float64) : Tensor();
+    const Tensor beta =
+        has_beta_ ? variables().at(has_gamma_ ? 1 : 0).value.to(DType::Float64) : Tensor();
+    if ((has_gamma_ && gamma.num_elements() != n) || (has_beta_ && beta.num_elements() != n)) {
+      throw ShapeError(describe() + ": input shape " + shape_to_string(x.shape()) +
+                       " does not match the layer's parameters");
+    }
+    const double* g = has_gamma_ ? gamma.values<double>().data() : nullptr;
+    const double* b = has_beta_ ? beta.values<double>().data() : nullptr;
+    return detail::map_rows<double>(x, axes, [&](double* row, std::int64_t len) {
+      double mean = 0.0;
+      for (std::int64_t j = 0; j < len; ++j) mean += row[j];
+      mean /= static_cast<double>(len);
+      double var = 0.0;
+      for (std::int64_t j = 0; j < len; ++j) var += (row[j] - mean) * (row[j] - mean);
+      var /= static_cast<double>(len);
+      const double inv0 = 1.0 / std::sqrt(var + epsilon_);
+      for (std::int64_t j = 0; j < len; ++j) {
+        const double inv = g != nullptr ? inv0 * g[j] : inv0;
+        if (rms_) {
+          row[j] = row[j] * inv0 * (g != nullptr ? g[j] : 1.0);
+        } else {
+          row[j] = row[j] * inv + ((b != nullptr ? b[j] : 0.0) - mean * inv);
+        }
+      }
+    });
   }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {

@@ -16,11 +16,16 @@ bool is_keras_tensor(const JsonValue& v) {
 }
 
 // Operands in argument order: each positional argument is a tensor (taken from `inputs` in
-// order) or a number (a float32 scalar).
-TensorList operands(const TensorList& inputs, const CallContext& ctx, const std::string& where) {
+// order) or a number (a scalar), as float32 or, with `f64`, as float64.
+TensorList operands(const TensorList& inputs, const CallContext& ctx, const std::string& where,
+                    bool f64 = false) {
+  auto convert = [f64](const Tensor& t) {
+    if (!f64) return ops::as_float32(t);
+    return t.dtype() == DType::Float64 ? t : t.to(DType::Float64);
+  };
   if (ctx.call_args == nullptr || !ctx.call_args->IsArray()) {
     TensorList out;
-    for (const Tensor& t : inputs) out.push_back(ops::as_float32(t));
+    for (const Tensor& t : inputs) out.push_back(convert(t));
     return out;
   }
   TensorList out;
@@ -28,10 +33,16 @@ TensorList operands(const TensorList& inputs, const CallContext& ctx, const std:
   for (const auto& a : ctx.call_args->GetArray()) {
     if (is_keras_tensor(a)) {
       if (next >= inputs.size()) throw ShapeError(where + ": fewer tensors than arguments");
-      out.push_back(ops::as_float32(inputs[next++]));
+      out.push_back(convert(inputs[next++]));
     } else if (a.IsNumber() || a.IsBool()) {
-      const float v = a.IsBool() ? (a.GetBool() ? 1.0f : 0.0f) : static_cast<float>(a.GetDouble());
-      out.push_back(Tensor::from_floats({}, std::span<const float>(&v, 1)));
+      const double v = a.IsBool() ? (a.GetBool() ? 1.0 : 0.0) : a.GetDouble();
+      Tensor scalar({}, f64 ? DType::Float64 : DType::Float32);
+      if (f64) {
+        scalar.mutable_values<double>()[0] = v;
+      } else {
+        scalar.mutable_values<float>()[0] = static_cast<float>(v);
+      }
+      out.push_back(std::move(scalar));
     } else {
       throw UnsupportedError(where +
                              ": an operation argument that is neither a tensor nor a number");
@@ -42,19 +53,30 @@ TensorList operands(const TensorList& inputs, const CallContext& ctx, const std:
 
 using Binary = float (*)(float, float);
 using Unary = float (*)(float);
+using Binary64 = double (*)(double, double);
+using Unary64 = double (*)(double);
 
-// `boolean`: comparisons and logical operations, whose results are bool tensors (f gives 1/0).
+// A float64 operand makes NumPy compute in float64 (numbers beside it are float64 too).
+bool any_float64(const TensorList& inputs) {
+  for (const Tensor& t : inputs) {
+    if (t.dtype() == DType::Float64) return true;
+  }
+  return false;
+}
+
+// Arithmetic in float32, or in double with a float64 operand (comparisons and logical operations
+// live in compare_ops.cpp).
 class BinaryOp final : public Layer {
  public:
-  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f, bool boolean = false)
-      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
+  BinaryOp(std::shared_ptr<JsonDocument> d, Binary f, Binary64 f64)
+      : Layer(std::move(d)), f_(f), f64_(f64) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
-    auto v = operands(inputs, ctx, describe());
+    const bool f64 = any_float64(inputs);
+    auto v = operands(inputs, ctx, describe(), f64);
     if (v.size() != 2)
       throw ShapeError(describe() + ": expects 2 operands, got " + std::to_string(v.size()));
-    Tensor y = detail::broadcast_binary(v[0], v[1], f_, describe());
-    if (boolean_) return {y.to(DType::Bool)};
-    return {y};
+    if (f64) return {detail::broadcast_binary<double>(v[0], v[1], f64_, describe())};
+    return {detail::broadcast_binary(v[0], v[1], f_, describe())};
   }
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
     if (in.size() == 2) return {detail::broadcast_shapes(in[0], in[1], describe())};
@@ -63,25 +85,29 @@ class BinaryOp final : public Layer {
 
  private:
   Binary f_;
-  bool boolean_;
+  Binary64 f64_;
 };
 
 class UnaryOp final : public Layer {
  public:
-  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f, bool boolean = false)
-      : Layer(std::move(d)), f_(f), boolean_(boolean) {}
+  UnaryOp(std::shared_ptr<JsonDocument> d, Unary f, Unary64 f64)
+      : Layer(std::move(d)), f_(f), f64_(f64) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
-    auto v = operands(inputs, ctx, describe());
+    const bool f64 = any_float64(inputs);
+    auto v = operands(inputs, ctx, describe(), f64);
     if (v.size() != 1) throw ShapeError(describe() + ": expects 1 operand");
     Tensor y = v[0].clone();
-    for (float& x : y.mutable_values<float>()) x = f_(x);
-    if (boolean_) return {y.to(DType::Bool)};
+    if (f64) {
+      for (double& x : y.mutable_values<double>()) x = f64_(x);
+    } else {
+      for (float& x : y.mutable_values<float>()) x = f_(x);
+    }
     return {y};
   }
 
  private:
   Unary f_;
-  bool boolean_;
+  Unary64 f64_;
 };
 
 // keras.ops.cast(x, dtype): NumPy's astype (float -> int truncates, nonzero -> True).
@@ -104,15 +130,20 @@ class CastOp final : public Layer {
   DType dtype_ = DType::Float32;
 };
 
-// keras.ops.where(condition, x1, x2): x1 where condition is nonzero, else x2 (broadcast).
+// keras.ops.where(condition, x1, x2): x1 where condition is nonzero, else x2 (broadcast);
+// keras.ops.where(condition): see nonzero_first_axis.
 class WhereOp final : public Layer {
  public:
   WhereOp(std::shared_ptr<JsonDocument> d, Deserializer&) : Layer(std::move(d)) {}
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
-    auto v = operands(inputs, ctx, describe());
+    if (condition_only(inputs, ctx)) {
+      return {nonzero_first_axis(inputs[0])};
+    }
+    const bool f64 = any_float64(inputs);  // NumPy's result type of x1 and x2
+    auto v = operands(inputs, ctx, describe(), f64);
     if (v.size() != 3) {
-      throw UnsupportedError(describe() +
-                             ": where() with only a condition (nonzero indices) is not supported");
+      throw ShapeError(describe() + ": expects a condition, or a condition and two values; got " +
+                       std::to_string(v.size()) + " arguments");
     }
     const std::string& w = describe();
     const Shape shape = detail::broadcast_shapes(
@@ -120,6 +151,15 @@ class WhereOp final : public Layer {
     const Tensor c = detail::broadcast_to(v[0], shape, w);
     const Tensor a = detail::broadcast_to(v[1], shape, w);
     const Tensor b = detail::broadcast_to(v[2], shape, w);
+    if (f64) {
+      Tensor out = Tensor::uninitialized(shape, DType::Float64);  // every element written
+      const auto pc = c.values<double>();
+      const auto pa = a.values<double>();
+      const auto pb = b.values<double>();
+      auto po = out.mutable_values<double>();
+      for (std::size_t i = 0; i < po.size(); ++i) po[i] = pc[i] != 0.0 ? pa[i] : pb[i];
+      return {out};
+    }
     Tensor out = Tensor::uninitialized(shape, DType::Float32);  // every element written
     const float* pc = c.f32();
     const float* pa = a.f32();
@@ -133,21 +173,53 @@ class WhereOp final : public Layer {
       return {detail::broadcast_shapes(detail::broadcast_shapes(in[0], in[1], describe()), in[2],
                                        describe())};
     }
+    if (in.size() == 1) return {Shape{-1}};  // data-dependent length
     return {};
   }
-};
 
-template <Binary F, bool Boolean = false>
-struct BinaryFactory {
-  std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<BinaryOp>(std::move(d), F, Boolean);
+ private:
+  // Keras saves where(c) with the arguments [c, None, None].
+  static bool condition_only(const TensorList& inputs, const CallContext& ctx) {
+    if (inputs.size() != 1) return false;
+    if (ctx.call_args == nullptr || !ctx.call_args->IsArray()) return true;
+    std::size_t given = 0;
+    for (const auto& a : ctx.call_args->GetArray()) given += a.IsNull() ? 0 : 1;
+    return given == 1;
+  }
+
+  // where(condition) alone: NumPy's np.where(condition) is the tuple np.nonzero(condition), and a
+  // Functional graph keeps the node's one declared output, the tuple's first array: the axis-0
+  // index of every nonzero element in row-major order (int64, length = the number of nonzeros).
+  Tensor nonzero_first_axis(const Tensor& condition) const {
+    if (condition.rank() == 0) {
+      throw ShapeError(describe() + ": where(condition) needs a condition of rank >= 1");
+    }
+    const Tensor c = condition.to(DType::Float64);  // nonzero stays nonzero for every dtype
+    const auto pc = c.values<double>();
+    std::int64_t count = 0;
+    for (double x : pc) count += x != 0.0 ? 1 : 0;
+    Tensor out = Tensor::uninitialized({count}, DType::Int64);  // every element written
+    auto po = out.mutable_values<std::int64_t>();
+    const std::int64_t row = condition.dim(0) == 0 ? 1 : c.num_elements() / condition.dim(0);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < pc.size(); ++i) {
+      if (pc[i] != 0.0) po[next++] = static_cast<std::int64_t>(i) / row;
+    }
+    return out;
   }
 };
 
-template <Unary F, bool Boolean = false>
+template <Binary F, Binary64 F64>
+struct BinaryFactory {
+  std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
+    return std::make_shared<BinaryOp>(std::move(d), F, F64);
+  }
+};
+
+template <Unary F, Unary64 F64>
 struct UnaryFactory {
   std::shared_ptr<Layer> operator()(std::shared_ptr<JsonDocument> d, Deserializer&) const {
-    return std::make_shared<UnaryOp>(std::move(d), F, Boolean);
+    return std::make_shared<UnaryOp>(std::move(d), F, F64);
   }
 };
 
@@ -156,179 +228,166 @@ std::shared_ptr<Layer> make(std::shared_ptr<JsonDocument> d, Deserializer& c) {
   return std::make_shared<T>(std::move(d), c);
 }
 
-float add(float a, float b) {
+template <class T>
+T add(T a, T b) {
   return a + b;
 }
-float sub(float a, float b) {
+template <class T>
+T sub(T a, T b) {
   return a - b;
 }
-float mul(float a, float b) {
+template <class T>
+T mul(T a, T b) {
   return a * b;
 }
-float div(float a, float b) {
+template <class T>
+T div(T a, T b) {
   return a / b;
 }
-float pow_(float a, float b) {
+template <class T>
+T pow_(T a, T b) {
   return std::pow(a, b);
 }
-float max_(float a, float b) {
+template <class T>
+T max_(T a, T b) {
   return std::max(a, b);
 }
-float min_(float a, float b) {
+template <class T>
+T min_(T a, T b) {
   return std::min(a, b);
 }
-float neg(float a) {
+template <class T>
+T neg(T a) {
   return -a;
 }
-float abs_(float a) {
+template <class T>
+T abs_(T a) {
   return std::fabs(a);
 }
-float exp_(float a) {
+template <class T>
+T exp_(T a) {
   return std::exp(a);
 }
-float log_(float a) {
+template <class T>
+T log_(T a) {
   return std::log(a);
 }
-float sqrt_(float a) {
+template <class T>
+T sqrt_(T a) {
   return std::sqrt(a);
 }
-float square(float a) {
+template <class T>
+T square(T a) {
   return a * a;
 }
-float tanh_(float a) {
+template <class T>
+T tanh_(T a) {
   return std::tanh(a);
 }
-float sigmoid(float a) {
-  return 1.0f / (1.0f + std::exp(-a));
+template <class T>
+T sigmoid(T a) {
+  return T(1) / (T(1) + std::exp(-a));
 }
-float relu(float a) {
-  return a > 0 ? a : 0.0f;
+template <class T>
+T relu(T a) {
+  return a > 0 ? a : T(0);
 }
-float rsqrt(float a) {
-  return 1.0f / std::sqrt(a);
+template <class T>
+T rsqrt(T a) {
+  return T(1) / std::sqrt(a);
 }
-float truth(bool b) {
-  return b ? 1.0f : 0.0f;
+template <class T>
+T mod_(T a, T b) {  // NumPy's mod: the result takes the divisor's sign
+  const T r = std::fmod(a, b);
+  return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? r + b : r;
 }
-float eq(float a, float b) {
-  return truth(a == b);
-}
-float ne(float a, float b) {
-  return truth(a != b);
-}
-float gt(float a, float b) {
-  return truth(a > b);
-}
-float ge(float a, float b) {
-  return truth(a >= b);
-}
-float lt(float a, float b) {
-  return truth(a < b);
-}
-float le(float a, float b) {
-  return truth(a <= b);
-}
-float land(float a, float b) {
-  return truth(a != 0.0f && b != 0.0f);
-}
-float lor(float a, float b) {
-  return truth(a != 0.0f || b != 0.0f);
-}
-float lxor(float a, float b) {
-  return truth((a != 0.0f) != (b != 0.0f));
-}
-float lnot(float a) {
-  return truth(a == 0.0f);
-}
-float mod_(float a, float b) {  // NumPy's mod: the result takes the divisor's sign
-  const float r = std::fmod(a, b);
-  return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
-}
-float floor_div(float a, float b) {
+template <class T>
+T floor_div(T a, T b) {
   return std::floor(a / b);
 }
-float sin_(float a) {
+template <class T>
+T sin_(T a) {
   return std::sin(a);
 }
-float cos_(float a) {
+template <class T>
+T cos_(T a) {
   return std::cos(a);
 }
-float floor_(float a) {
+template <class T>
+T floor_(T a) {
   return std::floor(a);
 }
-float ceil_(float a) {
+template <class T>
+T ceil_(T a) {
   return std::ceil(a);
 }
-float round_(float a) {  // NumPy rounds halves to even
+template <class T>
+T round_(T a) {  // NumPy rounds halves to even
   return std::nearbyint(a);
 }
-float sign_(float a) {
-  return a > 0.0f ? 1.0f : (a < 0.0f ? -1.0f : 0.0f);
+template <class T>
+T sign_(T a) {
+  return a > T(0) ? T(1) : (a < T(0) ? -T(1) : T(0));
 }
-float log1p_(float a) {
+template <class T>
+T log1p_(T a) {
   return std::log1p(a);
 }
-float expm1_(float a) {
+template <class T>
+T expm1_(T a) {
   return std::expm1(a);
 }
-float reciprocal(float a) {
-  return 1.0f / a;
+template <class T>
+T reciprocal(T a) {
+  return T(1) / a;
 }
-float softplus_(float a) {
-  return std::max(a, 0.0f) + std::log1p(std::exp(-std::fabs(a)));
+template <class T>
+T softplus_(T a) {
+  return std::max(a, T(0)) + std::log1p(std::exp(-std::fabs(a)));
 }
-float silu_(float a) {
+template <class T>
+T silu_(T a) {
   return a * sigmoid(a);
 }
-float erf_(float a) {
+template <class T>
+T erf_(T a) {
   return std::erf(a);
 }
 
 const BuiltinLayerRegistration kOps[] = {
-    {"ops.Add", BinaryFactory<add>{}},
-    {"ops.Subtract", BinaryFactory<sub>{}},
-    {"ops.Multiply", BinaryFactory<mul>{}},
-    {"ops.Divide", BinaryFactory<div>{}},
-    {"ops.TrueDivide", BinaryFactory<div>{}},
-    {"ops.Power", BinaryFactory<pow_>{}},
-    {"ops.Maximum", BinaryFactory<max_>{}},
-    {"ops.Minimum", BinaryFactory<min_>{}},
-    {"ops.Negative", UnaryFactory<neg>{}},
-    {"ops.Absolute", UnaryFactory<abs_>{}},
-    {"ops.Abs", UnaryFactory<abs_>{}},
-    {"ops.Exp", UnaryFactory<exp_>{}},
-    {"ops.Log", UnaryFactory<log_>{}},
-    {"ops.Sqrt", UnaryFactory<sqrt_>{}},
-    {"ops.Square", UnaryFactory<square>{}},
-    {"ops.Tanh", UnaryFactory<tanh_>{}},
-    {"ops.Sigmoid", UnaryFactory<sigmoid>{}},
-    {"ops.Relu", UnaryFactory<relu>{}},
-    {"ops.Rsqrt", UnaryFactory<rsqrt>{}},
-    // Comparisons and logic (bool results): padding masks built in the graph.
-    {"ops.Equal", BinaryFactory<eq, true>{}},
-    {"ops.NotEqual", BinaryFactory<ne, true>{}},
-    {"ops.Greater", BinaryFactory<gt, true>{}},
-    {"ops.GreaterEqual", BinaryFactory<ge, true>{}},
-    {"ops.Less", BinaryFactory<lt, true>{}},
-    {"ops.LessEqual", BinaryFactory<le, true>{}},
-    {"ops.LogicalAnd", BinaryFactory<land, true>{}},
-    {"ops.LogicalOr", BinaryFactory<lor, true>{}},
-    {"ops.LogicalXor", BinaryFactory<lxor, true>{}},
-    {"ops.LogicalNot", UnaryFactory<lnot, true>{}},
-    {"ops.Mod", BinaryFactory<mod_>{}},
-    {"ops.FloorDivide", BinaryFactory<floor_div>{}},
-    {"ops.Sin", UnaryFactory<sin_>{}},
-    {"ops.Cos", UnaryFactory<cos_>{}},
-    {"ops.Floor", UnaryFactory<floor_>{}},
-    {"ops.Ceil", UnaryFactory<ceil_>{}},
-    {"ops.Round", UnaryFactory<round_>{}},
-    {"ops.Sign", UnaryFactory<sign_>{}},
-    {"ops.Log1p", UnaryFactory<log1p_>{}},
-    {"ops.Expm1", UnaryFactory<expm1_>{}},
-    {"ops.Reciprocal", UnaryFactory<reciprocal>{}},
-    {"ops.Softplus", UnaryFactory<softplus_>{}},
-    {"ops.Silu", UnaryFactory<silu_>{}},
-    {"ops.Erf", UnaryFactory<erf_>{}},
+    {"ops.Add", BinaryFactory<add<float>, add<double>>{}},
+    {"ops.Subtract", BinaryFactory<sub<float>, sub<double>>{}},
+    {"ops.Multiply", BinaryFactory<mul<float>, mul<double>>{}},
+    {"ops.Divide", BinaryFactory<div<float>, div<double>>{}},
+    {"ops.TrueDivide", BinaryFactory<div<float>, div<double>>{}},
+    {"ops.Power", BinaryFactory<pow_<float>, pow_<double>>{}},
+    {"ops.Maximum", BinaryFactory<max_<float>, max_<double>>{}},
+    {"ops.Minimum", BinaryFactory<min_<float>, min_<double>>{}},
+    {"ops.Negative", UnaryFactory<neg<float>, neg<double>>{}},
+    {"ops.Absolute", UnaryFactory<abs_<float>, abs_<double>>{}},
+    {"ops.Abs", UnaryFactory<abs_<float>, abs_<double>>{}},
+    {"ops.Exp", UnaryFactory<exp_<float>, exp_<double>>{}},
+    {"ops.Log", UnaryFactory<log_<float>, log_<double>>{}},
+    {"ops.Sqrt", UnaryFactory<sqrt_<float>, sqrt_<double>>{}},
+    {"ops.Square", UnaryFactory<square<float>, square<double>>{}},
+    {"ops.Tanh", UnaryFactory<tanh_<float>, tanh_<double>>{}},
+    {"ops.Sigmoid", UnaryFactory<sigmoid<float>, sigmoid<double>>{}},
+    {"ops.Relu", UnaryFactory<relu<float>, relu<double>>{}},
+    {"ops.Rsqrt", UnaryFactory<rsqrt<float>, rsqrt<double>>{}},
+    {"ops.Mod", BinaryFactory<mod_<float>, mod_<double>>{}},
+    {"ops.FloorDivide", BinaryFactory<floor_div<float>, floor_div<double>>{}},
+    {"ops.Sin", UnaryFactory<sin_<float>, sin_<double>>{}},
+    {"ops.Cos", UnaryFactory<cos_<float>, cos_<double>>{}},
+    {"ops.Floor", UnaryFactory<floor_<float>, floor_<double>>{}},
+    {"ops.Ceil", UnaryFactory<ceil_<float>, ceil_<double>>{}},
+    {"ops.Round", UnaryFactory<round_<float>, round_<double>>{}},
+    {"ops.Sign", UnaryFactory<sign_<float>, sign_<double>>{}},
+    {"ops.Log1p", UnaryFactory<log1p_<float>, log1p_<double>>{}},
+    {"ops.Expm1", UnaryFactory<expm1_<float>, expm1_<double>>{}},
+    {"ops.Reciprocal", UnaryFactory<reciprocal<float>, reciprocal<double>>{}},
+    {"ops.Softplus", UnaryFactory<softplus_<float>, softplus_<double>>{}},
+    {"ops.Silu", UnaryFactory<silu_<float>, silu_<double>>{}},
+    {"ops.Erf", UnaryFactory<erf_<float>, erf_<double>>{}},
     {"ops.Cast", make<CastOp>},
     {"ops.Where", make<WhereOp>},
 };

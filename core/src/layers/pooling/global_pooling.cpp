@@ -30,39 +30,18 @@ class GlobalPooling : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     check_rank(inputs[0].shape());
-    const Tensor x = ops::as_float32(inputs[0]);
+    // Keras reduces with NumPy's max / mean in the input's dtype: float64 stays double.
+    const bool f64 = inputs[0].dtype() == DType::Float64;
+    const Tensor x = f64 ? inputs[0] : ops::as_float32(inputs[0]);
     const std::int64_t n = x.dim(0);
-    const std::int64_t c = spatial::channels_of(x.shape(), channels_first_);
     const std::int64_t p = spatial::product(spatial::spatial_of(x.shape(), channels_first_));
     const Tensor mask = (!max_ && rank_ == 1) ? find_mask(ctx, n, p) : Tensor();
     const float* m = mask.valid() && mask.num_elements() > 0 ? mask.f32() : nullptr;
-
-    Tensor y = Tensor::recycled_zeros(output_shape(x.shape()), DType::Float32);
-    const float* xd = x.f32();
-    float* yd = y.f32_mut();
-    // Element (b, position, channel) lives at b*p*c + position*cs + channel*ps.
-    const std::int64_t cs = channels_first_ ? 1 : c;
-    const std::int64_t ps = channels_first_ ? p : 1;
-    for (std::int64_t b = 0; b < n; ++b) {
-      const float* xb = xd + b * p * c;
-      const float* mb = m == nullptr ? nullptr : m + b * p;
-      for (std::int64_t ch = 0; ch < c; ++ch) {
-        float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.0f;
-        float weight = 0.0f;
-        for (std::int64_t i = 0; i < p; ++i) {
-          const float v = xb[i * cs + ch * ps];
-          if (max_) {
-            acc = std::max(acc, v);
-          } else if (mb == nullptr) {
-            acc += v;
-          } else if (mb[i] != 0.0f) {
-            acc += v;
-            weight += 1.0f;
-          }
-        }
-        if (!max_) acc /= mb == nullptr ? static_cast<float>(p) : weight;
-        yd[b * c + ch] = acc;
-      }
+    Tensor y = Tensor::recycled_zeros(output_shape(x.shape()), x.dtype());
+    if (f64) {
+      reduce<double>(x, m, y);
+    } else {
+      reduce<float>(x, m, y);
     }
     return {y};
   }
@@ -108,6 +87,39 @@ class GlobalPooling : public Layer {
           " does not match the input's (batch, steps) = " + shape_to_string({n, steps}));
     }
     return mask->to(DType::Float32);
+  }
+
+  template <class T>
+  void reduce(const Tensor& x, const float* m, Tensor& y) const {
+    const std::int64_t n = x.dim(0);
+    const std::int64_t c = spatial::channels_of(x.shape(), channels_first_);
+    const std::int64_t p = spatial::product(spatial::spatial_of(x.shape(), channels_first_));
+    const T* xd = x.values<T>().data();
+    T* yd = y.mutable_values<T>().data();
+    // Element (b, position, channel) lives at b*p*c + position*cs + channel*ps.
+    const std::int64_t cs = channels_first_ ? 1 : c;
+    const std::int64_t ps = channels_first_ ? p : 1;
+    for (std::int64_t b = 0; b < n; ++b) {
+      const T* xb = xd + b * p * c;
+      const float* mb = m == nullptr ? nullptr : m + b * p;
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        T acc = max_ ? -std::numeric_limits<T>::infinity() : T(0);
+        T weight = 0;
+        for (std::int64_t i = 0; i < p; ++i) {
+          const T v = xb[i * cs + ch * ps];
+          if (max_) {
+            acc = std::max(acc, v);
+          } else if (mb == nullptr) {
+            acc += v;
+          } else if (mb[i] != 0.0f) {
+            acc += v;
+            weight += 1;
+          }
+        }
+        if (!max_) acc /= mb == nullptr ? static_cast<T>(p) : weight;
+        yd[b * c + ch] = acc;
+      }
+    }
   }
 
   std::size_t rank_;

@@ -1,0 +1,25 @@
+// Internal: built-in activations in a layer's compute dtype, as Keras's NumPy backend applies them
+// (in the tensor's dtype): over float64 tensors in double, and in float16/bfloat16 with each NumPy
+// operation of the activation rounded.
+#pragma once
+
+#include "kserde/activations.hpp"
+#include "kserde/tensor.hpp"
+
+namespace kserde::detail {
+
+// True when `a` is linear or a built-in computed in double here: relu, relu6, leaky_relu,
+// sigmoid, tanh, elu, selu, softplus, softsign, silu (swish), exponential, softmax (last axis).
+bool has_float64_activation(const Activation& a);
+
+// Applies `a` to the float64 tensor `y`: in double when has_float64_activation(a), otherwise in
+// float32 on a float32 copy (the result is then float32; the caller's cast makes it float64).
+Tensor activate_float64(const Activation& a, Tensor y);
+
+// Applies `a` to `y` (float32 holding values of the half type `half`) and rounds the result to
+// `half`. sigmoid, silu (swish) and softmax round each NumPy operation they are made of (float16
+// ufuncs compute in float32 and round; sums accumulate in float32 and round once); other
+// activations are one operation (or piecewise linear) and are computed in float32 then rounded.
+void activate_half(const Activation& a, Tensor& y, DType half);
+
+}  // namespace kserde::detail
