@@ -211,6 +211,21 @@ BOOST_AUTO_TEST_CASE(resizing_matches_a_naive_two_dimensional_resampler) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(resizing_by_integer_factors_matches_up_sampling_2d) {
+  // UpSampling2D's interpolating modes are the same keras.ops.image.resize, computed by its own
+  // code.
+  const Tensor x = Tensor::from_floats({2, 3, 4, 2}, prand(48, 9));
+  for (const std::string method : {"nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"}) {
+    BOOST_TEST_CONTEXT(method) {
+      const Tensor up =
+          run("UpSampling2D", R"({"size": [2, 3], "interpolation": ")" + method + R"("})", x);
+      check_close(
+          run("Resizing", R"({"height": 6, "width": 12, "interpolation": ")" + method + R"("})", x),
+          {2, 6, 12, 2}, values(up), 1e-6f);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(resizing_channels_first_matches_channels_last) {
   const std::vector<float> data = prand(1 * 3 * 4 * 6, 5);  // NCHW
   std::vector<float> nhwc(data.size());
