@@ -34,6 +34,16 @@ std::ostream& operator<<(std::ostream& os, const Spec& s) {
 
 std::vector<Spec> specs() {
   return {
+      {"image_preprocessing",
+       {8, 10, 3},
+       {{"RandomFlip", R"({"mode": "horizontal"})"},
+        {"RandomRotation", R"({"factor": 0.1})"},
+        {"Resizing", R"({"height": 6, "width": 6})"},
+        {"CenterCrop", R"({"height": 4, "width": 4})"},
+        {"Rescaling", R"({"scale": 0.00392156862745098})"},
+        {"Conv2D", R"({"filters": 4, "kernel_size": 3})"},
+        {"GlobalAveragePooling2D", "{}"},
+        {"Dense", R"({"units": 2})"}}},
       {"conv1d_pooling",
        {40, 6},
        {{"Conv1D", R"({"filters": 16, "kernel_size": 5, "padding": "same", "activation": "relu"})"},
