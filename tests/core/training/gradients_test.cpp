@@ -328,6 +328,23 @@ BOOST_AUTO_TEST_CASE(layers_without_a_backward_pass_are_named) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(image_preprocessing_and_augmentation_layers_are_refused) {
+  // Keras runs the augmentation in training mode; kserde does not reproduce it, so fit refuses.
+  auto m = std::make_shared<Sequential>("sequential");
+  m->add(layers::Input({4, 4, 1}));
+  m->add(layers::from_config("RandomFlip", R"({"mode": "horizontal"})"));
+  m->add(layers::from_config("Resizing", R"({"height": 2, "width": 2})"));
+  m->add(layers::Flatten());
+  m->add(layers::Dense(1));
+  initialize_weights(*m, 1);
+  compile(*m, "sgd", "mse");
+  const auto missing = layers_without_backprop(*m);
+  BOOST_TEST_REQUIRE(missing.size() == 2u);
+  BOOST_TEST(missing[0].find("RandomFlip") != std::string::npos);
+  BOOST_TEST(missing[1].find("Resizing") != std::string::npos);
+  BOOST_CHECK_THROW(fit(*m, {f32({2, 4, 4, 1}, 1)}, {f32({2, 1}, 2)}), UnsupportedError);
+}
+
 BOOST_AUTO_TEST_CASE(conv2d_pooling_and_flatten) {
   auto m = std::make_shared<Sequential>("sequential");
   m->add(layers::Input({6, 6, 2}));
