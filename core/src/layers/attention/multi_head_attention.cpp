@@ -18,6 +18,7 @@
 
 #include "layers/attention/attention_util.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -111,19 +112,25 @@ class MultiHeadAttention final : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     const std::string& w = describe();
     if (inputs.empty()) throw ShapeError(w + " expects query and value tensors");
-    const Tensor query = ops::as_float32(inputs[0]);
+    // float64 policy: projections, scores, softmax and products in double, as NumPy computes
+    // them; otherwise float32.
+    const bool f64 = compute_dtype() == DType::Float64;
+    auto operand = [f64](const Tensor& t) {
+      return f64 ? t.to(DType::Float64) : ops::as_float32(t);
+    };
+    const Tensor query = operand(inputs[0]);
     Tensor value;
     if (inputs.size() > 1) {
-      value = ops::as_float32(inputs[1]);
+      value = operand(inputs[1]);
     } else if (const Tensor* v = kwarg(ctx, "value")) {
-      value = ops::as_float32(*v);
+      value = operand(*v);
     } else {
       throw ShapeError(w + " expects a value tensor");
     }
     const Tensor* key_kw = kwarg(ctx, "key");
     const bool key_given = inputs.size() > 2 || key_kw != nullptr;
-    const Tensor key = inputs.size() > 2 ? ops::as_float32(inputs[2])
-                                         : (key_kw != nullptr ? ops::as_float32(*key_kw) : value);
+    const Tensor key =
+        inputs.size() > 2 ? operand(inputs[2]) : (key_kw != nullptr ? operand(*key_kw) : value);
     if (!built()) {
       std::vector<Shape> s{detail::symbolic(query.shape()), detail::symbolic(value.shape())};
       if (key_given) s.push_back(detail::symbolic(key.shape()));
@@ -176,12 +183,15 @@ class MultiHeadAttention final : public Layer {
     const Tensor v = value_dense_->project(value);
     const bool fused = !(dropout_ > 0.0 || return_scores || q.rank() != 4);
     Tensor scores;
-    Tensor o = attend(q, k, v, mask, fused, scores);
+    Tensor o = f64 ? attend<double>(q, k, v, mask, fused, scores)
+                   : attend<float>(q, k, v, mask, fused, scores);
     if (use_gate_) {
       const Tensor g = gate_dense_->project(query);
-      auto ov = o.mutable_values<float>();
-      const auto gv = g.values<float>();
-      for (std::size_t i = 0; i < ov.size(); ++i) ov[i] *= gv[i];
+      if (f64) {
+        gate(o.mutable_values<double>(), g.values<double>());
+      } else {
+        gate(o.mutable_values<float>(), g.values<float>());
+      }
     }
     TensorList out{output_dense_->project(o)};
     ctx.output_masks = {query_mask};
@@ -337,8 +347,15 @@ class MultiHeadAttention final : public Layer {
     return cfg::from_shape(v, object_dict().GetAllocator());
   }
 
+  template <class Out, class In>
+  static void gate(Out o, In g) {
+    for (std::size_t i = 0; i < o.size(); ++i) o[i] *= g[i];
+  }
+
   // Attention over the projected q (.., heads, key_dim), k, v; returns (.., heads, value_dim) in
   // q's layout and sets `scores` to the probabilities (batch axes.., query axes.., key axes..).
+  // `T` is float (float32 operands) or double (float64 operands).
+  template <class T>
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v,
                 const std::optional<BoolArray>& mask, bool fused, Tensor& scores) const {
     const std::string& w = describe();
@@ -375,16 +392,33 @@ class MultiHeadAttention final : public Layer {
     Tensor qp = detail::permute(q, perm);
     const Tensor kp = detail::permute(k, perm);
     const Tensor vp = detail::permute(v, perm);
-    const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(key_dim_));
-    if (!fused)
-      ops::scale(qp, inv_sqrt);  // Keras scales the query on this path, the logits on the fused one
-
-    scores = Tensor::uninitialized({nb, tq, tk}, DType::Float32);  // written by the product
-    float* s = scores.f32_mut();
-    ops::batched_gemm(nb, tq, tk, key_dim_, qp.f32(), kp.f32(), true, s);
-    if (fused) {
-      for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+    constexpr bool kF64 = sizeof(T) == 8;
+    constexpr DType kType = kF64 ? DType::Float64 : DType::Float32;
+    if constexpr (kF64) {
+      // Keras's Python float 1 / sqrt(key_dim), cast to the query's dtype.
+      const double inv_sqrt = 1.0 / std::sqrt(static_cast<double>(key_dim_));
+      if (!fused) {
+        for (double& e : qp.mutable_values<double>()) e *= inv_sqrt;
+      }
+      scores = Tensor::uninitialized({nb, tq, tk}, kType);  // written by the product
+      double* s = scores.mutable_values<double>().data();
+      ops::batched_gemm_f64(nb, tq, tk, key_dim_, qp.values<double>().data(),
+                            kp.values<double>().data(), true, s);
+      if (fused) {
+        for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+      }
+    } else {
+      const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(key_dim_));
+      // Keras scales the query on this path, the logits on the fused one.
+      if (!fused) ops::scale(qp, inv_sqrt);
+      scores = Tensor::uninitialized({nb, tq, tk}, kType);  // written by the product
+      float* s = scores.f32_mut();
+      ops::batched_gemm(nb, tq, tk, key_dim_, qp.f32(), kp.f32(), true, s);
+      if (fused) {
+        for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+      }
     }
+    T* s = scores.template mutable_values<T>().data();
     detail::ByteBuffer keep;
     if (mask) {
       BoolArray m = *mask;
@@ -401,8 +435,13 @@ class MultiHeadAttention final : public Layer {
     Shape o_shape;
     for (std::size_t a : perm) o_shape.push_back(q.dim(a));
     o_shape.back() = value_dim_;
-    Tensor o = Tensor::uninitialized(o_shape, DType::Float32);  // written by the product
-    ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
+    Tensor o = Tensor::uninitialized(o_shape, kType);  // written by the product
+    if constexpr (kF64) {
+      ops::batched_gemm_f64(nb, tq, value_dim_, tk, s, vp.values<double>().data(), false,
+                            o.mutable_values<double>().data());
+    } else {
+      ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
+    }
     scores = scores.reshaped(score_shape);
     detail::Axes inverse(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = i;
