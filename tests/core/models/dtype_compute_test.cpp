@@ -525,4 +525,68 @@ BOOST_AUTO_TEST_CASE(float64_normalization_layer_keeps_double) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_composite_activations_round_each_numpy_operation) {
+  // Keras's NumPy activations, each NumPy operation rounded to float16 (constants cast first):
+  // selu = r(scale) * where(x >= 0, x, r(r(alpha) * r(expm1 x))); softsign = x / r(1 + |x|);
+  // gelu = r(r(x * r(erf(r(x / r(sqrt 2))) + 1)) / 2) (SciPy's erf of float16 and the + 1 give
+  // float32);
+  // mish = x * r(tanh(r(softplus x))); log_softmax = r(r(x - max) - r(log(r(sum r(exp(x -
+  // max)))))). Each must differ somewhere from the float32 formula rounded once.
+  std::vector<float> x(64);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = half(-4.0 + 8.0 * static_cast<double>(i) / 63 + 1e-3);
+  auto r = [](double v) { return half(v); };
+  const std::vector<std::string> acts{"selu", "softsign", "gelu", "mish", "log_softmax"};
+  for (const std::string& act : acts) {
+    BOOST_TEST_CONTEXT(act) {
+      auto a = layers::from_config(
+          "Activation", R"({"activation": ")" + act + "\", " + policy("mixed_float16") + "}");
+      const Tensor y = run(a, {8}, Tensor::from_floats({8, 8}, x)).to(DType::Float32);
+      std::vector<float> want(x.size()), once(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double v = x[i];
+        if (act == "selu") {
+          const double al = 1.6732632423543772, sc = 1.0507009873554805;
+          want[i] = r(r(sc) * (v >= 0 ? v : r(r(al) * r(std::expm1(v)))));
+          once[i] = r(sc * (v > 0 ? v : al * std::expm1(v)));
+        } else if (act == "softsign") {
+          want[i] = r(v / r(1 + std::fabs(v)));
+          once[i] = r(v / (1 + std::fabs(v)));
+        } else if (act == "gelu") {
+          const double t = r(v / r(std::sqrt(2.0)));
+          const float e = static_cast<float>(std::erf(t)) + 1.0f;  // SciPy: float32 result
+          want[i] = r(r(v * r(e)) / 2);
+          once[i] = r(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));
+        } else if (act == "mish") {
+          const double sp = std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v)));
+          want[i] = r(v * r(std::tanh(r(sp))));
+          once[i] = r(v * std::tanh(sp));
+        }
+      }
+      if (act == "log_softmax") {
+        for (std::size_t row = 0; row < 8; ++row) {
+          const float* xr = x.data() + row * 8;
+          const double m = *std::max_element(xr, xr + 8);
+          double sum = 0, exact = 0;
+          for (int j = 0; j < 8; ++j) {
+            sum += r(std::exp(r(xr[j] - m)));
+            exact += std::exp(xr[j] - m);
+          }
+          const double lse = r(std::log(r(sum)));
+          for (std::size_t j = 0; j < 8; ++j) {
+            want[row * 8 + j] = r(r(xr[j] - m) - lse);
+            once[row * 8 + j] = r(xr[j] - m - std::log(exact));
+          }
+        }
+      }
+      int differ = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        BOOST_TEST(y.f32()[i] == want[i], "x " << x[i]);
+        differ += want[i] != once[i] ? 1 : 0;
+      }
+      BOOST_TEST(differ > 0);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
