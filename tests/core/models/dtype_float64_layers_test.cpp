@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,106 @@ BOOST_AUTO_TEST_CASE(rms_and_unit_normalization_compute_in_double) {
   BOOST_TEST(std::fabs(n.values<double>()[0] - a / norm) <= 2e-16);
   BOOST_TEST(std::fabs(n.values<double>()[1] - 1.0 / norm) <= 2e-16);
   BOOST_TEST(n.values<double>()[0] > n.values<double>()[1]);
+}
+
+BOOST_AUTO_TEST_CASE(recurrent_layers_step_in_double) {
+  // LSTM, GRU (reset_after true and false) and SimpleRNN over 3 steps, return_sequences, against
+  // naive double loops of Keras's cell equations (tanh, sigmoid).
+  const int T = 3, D = 2, U = 2;
+  const auto x = rnd(z(T * D), 21);
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  struct Case {
+    std::string cls, extra;
+    int gates;
+  };
+  for (const Case& c : {Case{"LSTM", "", 4}, Case{"GRU", R"(, "reset_after": true)", 3},
+                        Case{"GRU", R"(, "reset_after": false)", 3}, Case{"SimpleRNN", "", 1}}) {
+    BOOST_TEST_CONTEXT(c.cls << c.extra) {
+      const int G = c.gates;
+      const bool reset_after = c.extra.find("true") != std::string::npos;
+      const std::size_t nb = z((c.cls == "GRU" && reset_after ? 2 : 1) * G * U);
+      const auto k = rnd(z(D * G * U), 22), rk = rnd(z(U * G * U), 23), b = rnd(nb, 24);
+      auto l = layers::from_config(
+          c.cls, R"({"units": 2, "return_sequences": true, "dtype": "float64")" + c.extra + "}");
+      const Shape bias_shape = nb == z(G * U) ? Shape{G * U} : Shape{2, G * U};
+      Sequential m("m");
+      m.add(layers::Input({T, D}, DType::Float64));
+      m.add(l);
+      for (const auto& child : l->tracked_children()) {
+        if (child.attribute != "cell") continue;
+        child.layers.at(0)->set_weights(
+            {doubles({D, G * U}, k), doubles({U, G * U}, rk), doubles(bias_shape, b)});
+      }
+      const Tensor y = m.predict(doubles({1, T, D}, x));
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+      std::vector<double> h(U, 0.0), cs(U, 0.0);
+      for (int t = 0; t < T; ++t) {
+        // xw[g * U + j] = x_t W + b_in;  hu = h U (+ b_rec for GRU reset_after)
+        std::vector<double> xw(z(G * U)), hu(z(G * U));
+        for (int j = 0; j < G * U; ++j) {
+          double a = b[z(j)], r = reset_after ? b[z(G * U + j)] : 0.0;
+          for (int i = 0; i < D; ++i) a += x[z(t * D + i)] * k[z(i * G * U + j)];
+          for (int i = 0; i < U; ++i) r += h[z(i)] * rk[z(i * G * U + j)];
+          xw[z(j)] = a;
+          hu[z(j)] = r;
+        }
+        std::vector<double> hn(U);
+        for (int j = 0; j < U; ++j) {
+          if (c.cls == "SimpleRNN") {
+            hn[z(j)] = std::tanh(xw[z(j)] + hu[z(j)]);
+          } else if (c.cls == "LSTM") {
+            const double ig = sig(xw[z(j)] + hu[z(j)]), fg = sig(xw[z(U + j)] + hu[z(U + j)]),
+                         cg = std::tanh(xw[z(2 * U + j)] + hu[z(2 * U + j)]),
+                         og = sig(xw[z(3 * U + j)] + hu[z(3 * U + j)]);
+            cs[z(j)] = fg * cs[z(j)] + ig * cg;
+            hn[z(j)] = og * std::tanh(cs[z(j)]);
+          } else {
+            const double zg = sig(xw[z(j)] + hu[z(j)]), rg = sig(xw[z(U + j)] + hu[z(U + j)]);
+            double rec = 0;
+            if (reset_after) {
+              rec = rg * hu[z(2 * U + j)];
+            } else {
+              // (r * h') U_h: r of every unit i times h'_i.
+              for (int i = 0; i < U; ++i)
+                rec += sig(xw[z(U + i)] + hu[z(U + i)]) * h[z(i)] * rk[z(i * G * U + 2 * U + j)];
+            }
+            const double hh = std::tanh(xw[z(2 * U + j)] + rec);
+            hn[z(j)] = zg * h[z(j)] + (1 - zg) * hh;
+          }
+        }
+        h = hn;
+        for (int j = 0; j < U; ++j) {
+          const double got = y.values<double>()[z(t * U + j)];
+          BOOST_TEST(std::fabs(got - h[z(j)]) <= 1e-15,
+                     "t " << t << " j " << j << ": " << got << " vs " << h[z(j)]);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bidirectional_merges_float64_in_double) {
+  // SimpleRNN(1, linear) with kernel 1, recurrent kernel 0, bias 0 returns its last input: forward
+  // 1 + 2^-30, backward (first step) -1; merge_mode sum gives 2^-30 (float32: 0).
+  auto bi = layers::from_config(
+      "Bidirectional",
+      R"({"merge_mode": "sum", "dtype": "float64", "layer": {"module": "keras.layers", "class_name": "SimpleRNN", "config": {"name": "r", "units": 1, "activation": "linear", "dtype": "float64"}, "registered_name": null}})");
+  Sequential m("m");
+  m.add(layers::Input({2, 1}, DType::Float64));
+  m.add(bi);
+  // Both directions' cells: kernel 1, recurrent kernel 0, bias 0.
+  std::function<void(Layer&)> set_cells = [&](Layer& l) {
+    if (l.class_name() == "SimpleRNNCell") {
+      l.set_weights({doubles({1, 1}, {1.0}), doubles({1, 1}, {0.0}), doubles({1}, {0.0})});
+    }
+    for (const auto& c : l.tracked_children()) {
+      for (Layer* child : c.layers) set_cells(*child);
+    }
+  };
+  set_cells(*bi);
+  const Tensor y = m.predict(doubles({1, 2, 1}, {-1.0, 1.0 + kTiny}));
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  BOOST_TEST(y.values<double>()[0] == kTiny);
 }
 
 BOOST_AUTO_TEST_CASE(ops_reductions_keep_float64) {

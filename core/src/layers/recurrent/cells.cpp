@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 
+#include "layers/activation_dtype.hpp"
 #include "ops/gemm.hpp"
 
 namespace kserde {
@@ -95,6 +96,15 @@ void RecurrentCell::project_inputs(const float* rows, std::int64_t n, FloatBuffe
   }
 }
 
+RecurrentCell::F64Weights RecurrentCell::f64_weights() const {
+  auto values = [&](std::size_t i) {
+    const Tensor t = variables().at(i).value.to(DType::Float64);
+    const auto v = t.values<double>();
+    return std::vector<double>(v.begin(), v.end());
+  };
+  return {values(0), values(1), use_bias_ ? values(2) : std::vector<double>()};
+}
+
 TensorList RecurrentCell::call(const TensorList& inputs, CallContext&) {
   if (inputs.empty()) throw ShapeError(describe() + " expects the step inputs and the states");
   const Tensor x = ops::as_float32(inputs[0]);
@@ -142,6 +152,11 @@ std::vector<Shape> RecurrentCell::compute_output_shape(const std::vector<Shape>&
 namespace {
 
 using detail::FloatBuffer;
+
+std::size_t z(std::int64_t i) {
+  return static_cast<std::size_t>(i);
+}
+
 using detail::StateList;
 using detail::StepScratch;
 
@@ -161,6 +176,35 @@ void product(const float* h, std::int64_t rows, std::int64_t depth, const float*
   ops::gemm(rows, cols, depth, h, depth, b + first, ldb, out.data(), cols);
 }
 
+using F64Weights = detail::RecurrentCell::F64Weights;
+using Rows = std::vector<double>;
+
+// out (rows x cols) = a (rows x depth) @ b[:, first, + cols) in double (b row-major, ldb per row).
+Rows product_f64(const double* a, std::int64_t rows, std::int64_t depth, const double* b,
+                 std::int64_t ldb, std::int64_t first, std::int64_t cols) {
+  Rows out(static_cast<std::size_t>(rows * cols), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t p = 0; p < depth; ++p) {
+      const double v = a[r * depth + p];
+      for (std::int64_t j = 0; j < cols; ++j) out[z(r * cols + j)] += v * b[p * ldb + first + j];
+    }
+  }
+  return out;
+}
+
+// An activation applied to a rows x cols block in double (detail::activate_float64).
+void activate_f64(const Activation& a, Rows& m, std::int64_t rows, std::int64_t cols) {
+  if (a.halves_last_axis) {
+    throw UnsupportedError("recurrent cell: activation '" + a.name +
+                           "' changes the state's size; a cell cannot use it");
+  }
+  Tensor t = Tensor::uninitialized({rows, cols}, DType::Float64);
+  std::copy(m.begin(), m.end(), t.mutable_values<double>().begin());
+  const Tensor y = detail::activate_float64(a, std::move(t)).to(DType::Float64);
+  const auto v = y.values<double>();
+  std::copy(v.begin(), v.end(), m.begin());
+}
+
 class SimpleRNNCell final : public detail::RecurrentCell {
  public:
   SimpleRNNCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
@@ -173,6 +217,21 @@ class SimpleRNNCell final : public detail::RecurrentCell {
     float* h = next[0].data();
     for (std::int64_t i = 0; i < batch * u; ++i) h[i] = xp[i] + scratch.inner[i];
     detail::apply_activation(activation_, h, batch, u);
+  }
+
+  // Keras: h = act(x W + b + h' U).
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    Rows h = product_f64(x, batch, d, w.kernel.data(), u, 0, u);
+    const Rows r = product_f64(states[0].data(), batch, u, w.recurrent.data(), u, 0, u);
+    for (std::int64_t i = 0; i < batch * u; ++i) {
+      if (use_bias_) h[z(i)] += w.bias[z(i % u)];
+      h[z(i)] += r[z(i)];
+    }
+    activate_f64(activation_, h, batch, u);
+    states[0] = std::move(h);
   }
 };
 
@@ -209,6 +268,36 @@ class LSTMCell final : public detail::RecurrentCell {
     detail::apply_activation(activation_, scratch.tmp.data(), batch, u);
     float* h = next[0].data();
     for (std::int64_t k = 0; k < n; ++k) h[k] = scratch.gate_d[k] * scratch.tmp[k];
+  }
+
+  // Keras: z = x W + h' U + b; i, f, o = ract(z_i, z_f, z_o); c = f c' + i act(z_c);
+  // h = o act(c).
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    Rows zz = product_f64(x, batch, d, w.kernel.data(), 4 * u, 0, 4 * u);
+    const Rows r = product_f64(states[0].data(), batch, u, w.recurrent.data(), 4 * u, 0, 4 * u);
+    for (std::int64_t i = 0; i < batch * 4 * u; ++i) {
+      zz[z(i)] += r[z(i)];
+      if (use_bias_) zz[z(i)] += w.bias[z(i % (4 * u))];
+    }
+    Rows gate[4];
+    for (int g = 0; g < 4; ++g) {
+      gate[g].resize(z(batch * u));
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) gate[g][z(b * u + j)] = zz[z(b * 4 * u + g * u + j)];
+      }
+      activate_f64(g == 2 ? activation_ : recurrent_activation_, gate[g], batch, u);
+    }
+    Rows c(z(batch * u));
+    for (std::size_t k = 0; k < c.size(); ++k)
+      c[k] = gate[1][k] * states[1][k] + gate[0][k] * gate[2][k];
+    Rows h = c;
+    activate_f64(activation_, h, batch, u);
+    for (std::size_t k = 0; k < h.size(); ++k) h[k] = gate[3][k] * h[k];
+    states[0] = std::move(h);
+    states[1] = std::move(c);
   }
 };
 
@@ -272,6 +361,56 @@ class GRUCell final : public detail::RecurrentCell {
     detail::apply_activation(activation_, hh.data(), batch, u);
     float* h = next[0].data();
     for (std::int64_t k = 0; k < n; ++k) h[k] = z[k] * h_prev[k] + (1.0f - z[k]) * hh[k];
+  }
+
+  // Keras: x W + b_in split (z, r, h); inner = h' U (+ b_rec) [reset_after] or h' U_zr;
+  // z, r = ract(x_z + inner_z, x_r + inner_r); hh = act(x_h + r * inner_h) [reset_after] or
+  // act(x_h + (r h') U_h); h = z h' + (1 - z) hh.
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    const Rows& hp = states[0];
+    Rows mx = product_f64(x, batch, d, w.kernel.data(), 3 * u, 0, 3 * u);
+    if (use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i) mx[z(i)] += w.bias[z(i % (3 * u))];
+    }
+    const std::int64_t inner_cols = reset_after_ ? 3 * u : 2 * u;
+    Rows inner = product_f64(hp.data(), batch, u, w.recurrent.data(), 3 * u, 0, inner_cols);
+    if (reset_after_ && use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i)
+        inner[z(i)] += w.bias[z(3 * u + i % (3 * u))];
+    }
+    Rows zg(z(batch * u)), rg(z(batch * u)), hh(z(batch * u));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      for (std::int64_t j = 0; j < u; ++j) {
+        zg[z(b * u + j)] = mx[z(b * 3 * u + j)] + inner[z(b * inner_cols + j)];
+        rg[z(b * u + j)] = mx[z(b * 3 * u + u + j)] + inner[z(b * inner_cols + u + j)];
+      }
+    }
+    activate_f64(recurrent_activation_, zg, batch, u);
+    activate_f64(recurrent_activation_, rg, batch, u);
+    if (reset_after_) {
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[z(b * u + j)] =
+              mx[z(b * 3 * u + 2 * u + j)] + rg[z(b * u + j)] * inner[z(b * 3 * u + 2 * u + j)];
+        }
+      }
+    } else {
+      Rows rh(z(batch * u));
+      for (std::size_t k = 0; k < rh.size(); ++k) rh[k] = rg[k] * hp[k];
+      const Rows rec = product_f64(rh.data(), batch, u, w.recurrent.data(), 3 * u, 2 * u, u);
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[z(b * u + j)] = mx[z(b * 3 * u + 2 * u + j)] + rec[z(b * u + j)];
+        }
+      }
+    }
+    activate_f64(activation_, hh, batch, u);
+    Rows h(z(batch * u));
+    for (std::size_t k = 0; k < h.size(); ++k) h[k] = zg[k] * hp[k] + (1.0 - zg[k]) * hh[k];
+    states[0] = std::move(h);
   }
 
  protected:

@@ -254,6 +254,8 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (bool v : mb.values<bool>()) keep.push_back(v ? 1 : 0);
   }
 
+  if (compute_dtype() == DType::Float64) return run_float64(inputs[0], init, keep, ctx);
+
   FloatBuffer xp;
   cell_->project_inputs(x.f32(), batch * steps, xp);  // row b*steps + t
   const std::int64_t g = xp.empty() ? 0 : static_cast<std::int64_t>(xp.size()) / (batch * steps);
@@ -300,6 +302,72 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (const FloatBuffer& st : states) outputs.push_back(to_tensor(st, batch, u));
   }
   // Keras 3 RNN layers do not support masking: no mask on any output.
+  ctx.output_masks.assign(outputs.size(), std::nullopt);
+  return outputs;
+}
+
+TensorList RecurrentLayer::run_float64(
+    const Tensor& x_in, const TensorList& init,
+    const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep, CallContext& ctx) const {
+  const Tensor x = x_in.to(DType::Float64);
+  const std::int64_t batch = x.dim(0);
+  const std::int64_t steps = x.dim(1);
+  const std::int64_t d = x.dim(2);
+  const std::int64_t u = cell_->units();
+  const auto size = static_cast<std::size_t>(batch * u);
+  const std::size_t n_states = cell_->num_states();
+  std::vector<std::vector<double>> states(n_states, std::vector<double>(size, 0.0));
+  for (std::size_t s = 0; s < n_states && !init.empty(); ++s) {
+    const Tensor st = init[s].to(DType::Float64);
+    const auto v = st.values<double>();
+    std::copy(v.begin(), v.end(), states[s].begin());
+  }
+  const RecurrentCell::F64Weights w = cell_->f64_weights();
+  const double* px = x.values<double>().data();
+  std::vector<double> xt(static_cast<std::size_t>(batch * d));
+  std::vector<double> prev_out(size, 0.0);
+  Tensor seq;
+  double* seq_data = nullptr;
+  if (return_sequences_) {
+    seq = Tensor::uninitialized({batch, steps, u}, DType::Float64);  // every step is written
+    seq_data = seq.mutable_values<double>().data();
+  }
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const std::int64_t t = go_backwards_ ? steps - 1 - s : s;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      std::copy(px + (b * steps + t) * d, px + (b * steps + t + 1) * d, xt.data() + b * d);
+    }
+    std::vector<std::vector<double>> next = states;
+    cell_->step_f64(xt.data(), batch, w, next);
+    for (std::int64_t b = 0; b < batch; ++b) {
+      double* out_row = prev_out.data() + b * u;
+      if (keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0) {
+        std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, out_row);
+        continue;
+      }
+      // A masked step: states carried over; the output repeats (or is zero).
+      for (std::size_t k = 0; k < n_states; ++k) {
+        std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u, next[k].data() + b * u);
+      }
+      if (zero_output_for_mask_) std::fill(out_row, out_row + u, 0.0);
+    }
+    states = std::move(next);
+    if (seq_data != nullptr) {
+      for (std::int64_t b = 0; b < batch; ++b) {
+        std::copy(prev_out.data() + b * u, prev_out.data() + (b + 1) * u,
+                  seq_data + (b * steps + s) * u);
+      }
+    }
+  }
+  auto to_f64 = [&](const std::vector<double>& m) {
+    Tensor t = Tensor::uninitialized({batch, u}, DType::Float64);
+    std::copy(m.begin(), m.end(), t.mutable_values<double>().begin());
+    return t;
+  };
+  TensorList outputs{return_sequences_ ? seq : to_f64(prev_out)};
+  if (return_state_) {
+    for (const auto& st : states) outputs.push_back(to_f64(st));
+  }
   ctx.output_masks.assign(outputs.size(), std::nullopt);
   return outputs;
 }

@@ -42,6 +42,10 @@ class RecurrentLayer : public Layer {
 
  private:
   std::size_t num_states() const { return cell_ != nullptr ? cell_->num_states() : 1; }
+  // The float64 policy's loop, in double (same masking, ordering and outputs as call's).
+  TensorList run_float64(const Tensor& x, const TensorList& init,
+                         const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep,
+                         CallContext& ctx) const;
   std::int64_t units() const;
 
   bool from_cell_dict_ = false;
