@@ -319,6 +319,45 @@ BOOST_AUTO_TEST_CASE(bidirectional_merges_float64_in_double) {
   BOOST_TEST(y.values<double>()[0] == kTiny);
 }
 
+BOOST_AUTO_TEST_CASE(attention_and_additive_attention_compute_in_double) {
+  // Attention (dot, use_scale) and AdditiveAttention (use_scale) on query (1, 2, 2) and value
+  // (1, 3, 2), against naive double loops: scores, softmax over the 3 values, weighted sum.
+  const int Tq = 2, Tv = 3, D = 2;
+  const auto q = rnd(z(Tq * D), 31), v = rnd(z(Tv * D), 32);
+  for (const bool additive : {false, true}) {
+    BOOST_TEST_CONTEXT("additive " << additive) {
+      auto l = layers::from_config(additive ? "AdditiveAttention" : "Attention",
+                                   R"({"use_scale": true, "dtype": "float64"})");
+      l->build({{-1, Tq, D}, {-1, Tv, D}});
+      const std::vector<double> scale =
+          additive ? std::vector<double>{0.5 + kTiny, -1.25} : std::vector<double>{1.5 + kTiny};
+      l->set_weights({doubles(additive ? Shape{D} : Shape{}, scale)});
+      CallContext ctx;
+      const TensorList out = l->call({doubles({1, Tq, D}, q), doubles({1, Tv, D}, v)}, ctx);
+      BOOST_TEST_REQUIRE(out.at(0).dtype() == DType::Float64);
+      for (int i = 0; i < Tq; ++i) {
+        std::vector<double> sc(Tv);
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j < Tv; ++j) {
+          double acc = 0;
+          for (int d = 0; d < D; ++d) {
+            acc += additive ? scale[z(d)] * std::tanh(q[z(i * D + d)] + v[z(j * D + d)])
+                            : q[z(i * D + d)] * v[z(j * D + d)];
+          }
+          sc[z(j)] = additive ? acc : acc * scale[0];
+          mx = std::max(mx, sc[z(j)]);
+        }
+        for (double& e : sc) sum += (e = std::exp(e - mx));
+        for (int d = 0; d < D; ++d) {
+          double want = 0;
+          for (int j = 0; j < Tv; ++j) want += sc[z(j)] / sum * v[z(j * D + d)];
+          BOOST_TEST(std::fabs(out[0].values<double>()[z(i * D + d)] - want) <= 1e-15);
+        }
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(ops_reductions_keep_float64) {
   // x = (1e8 + 1, 1e8 + 3, -2e8) : sum 4, mean 4/3 (float32: 0); (1 + 2^-30, 1, 1): max 1 + 2^-30,
   // min of the negated row -(1 + 2^-30), prod (1 + 2^-30)^2 = 1 + 2^-29 (+ 2^-60 rounded away).
