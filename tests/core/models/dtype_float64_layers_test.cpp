@@ -358,6 +358,39 @@ BOOST_AUTO_TEST_CASE(attention_and_additive_attention_compute_in_double) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(masked_softmax_and_bilinear_upsampling_keep_double) {
+  // Softmax with mask (1, 1, 0) over logits (0, 2^-30, 5): (1, e^d) / (1 + e^d) and 0.
+  auto sm = layers::from_config("Softmax", R"({"dtype": "float64"})");
+  sm->build({{-1, 3}});
+  Tensor mask({1, 3}, DType::Bool);
+  mask.mutable_values<bool>()[0] = true;
+  mask.mutable_values<bool>()[1] = true;
+  CallContext ctx;
+  ctx.kwargs.emplace("mask", mask);
+  const TensorList p = sm->call({doubles({1, 3}, {0.0, kTiny, 5.0})}, ctx);
+  BOOST_TEST_REQUIRE(p.at(0).dtype() == DType::Float64);
+  const double e = std::exp(kTiny);
+  BOOST_TEST(std::fabs(p[0].values<double>()[0] - 1.0 / (1.0 + e)) <= 2e-16);
+  BOOST_TEST(std::fabs(p[0].values<double>()[1] - e / (1.0 + e)) <= 2e-16);
+  BOOST_TEST(p[0].values<double>()[0] < p[0].values<double>()[1]);
+  BOOST_TEST(p[0].values<double>()[2] == 0.0);
+
+  // UpSampling2D(size (2, 1), bilinear) of rows (1, 1 + 2^-28): output rows sample the input at
+  // -0.25, 0.25, 0.75, 1.25 -> 1, 0.75 + 0.25 (1 + 2^-28) = 1 + 2^-30, 1 + 3 * 2^-30, 1 + 2^-28.
+  auto up = layers::from_config(
+      "UpSampling2D", R"({"size": [2, 1], "interpolation": "bilinear", "dtype": "float64"})");
+  Sequential m("m");
+  m.add(layers::Input({2, 1, 1}, DType::Float64));
+  m.add(up);
+  const Tensor y = m.predict(doubles({1, 2, 1, 1}, {1.0, 1.0 + 4 * kTiny}));
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  BOOST_TEST_REQUIRE(y.shape() == (Shape{1, 4, 1, 1}));
+  BOOST_TEST(y.values<double>()[0] == 1.0);
+  BOOST_TEST(y.values<double>()[1] == 1.0 + kTiny);
+  BOOST_TEST(y.values<double>()[2] == 1.0 + 3 * kTiny);
+  BOOST_TEST(y.values<double>()[3] == 1.0 + 4 * kTiny);
+}
+
 BOOST_AUTO_TEST_CASE(ops_reductions_keep_float64) {
   // x = (1e8 + 1, 1e8 + 3, -2e8) : sum 4, mean 4/3 (float32: 0); (1 + 2^-30, 1, 1): max 1 + 2^-30,
   // min of the negated row -(1 + 2^-30), prod (1 + 2^-30)^2 = 1 + 2^-29 (+ 2^-60 rounded away).
