@@ -530,13 +530,15 @@ BOOST_AUTO_TEST_CASE(mixed_float16_composite_activations_round_each_numpy_operat
   // selu = r(scale) * where(x >= 0, x, r(r(alpha) * r(expm1 x))); softsign = x / r(1 + |x|);
   // gelu = r(r(x * r(erf(r(x / r(sqrt 2))) + 1)) / 2) (SciPy's erf of float16 and the + 1 give
   // float32);
+  // gelu_approximate rounds each step of 0.5 x (1 + tanh(s (x + c x^3)));
   // mish = x * r(tanh(r(softplus x))); log_softmax = r(r(x - max) - r(log(r(sum r(exp(x -
   // max)))))). Each must differ somewhere from the float32 formula rounded once.
   std::vector<float> x(64);
   for (std::size_t i = 0; i < x.size(); ++i)
     x[i] = half(-4.0 + 8.0 * static_cast<double>(i) / 63 + 1e-3);
   auto r = [](double v) { return half(v); };
-  const std::vector<std::string> acts{"selu", "softsign", "gelu", "mish", "log_softmax"};
+  const std::vector<std::string> acts{"selu", "softsign",   "gelu", "gelu_approximate",
+                                      "mish", "log_softmax"};
   for (const std::string& act : acts) {
     BOOST_TEST_CONTEXT(act) {
       auto a = layers::from_config(
@@ -557,6 +559,13 @@ BOOST_AUTO_TEST_CASE(mixed_float16_composite_activations_round_each_numpy_operat
           const float e = static_cast<float>(std::erf(t)) + 1.0f;  // SciPy: float32 result
           want[i] = r(r(v * r(e)) / 2);
           once[i] = r(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));
+        } else if (act == "gelu_approximate") {
+          // x * r(0.5 * r(1 + r(tanh(r(s * r(x + r(r(0.044715) * r(x^3))))))))
+          const double s = r(std::sqrt(2.0 / M_PI));
+          const double in = r(v + r(r(0.044715) * r(v * v * v)));
+          want[i] = r(v * r(0.5 * r(1 + r(std::tanh(r(s * in))))));
+          once[i] =
+              r(0.5 * v * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))));
         } else if (act == "mish") {
           const double sp = std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v)));
           want[i] = r(v * r(std::tanh(r(sp))));
