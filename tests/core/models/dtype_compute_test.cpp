@@ -598,4 +598,82 @@ BOOST_AUTO_TEST_CASE(mixed_float16_composite_activations_round_each_numpy_operat
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_recurrent_layers_round_each_numpy_operation) {
+  // LSTM and GRU (reset_after true) under mixed_float16 over 3 steps: every matmul (summed in
+  // float32), sum, product and activation operation of Keras's cells rounded to float16, against
+  // a naive loop written here.
+  const int T = 3, D = 2, U = 2;
+  const auto x = rnd(T * D, 41);
+  auto h16 = [](float v) { return half(v); };
+  auto sig = [&](float v) { return h16(1.0f / h16(1.0f + h16(std::exp(-v)))); };
+  auto th = [&](float v) { return h16(std::tanh(v)); };
+  for (const std::string cls : {"LSTM", "GRU"}) {
+    BOOST_TEST_CONTEXT(cls) {
+      const int G = cls == "LSTM" ? 4 : 3;
+      const std::size_t nb = static_cast<std::size_t>((cls == "GRU" ? 2 : 1) * G * U);
+      const auto k = rnd(static_cast<std::size_t>(D * G * U), 42),
+                 rk = rnd(static_cast<std::size_t>(U * G * U), 43), b = rnd(nb, 44);
+      auto l = layers::from_config(
+          cls, R"({"units": 2, "return_sequences": true, )" + policy("mixed_float16") + "}");
+      Sequential m("m");
+      m.add(layers::Input({T, D}));
+      m.add(l);
+      const Shape bias_shape = cls == "GRU" ? Shape{2, G * U} : Shape{G * U};
+      for (const auto& child : l->tracked_children()) {
+        if (child.attribute != "cell") continue;
+        child.layers.at(0)->set_weights({Tensor::from_floats({D, G * U}, k),
+                                         Tensor::from_floats({U, G * U}, rk),
+                                         Tensor::from_floats(bias_shape, b)});
+      }
+      const Tensor y = m.predict(Tensor::from_floats({1, T, D}, x));
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float16);
+      const Tensor yf = y.to(DType::Float32);
+      std::vector<float> h(U, 0.0f), c(U, 0.0f);
+      auto mm = [&](const float* a, int depth, const std::vector<float>& w, int j) {
+        float acc = 0.0f;
+        for (int i = 0; i < depth; ++i)
+          acc += h16(a[i]) * h16(w[static_cast<std::size_t>(i * G * U + j)]);
+        return h16(acc);
+      };
+      for (int t = 0; t < T; ++t) {
+        std::vector<float> xt(static_cast<std::size_t>(D));
+        for (int i = 0; i < D; ++i)
+          xt[static_cast<std::size_t>(i)] = h16(x[static_cast<std::size_t>(t * D + i)]);
+        std::vector<float> xw(static_cast<std::size_t>(G * U)), hu(xw.size());
+        for (int j = 0; j < G * U; ++j) {
+          xw[static_cast<std::size_t>(j)] = mm(xt.data(), D, k, j);
+          hu[static_cast<std::size_t>(j)] = mm(h.data(), U, rk, j);
+        }
+        auto at = [](const std::vector<float>& v, int i) { return v[static_cast<std::size_t>(i)]; };
+        std::vector<float> hn(static_cast<std::size_t>(U));
+        for (int j = 0; j < U; ++j) {
+          if (cls == "LSTM") {
+            float zz[4];
+            for (int g = 0; g < 4; ++g)
+              zz[g] = h16(h16(at(xw, g * U + j) + at(hu, g * U + j)) + h16(at(b, g * U + j)));
+            const float ig = sig(zz[0]), fg = sig(zz[1]), cg = th(zz[2]), og = sig(zz[3]);
+            c[static_cast<std::size_t>(j)] =
+                h16(h16(fg * c[static_cast<std::size_t>(j)]) + h16(ig * cg));
+            hn[static_cast<std::size_t>(j)] = h16(og * th(c[static_cast<std::size_t>(j)]));
+          } else {
+            float xg[3], ig[3];
+            for (int g = 0; g < 3; ++g) {
+              xg[g] = h16(at(xw, g * U + j) + h16(at(b, g * U + j)));
+              ig[g] = h16(at(hu, g * U + j) + h16(at(b, G * U + g * U + j)));
+            }
+            const float zg = sig(h16(xg[0] + ig[0])), rg = sig(h16(xg[1] + ig[1]));
+            const float hh = th(h16(xg[2] + h16(rg * ig[2])));
+            hn[static_cast<std::size_t>(j)] =
+                h16(h16(zg * h[static_cast<std::size_t>(j)]) + h16(h16(1.0f - zg) * hh));
+          }
+        }
+        h = hn;
+        for (int j = 0; j < U; ++j)
+          BOOST_TEST(yf.f32()[t * U + j] == h[static_cast<std::size_t>(j)],
+                     "t " << t << " j " << j);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

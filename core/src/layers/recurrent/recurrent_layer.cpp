@@ -254,7 +254,10 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (bool v : mb.values<bool>()) keep.push_back(v ? 1 : 0);
   }
 
-  if (compute_dtype() == DType::Float64) return run_float64(inputs[0], init, keep, ctx);
+  const DType compute = compute_dtype();
+  if (compute == DType::Float64) return run_exact<double>(inputs[0], init, keep, ctx, compute);
+  if (compute == DType::Float16 || compute == DType::BFloat16)
+    return run_exact<float>(inputs[0], init, keep, ctx, compute);
 
   FloatBuffer xp;
   cell_->project_inputs(x.f32(), batch * steps, xp);  // row b*steps + t
@@ -306,41 +309,54 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
   return outputs;
 }
 
-TensorList RecurrentLayer::run_float64(
+template <class T>
+TensorList RecurrentLayer::run_exact(
     const Tensor& x_in, const TensorList& init,
-    const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep, CallContext& ctx) const {
-  const Tensor x = x_in.to(DType::Float64);
+    const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep, CallContext& ctx,
+    DType half) const {
+  constexpr bool kF64 = sizeof(T) == 8;
+  constexpr DType kType = kF64 ? DType::Float64 : DType::Float32;
+  auto convert = [half](const Tensor& t) {
+    return kF64 ? t.to(DType::Float64) : ops::rounded_to(t, half);
+  };
+  const Tensor x = convert(x_in);
   const std::int64_t batch = x.dim(0);
   const std::int64_t steps = x.dim(1);
   const std::int64_t d = x.dim(2);
   const std::int64_t u = cell_->units();
   const auto size = static_cast<std::size_t>(batch * u);
   const std::size_t n_states = cell_->num_states();
-  std::vector<std::vector<double>> states(n_states, std::vector<double>(size, 0.0));
+  std::vector<std::vector<T>> states(n_states, std::vector<T>(size, T(0)));
   for (std::size_t s = 0; s < n_states && !init.empty(); ++s) {
-    const Tensor st = init[s].to(DType::Float64);
-    const auto v = st.values<double>();
+    const Tensor st = convert(init[s]);
+    const auto v = st.template values<T>();
     std::copy(v.begin(), v.end(), states[s].begin());
   }
-  const RecurrentCell::F64Weights w = cell_->f64_weights();
-  const double* px = x.values<double>().data();
-  std::vector<double> xt(static_cast<std::size_t>(batch * d));
-  std::vector<double> prev_out(size, 0.0);
+  const RecurrentCell::F64Weights w = kF64 ? cell_->f64_weights() : RecurrentCell::F64Weights{};
+  const RecurrentCell::HalfWeights hw =
+      kF64 ? RecurrentCell::HalfWeights{} : cell_->half_weights(half);
+  const T* px = x.template values<T>().data();
+  std::vector<T> xt(static_cast<std::size_t>(batch * d));
+  std::vector<T> prev_out(size, T(0));
   Tensor seq;
-  double* seq_data = nullptr;
+  T* seq_data = nullptr;
   if (return_sequences_) {
-    seq = Tensor::uninitialized({batch, steps, u}, DType::Float64);  // every step is written
-    seq_data = seq.mutable_values<double>().data();
+    seq = Tensor::uninitialized({batch, steps, u}, kType);  // every step is written
+    seq_data = seq.template mutable_values<T>().data();
   }
   for (std::int64_t s = 0; s < steps; ++s) {
     const std::int64_t t = go_backwards_ ? steps - 1 - s : s;
     for (std::int64_t b = 0; b < batch; ++b) {
       std::copy(px + (b * steps + t) * d, px + (b * steps + t + 1) * d, xt.data() + b * d);
     }
-    std::vector<std::vector<double>> next = states;
-    cell_->step_f64(xt.data(), batch, w, next);
+    std::vector<std::vector<T>> next = states;
+    if constexpr (kF64) {
+      cell_->step_f64(xt.data(), batch, w, next);
+    } else {
+      cell_->step_half(xt.data(), batch, hw, next);
+    }
     for (std::int64_t b = 0; b < batch; ++b) {
-      double* out_row = prev_out.data() + b * u;
+      T* out_row = prev_out.data() + b * u;
       if (keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0) {
         std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, out_row);
         continue;
@@ -349,7 +365,7 @@ TensorList RecurrentLayer::run_float64(
       for (std::size_t k = 0; k < n_states; ++k) {
         std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u, next[k].data() + b * u);
       }
-      if (zero_output_for_mask_) std::fill(out_row, out_row + u, 0.0);
+      if (zero_output_for_mask_) std::fill(out_row, out_row + u, T(0));
     }
     states = std::move(next);
     if (seq_data != nullptr) {
@@ -359,9 +375,9 @@ TensorList RecurrentLayer::run_float64(
       }
     }
   }
-  auto to_f64 = [&](const std::vector<double>& m) {
-    Tensor t = Tensor::uninitialized({batch, u}, DType::Float64);
-    std::copy(m.begin(), m.end(), t.mutable_values<double>().begin());
+  auto to_f64 = [&](const std::vector<T>& m) {
+    Tensor t = Tensor::uninitialized({batch, u}, kType);
+    std::copy(m.begin(), m.end(), t.template mutable_values<T>().begin());
     return t;
   };
   TensorList outputs{return_sequences_ ? seq : to_f64(prev_out)};
