@@ -676,4 +676,93 @@ BOOST_AUTO_TEST_CASE(mixed_float16_recurrent_layers_round_each_numpy_operation) 
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_multi_head_attention_rounds_as_numpy) {
+  // MultiHeadAttention under mixed_float16, against a naive loop: projections as EinsumDense
+  // (einsum summed in float32 and rounded, bias add rounded). Fused path (dropout 0): q k^T
+  // rounded, scaled and softmaxed in float32, probabilities rounded, weighted values rounded.
+  // Otherwise (dropout 0.1, inference): query times the rounded scale rounded, scores rounded,
+  // each softmax operation rounded, weighted values rounded.
+  const int Tq = 2, Tk = 3, D = 4, H = 2, Dk = 2;
+  auto h16 = [](float v) { return half(v); };
+  const auto q = rnd(Tq * D, 51), v = rnd(Tk * D, 52);
+  const auto wq = rnd(D * H * Dk, 53), wk = rnd(D * H * Dk, 54), wv = rnd(D * H * Dk, 55),
+             wo = rnd(H * Dk * D, 56), bq = rnd(H * Dk, 57), bk = rnd(H * Dk, 58),
+             bv = rnd(H * Dk, 59), bo = rnd(D, 60);
+  auto at = [](const std::vector<float>& a, int i) { return a[static_cast<std::size_t>(i)]; };
+  // rows x in_dim @ (in_dim, out) + b, as EinsumDense in float16.
+  auto proj = [&](const std::vector<float>& x, int rows, int in_dim, const std::vector<float>& w,
+                  const std::vector<float>& b, int out) {
+    std::vector<float> y(static_cast<std::size_t>(rows * out));
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j < out; ++j) {
+        float acc = 0.0f;
+        for (int i = 0; i < in_dim; ++i)
+          acc += h16(at(x, r * in_dim + i)) * h16(at(w, i * out + j));
+        y[static_cast<std::size_t>(r * out + j)] = h16(h16(acc) + h16(at(b, j)));
+      }
+    }
+    return y;
+  };
+  for (const bool fused : {true, false}) {
+    BOOST_TEST_CONTEXT("fused " << fused) {
+      auto l = layers::from_config(
+          "MultiHeadAttention", std::string(R"({"num_heads": 2, "key_dim": 2, "dropout": )") +
+                                    (fused ? "0.0" : "0.1") + ", " + policy("mixed_float16") + "}");
+      l->build({{-1, Tq, D}, {-1, Tk, D}});
+      for (const auto& c : l->tracked_children()) {
+        Layer& sub = *c.layers.at(0);
+        auto set = [&](const Shape& ks, const std::vector<float>& kv, const Shape& bs,
+                       const std::vector<float>& b) {
+          sub.set_weights({Tensor::from_floats(ks, kv), Tensor::from_floats(bs, b)});
+        };
+        if (c.attribute == "query_dense") set({D, H, Dk}, wq, {H, Dk}, bq);
+        if (c.attribute == "key_dense") set({D, H, Dk}, wk, {H, Dk}, bk);
+        if (c.attribute == "value_dense") set({D, H, Dk}, wv, {H, Dk}, bv);
+        if (c.attribute == "output_dense") set({H, Dk, D}, wo, {D}, bo);
+      }
+      std::vector<float> qh(q.size()), vh(v.size());
+      for (std::size_t i = 0; i < q.size(); ++i) qh[i] = h16(q[i]);
+      for (std::size_t i = 0; i < v.size(); ++i) vh[i] = h16(v[i]);
+      CallContext ctx;
+      const TensorList out =
+          l->call({Tensor::from_floats({1, Tq, D}, qh), Tensor::from_floats({1, Tk, D}, vh)}, ctx);
+      const Tensor y = out.at(0).to(DType::Float32);
+      const auto Q = proj(qh, Tq, D, wq, bq, H * Dk), K = proj(vh, Tk, D, wk, bk, H * Dk),
+                 V = proj(vh, Tk, D, wv, bv, H * Dk);
+      const float scale = static_cast<float>(1.0 / std::sqrt(2.0));
+      std::vector<float> att(static_cast<std::size_t>(Tq * H * Dk));
+      for (int h = 0; h < H; ++h) {
+        for (int i = 0; i < Tq; ++i) {
+          std::vector<float> sc(static_cast<std::size_t>(Tk));
+          for (int j = 0; j < Tk; ++j) {
+            float acc = 0.0f;
+            for (int d = 0; d < Dk; ++d) {
+              const float qv = fused ? at(Q, (i * H + h) * Dk + d)
+                                     : h16(at(Q, (i * H + h) * Dk + d) * h16(scale));
+              acc += qv * at(K, (j * H + h) * Dk + d);
+            }
+            sc[static_cast<std::size_t>(j)] = fused ? h16(acc) * scale : h16(acc);
+          }
+          const float mx = *std::max_element(sc.begin(), sc.end());
+          float sum = 0.0f;
+          for (float& e : sc) {
+            e = fused ? std::exp(e - mx) : h16(std::exp(h16(e - mx)));
+            sum += e;
+          }
+          if (!fused) sum = h16(sum);
+          for (float& e : sc) e = h16(e / sum);
+          for (int d = 0; d < Dk; ++d) {
+            float acc = 0.0f;
+            for (int j = 0; j < Tk; ++j)
+              acc += sc[static_cast<std::size_t>(j)] * at(V, (j * H + h) * Dk + d);
+            att[static_cast<std::size_t>((i * H + h) * Dk + d)] = h16(acc);
+          }
+        }
+      }
+      const auto want = proj(att, Tq, H * Dk, wo, bo, D);
+      for (int i = 0; i < Tq * D; ++i) BOOST_TEST(y.f32()[i] == at(want, i), "i " << i);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

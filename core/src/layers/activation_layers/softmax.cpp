@@ -42,11 +42,11 @@ class Softmax final : public Layer {
     std::sort(axes.begin(), axes.end());
     axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
     if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: in double
-      // Keras adds (1 - mask) * -1e9 to the logits and multiplies the result by the mask.
+      // Keras replaces masked logits by -1e9 and masked results by 0 (numpy.where).
       const Tensor keep64 = keep ? keep->to(DType::Float64) : Tensor();
       const Tensor x64 =
           keep ? detail::broadcast_binary<double>(
-                     inputs[0], keep64, [](double a, double k) { return a + (1.0 - k) * -1e9; },
+                     inputs[0], keep64, [](double a, double k) { return k > 0.5 ? a : -1e9; },
                      describe())
                : inputs[0];
       Tensor y64 = detail::map_rows<double>(x64, axes, [](double* row, std::int64_t len) {
@@ -61,7 +61,7 @@ class Softmax final : public Layer {
       });
       if (keep) {
         y64 = detail::broadcast_binary<double>(
-            y64, keep64, [](double a, double k) { return a * k; }, describe());
+            y64, keep64, [](double a, double k) { return k > 0.5 ? a : 0.0; }, describe());
       }
       return {y64};
     }

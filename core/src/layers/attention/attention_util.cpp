@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "layers/activation_dtype.hpp"
 #include "ops/gemm.hpp"
 #include "ops/gemm_f64.hpp"
 #include "ops/thread_pool.hpp"
@@ -286,6 +287,23 @@ Tensor EinsumProjection::project(const Tensor& x_in) const {
     }
     if (sigmoid_) {
       for (double& v : yv) v = 1.0 / (1.0 + std::exp(-v));
+    }
+    return y.reshaped(result);
+  }
+  const DType compute = compute_dtype();
+  if (compute == DType::Float16 || compute == DType::BFloat16) {
+    // As Keras's EinsumDense in a half type: operands rounded, the einsum (summed in float32)
+    // rounded, the bias add rounded, each operation of the gate's sigmoid rounded.
+    Tensor y = ops::matmul_last_axis(ops::rounded_to(x, compute).reshaped(flat),
+                                     ops::rounded_to(weight(0), compute).reshaped({k, n}));
+    ops::round_to(y, compute);
+    if (use_bias_) {
+      ops::add_bias_last_axis(y, ops::rounded_to(weight(1), compute).reshaped({n}));
+      ops::round_to(y, compute);
+    }
+    if (sigmoid_) {
+      const auto sig = builtin_activation("sigmoid");
+      activate_half(*sig, y, compute);
     }
     return y.reshaped(result);
   }
