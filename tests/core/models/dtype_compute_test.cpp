@@ -765,4 +765,61 @@ BOOST_AUTO_TEST_CASE(mixed_float16_multi_head_attention_rounds_as_numpy) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_attention_layers_round_each_numpy_operation) {
+  // Attention (dot, use_scale) and AdditiveAttention (use_scale) under mixed_float16 with a value
+  // mask (last value masked): scores r(r(q k^T) * r(scale)) or r(sum r(r(scale) * r(tanh(r(q +
+  // k))))), masked scores r(s - 65504), each softmax operation rounded, r(weights v).
+  const int Tq = 2, Tv = 3, D = 2;
+  auto h16 = [](float v) { return half(v); };
+  std::vector<float> q = rnd(Tq * D, 61), v = rnd(Tv * D, 62);
+  for (float& e : q) e = h16(2 * e);
+  for (float& e : v) e = h16(2 * e);
+  for (const bool additive : {false, true}) {
+    BOOST_TEST_CONTEXT("additive " << additive) {
+      auto l = layers::from_config(additive ? "AdditiveAttention" : "Attention",
+                                   R"({"use_scale": true, )" + policy("mixed_float16") + "}");
+      l->build({{-1, Tq, D}, {-1, Tv, D}});
+      const std::vector<float> scale =
+          additive ? std::vector<float>{0.7f, -1.3f} : std::vector<float>{1.37f};
+      l->set_weights({Tensor::from_floats(additive ? Shape{D} : Shape{}, scale)});
+      Tensor vmask({1, Tv}, DType::Bool);
+      vmask.mutable_values<bool>()[0] = true;
+      vmask.mutable_values<bool>()[1] = true;
+      CallContext ctx;
+      ctx.input_masks = {std::nullopt, vmask};
+      const TensorList out =
+          l->call({Tensor::from_floats({1, Tq, D}, q), Tensor::from_floats({1, Tv, D}, v)}, ctx);
+      const Tensor y = out.at(0).to(DType::Float32);
+      for (int i = 0; i < Tq; ++i) {
+        std::vector<float> sc(Tv);
+        for (int j = 0; j < Tv; ++j) {
+          float acc = 0.0f;
+          for (int d = 0; d < D; ++d) {
+            const float qd = q[static_cast<std::size_t>(i * D + d)],
+                        kd = v[static_cast<std::size_t>(j * D + d)];
+            acc += additive
+                       ? h16(h16(scale[static_cast<std::size_t>(d)]) * h16(std::tanh(h16(qd + kd))))
+                       : qd * kd;
+          }
+          float e = h16(acc);
+          if (!additive) e = h16(e * h16(scale[0]));
+          if (j == 2) e = h16(e - 65504.0f);
+          sc[static_cast<std::size_t>(j)] = e;
+        }
+        const float mx = *std::max_element(sc.begin(), sc.end());
+        float sum = 0.0f;
+        for (float& e : sc) sum += (e = h16(std::exp(h16(e - mx))));
+        const float hs = h16(sum);
+        for (float& e : sc) e = h16(e / hs);
+        for (int d = 0; d < D; ++d) {
+          float acc = 0.0f;
+          for (int j = 0; j < Tv; ++j)
+            acc += sc[static_cast<std::size_t>(j)] * v[static_cast<std::size_t>(j * D + d)];
+          BOOST_TEST(y.f32()[i * D + d] == h16(acc), "i " << i << " d " << d);
+        }
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

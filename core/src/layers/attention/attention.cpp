@@ -10,6 +10,7 @@
 // "concat"; AdditiveAttention: scale (dim,) when use_scale. The output carries the query mask.
 #include <cmath>
 
+#include "layers/activation_dtype.hpp"
 #include "layers/attention/attention_util.hpp"
 #include "ops/gemm.hpp"
 #include "ops/gemm_f64.hpp"
@@ -89,8 +90,20 @@ class AttentionBase : public Layer {
     score_shape.push_back(tv);
     // Every element is written below (compute_scores, then the product).
     Tensor scores = Tensor::uninitialized(score_shape, kType);
-    compute_scores<T>(q.template values<T>().data(), k.template values<T>().data(),
-                      scores.template mutable_values<T>().data(), n, tq, tv, dim);
+    // float16/bfloat16: every NumPy operation of Keras's scores, masking, softmax and product
+    // rounded to the half type (sums and products accumulated in float32).
+    const DType compute = compute_dtype();
+    const bool hp = !kF64 && (compute == DType::Float16 || compute == DType::BFloat16);
+    if constexpr (!kF64) {
+      if (hp) {
+        compute_scores_half(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim, compute);
+      } else {
+        compute_scores<T>(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim);
+      }
+    } else {
+      compute_scores<T>(q.template values<T>().data(), k.template values<T>().data(),
+                        scores.template mutable_values<T>().data(), n, tq, tv, dim);
+    }
 
     // Padding: value mask (batch.., Tv) and/or causal (Tq, Tv); masked scores get -1e9 added.
     std::optional<detail::BoolArray> mask;
@@ -110,10 +123,25 @@ class AttentionBase : public Layer {
     if (mask) {
       const auto keep = detail::broadcast_to(*mask, score_shape, w);
       for (std::size_t i = 0; i < keep.size(); ++i) {
-        if (keep[i] == 0) s[i] -= static_cast<T>(1.0e9);
+        if (keep[i] == 0 && hp) {
+          // Keras subtracts 65504 under float16, 1e9 otherwise.
+          s[i] = round_half(s[i] - (compute == DType::Float16 ? 65504.0f : 1.0e9f), compute);
+        } else if (keep[i] == 0) {
+          s[i] -= static_cast<T>(1.0e9);
+        }
       }
     }
-    detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+    if constexpr (!kF64) {
+      if (hp) {
+        Tensor rows = scores.clone().reshaped({n * tq, tv});
+        detail::activate_half(*builtin_activation("softmax"), rows, compute);
+        std::copy(rows.f32(), rows.f32() + n * tq * tv, s);
+      } else {
+        detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+      }
+    } else {
+      detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+    }
 
     Shape out_shape(q.shape().begin(), q.shape().end() - 1);
     out_shape.push_back(dv);
@@ -123,6 +151,7 @@ class AttentionBase : public Layer {
                             out.mutable_values<double>().data());
     } else {
       ops::batched_gemm(n, tq, dv, tv, s, v.f32(), false, out.f32_mut());
+      if (hp) ops::round_to(out, compute);
     }
     if (q_mask) {
       if (q_mask->num_elements() != n * tq) {
@@ -189,6 +218,46 @@ class AttentionBase : public Layer {
   template <class T>
   Tensor var(std::size_t i) const {
     return sizeof(T) == 8 ? variables().at(i).value.to(DType::Float64) : weight(i);
+  }
+
+  static float round_half(float v, DType half) {
+    return half == DType::BFloat16 ? bfloat16_to_float(float_to_bfloat16(v))
+                                   : half_to_float(float_to_half(v));
+  }
+
+  // Keras's scores in a half type: dot r(r(q k^T) * r(scale)); concat
+  // r(r(w) * r(sum r(tanh(r(r(scale) * r(q + k)))))); additive r(sum r(r(scale) * r(tanh(r(q +
+  // k))))).
+  void compute_scores_half(const float* q, const float* k, float* s, std::int64_t n,
+                           std::int64_t tq, std::int64_t tv, std::int64_t dim, DType half) const {
+    auto r = [half](float v) { return round_half(v, half); };
+    const Tensor scale_t = use_scale_ ? ops::rounded_to(weight(0), half) : Tensor();
+    const Tensor concat_t = concat_ ? ops::rounded_to(weight(use_scale_ ? 1 : 0), half) : Tensor();
+    const float* scale_vec = use_scale_ ? scale_t.f32() : nullptr;
+    for (std::int64_t b = 0; b < n; ++b) {
+      for (std::int64_t i = 0; i < tq; ++i) {
+        const float* qi = q + (b * tq + i) * dim;
+        for (std::int64_t j = 0; j < tv; ++j) {
+          const float* kj = k + (b * tv + j) * dim;
+          float acc = 0.0f;
+          for (std::int64_t d = 0; d < dim; ++d) {
+            if (!additive_ && !concat_) {
+              acc += qi[d] * kj[d];
+            } else if (additive_) {
+              const float t = r(std::tanh(r(qi[d] + kj[d])));
+              acc += scale_vec != nullptr ? r(scale_vec[d] * t) : t;
+            } else {
+              const float sum = r(qi[d] + kj[d]);
+              acc += r(std::tanh(scale_vec != nullptr ? r(scale_vec[0] * sum) : sum));
+            }
+          }
+          float v = r(acc);
+          if (!additive_ && !concat_ && scale_vec != nullptr) v = r(v * scale_vec[0]);
+          if (concat_) v = r(concat_t.f32()[0] * v);
+          s[(b * tq + i) * tv + j] = v;
+        }
+      }
+    }
   }
 
   template <class T>
