@@ -822,4 +822,53 @@ BOOST_AUTO_TEST_CASE(mixed_float16_attention_layers_round_each_numpy_operation) 
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_rms_and_group_normalization_use_rounded_variables) {
+  // Keras autocasts the float32 variables to float16 inside the layer, computes in float32 and
+  // rounds the output: scale (RMSNormalization) and gamma/beta (GroupNormalization) enter
+  // rounded. The float32 arithmetic below is the layers' (statistics in double, then float32);
+  // some outputs must differ from those of the unrounded variables.
+  const int C = 16;
+  std::vector<float> x = rnd(C, 71);
+  for (float& e : x) e = half(e);
+  std::vector<float> w = rnd(C, 72), b = rnd(C, 73);
+  for (float& e : w) e = 1.0f + e / 7.0f;
+  auto rms = layers::from_config("RMSNormalization",
+                                 R"({"epsilon": 0.0, )" + policy("mixed_float16") + "}");
+  const Tensor r =
+      run(rms, {C}, Tensor::from_floats({1, C}, x), DType::Float32, {Tensor::from_floats({C}, w)})
+          .to(DType::Float32);
+  double ms = 0;
+  for (float e : x) ms += static_cast<double>(e) * e;
+  const auto inv = static_cast<float>(1.0 / std::sqrt(ms / C));
+  int differ = 0;
+  for (int i = 0; i < C; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    BOOST_TEST(r.f32()[i] == half(x[u] * inv * half(w[u])));
+    differ += half(x[u] * inv * half(w[u])) != half(x[u] * inv * w[u]) ? 1 : 0;
+  }
+  BOOST_TEST(differ > 0);
+
+  // GroupNormalization(groups=1, epsilon=0): y = (x - mean) * inv * r(gamma) + r(beta).
+  auto gn = layers::from_config(
+      "GroupNormalization", R"({"groups": 1, "epsilon": 0.0, )" + policy("mixed_float16") + "}");
+  const Tensor g = run(gn, {C}, Tensor::from_floats({1, C}, x), DType::Float32,
+                       {Tensor::from_floats({C}, w), Tensor::from_floats({C}, b)})
+                       .to(DType::Float32);
+  double mean = 0, var = 0;
+  for (float e : x) mean += e;
+  mean /= C;
+  for (float e : x) var += (e - mean) * (e - mean);
+  const auto ginv = static_cast<float>(1.0 / std::sqrt(var / C));
+  const auto m = static_cast<float>(mean);
+  int gdiffer = 0;
+  for (int i = 0; i < C; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    const float n = (x[u] - m) * ginv;
+    const float want = half(n * half(w[u]) + half(b[u]));
+    BOOST_TEST(g.f32()[i] == want);
+    gdiffer += want != half(n * w[u] + b[u]) ? 1 : 0;
+  }
+  BOOST_TEST(gdiffer > 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

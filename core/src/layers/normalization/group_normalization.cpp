@@ -58,8 +58,16 @@ class GroupNormalization final : public Layer {
     }
     const std::int64_t per_group = channels / groups_;
     if (f64) return {call_float64(x, ch_axis, per_group)};
-    const float* gamma = scale_ ? weight(0).f32() : nullptr;
-    const float* beta = center_ ? weight(scale_ ? 1 : 0).f32() : nullptr;
+    // float16/bfloat16: Keras computes in float32 from the autocast (rounded) gamma and beta.
+    const DType compute = compute_dtype();
+    const bool half = compute == DType::Float16 || compute == DType::BFloat16;
+    auto param = [&](std::size_t i) {
+      return half ? ops::rounded_to(weight(i), compute) : weight(i);
+    };
+    const Tensor gamma_t = scale_ ? param(0) : Tensor();
+    const Tensor beta_t = center_ ? param(scale_ ? 1 : 0) : Tensor();
+    const float* gamma = scale_ ? gamma_t.f32() : nullptr;
+    const float* beta = center_ ? beta_t.f32() : nullptr;
     // Rows are samples laid out as (positions..., channels).
     detail::Axes axes;
     for (std::size_t d = 1; d < x.rank(); ++d) {

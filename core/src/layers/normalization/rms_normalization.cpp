@@ -49,7 +49,12 @@ class RMSNormalization final : public Layer {
         for (std::int64_t j = 0; j < len; ++j) row[j] = row[j] * inv * scale[j];
       })};
     }
-    const float* scale = weight(0).f32();
+    // float16/bfloat16: Keras computes in float32 from the autocast (rounded) scale.
+    const DType compute = compute_dtype();
+    const Tensor scale_t = compute == DType::Float16 || compute == DType::BFloat16
+                               ? ops::rounded_to(weight(0), compute)
+                               : weight(0);
+    const float* scale = scale_t.f32();
     return {detail::map_rows(x, axes, [&](float* row, std::int64_t len) {
       double ms = 0.0;
       for (std::int64_t j = 0; j < len; ++j) ms += static_cast<double>(row[j]) * row[j];
