@@ -1,4 +1,5 @@
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -125,6 +126,27 @@ void batched_gemm(std::int64_t count, std::int64_t m, std::int64_t n, std::int64
       gemm_serial(m, n, k, a + i * m * k, k, item_b(b, i, n, k, b_transposed), n, c + i * m * n, n);
     }
   });
+}
+
+void batched_gemm_f64(std::int64_t count, std::int64_t m, std::int64_t n, std::int64_t k,
+                      const double* a, const double* b, bool b_transposed, double* c) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    const double* ai = a + i * m * k;
+    const double* bi = b + i * k * n;
+    double* ci = c + i * m * n;
+    for (std::int64_t r = 0; r < m; ++r) {
+      double* row = ci + r * n;
+      std::fill(row, row + n, 0.0);
+      for (std::int64_t p = 0; p < k; ++p) {
+        const double v = ai[r * k + p];
+        if (b_transposed) {
+          for (std::int64_t j = 0; j < n; ++j) row[j] += v * bi[j * k + p];
+        } else {
+          for (std::int64_t j = 0; j < n; ++j) row[j] += v * bi[p * n + j];
+        }
+      }
+    }
+  }
 }
 
 }  // namespace kserde::ops

@@ -525,4 +525,350 @@ BOOST_AUTO_TEST_CASE(float64_normalization_layer_keeps_double) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mixed_float16_composite_activations_round_each_numpy_operation) {
+  // Keras's NumPy activations, each NumPy operation rounded to float16 (constants cast first):
+  // selu = r(scale) * where(x >= 0, x, r(r(alpha) * r(expm1 x))); softsign = x / r(1 + |x|);
+  // gelu = r(r(x * r(erf(r(x / r(sqrt 2))) + 1)) / 2) (SciPy's erf of float16 and the + 1 give
+  // float32);
+  // gelu_approximate rounds each step of 0.5 x (1 + tanh(s (x + c x^3)));
+  // mish = x * r(tanh(r(softplus x))); log_softmax = r(r(x - max) - r(log(r(sum r(exp(x -
+  // max)))))). Each must differ somewhere from the float32 formula rounded once.
+  std::vector<float> x(64);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = half(-4.0 + 8.0 * static_cast<double>(i) / 63 + 1e-3);
+  auto r = [](double v) { return half(v); };
+  const std::vector<std::string> acts{"selu", "softsign",   "gelu", "gelu_approximate",
+                                      "mish", "log_softmax"};
+  for (const std::string& act : acts) {
+    BOOST_TEST_CONTEXT(act) {
+      auto a = layers::from_config(
+          "Activation", R"({"activation": ")" + act + "\", " + policy("mixed_float16") + "}");
+      const Tensor y = run(a, {8}, Tensor::from_floats({8, 8}, x)).to(DType::Float32);
+      std::vector<float> want(x.size()), once(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double v = x[i];
+        if (act == "selu") {
+          const double al = 1.6732632423543772, sc = 1.0507009873554805;
+          want[i] = r(r(sc) * (v >= 0 ? v : r(r(al) * r(std::expm1(v)))));
+          once[i] = r(sc * (v > 0 ? v : al * std::expm1(v)));
+        } else if (act == "softsign") {
+          want[i] = r(v / r(1 + std::fabs(v)));
+          once[i] = r(v / (1 + std::fabs(v)));
+        } else if (act == "gelu") {
+          const double t = r(v / r(std::sqrt(2.0)));
+          const float e = static_cast<float>(std::erf(t)) + 1.0f;  // SciPy: float32 result
+          want[i] = r(r(v * r(e)) / 2);
+          once[i] = r(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));
+        } else if (act == "gelu_approximate") {
+          // x * r(0.5 * r(1 + r(tanh(r(s * r(x + r(r(0.044715) * r(x^3))))))))
+          const double s = r(std::sqrt(2.0 / M_PI));
+          const double in = r(v + r(r(0.044715) * r(v * v * v)));
+          want[i] = r(v * r(0.5 * r(1 + r(std::tanh(r(s * in))))));
+          once[i] =
+              r(0.5 * v * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))));
+        } else if (act == "mish") {
+          const double sp = std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v)));
+          want[i] = r(v * r(std::tanh(r(sp))));
+          once[i] = r(v * std::tanh(sp));
+        }
+      }
+      if (act == "log_softmax") {
+        for (std::size_t row = 0; row < 8; ++row) {
+          const float* xr = x.data() + row * 8;
+          const double m = *std::max_element(xr, xr + 8);
+          double sum = 0, exact = 0;
+          for (int j = 0; j < 8; ++j) {
+            sum += r(std::exp(r(xr[j] - m)));
+            exact += std::exp(xr[j] - m);
+          }
+          const double lse = r(std::log(r(sum)));
+          for (std::size_t j = 0; j < 8; ++j) {
+            want[row * 8 + j] = r(r(xr[j] - m) - lse);
+            once[row * 8 + j] = r(xr[j] - m - std::log(exact));
+          }
+        }
+      }
+      int differ = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        BOOST_TEST(y.f32()[i] == want[i], "x " << x[i]);
+        differ += want[i] != once[i] ? 1 : 0;
+      }
+      BOOST_TEST(differ > 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_float16_recurrent_layers_round_each_numpy_operation) {
+  // LSTM and GRU (reset_after true) under mixed_float16 over 3 steps: every matmul (summed in
+  // float32), sum, product and activation operation of Keras's cells rounded to float16, against
+  // a naive loop written here.
+  const int T = 3, D = 2, U = 2;
+  const auto x = rnd(T * D, 41);
+  auto h16 = [](float v) { return half(v); };
+  auto sig = [&](float v) { return h16(1.0f / h16(1.0f + h16(std::exp(-v)))); };
+  auto th = [&](float v) { return h16(std::tanh(v)); };
+  for (const std::string cls : {"LSTM", "GRU"}) {
+    BOOST_TEST_CONTEXT(cls) {
+      const int G = cls == "LSTM" ? 4 : 3;
+      const std::size_t nb = static_cast<std::size_t>((cls == "GRU" ? 2 : 1) * G * U);
+      const auto k = rnd(static_cast<std::size_t>(D * G * U), 42),
+                 rk = rnd(static_cast<std::size_t>(U * G * U), 43), b = rnd(nb, 44);
+      auto l = layers::from_config(
+          cls, R"({"units": 2, "return_sequences": true, )" + policy("mixed_float16") + "}");
+      Sequential m("m");
+      m.add(layers::Input({T, D}));
+      m.add(l);
+      const Shape bias_shape = cls == "GRU" ? Shape{2, G * U} : Shape{G * U};
+      for (const auto& child : l->tracked_children()) {
+        if (child.attribute != "cell") continue;
+        child.layers.at(0)->set_weights({Tensor::from_floats({D, G * U}, k),
+                                         Tensor::from_floats({U, G * U}, rk),
+                                         Tensor::from_floats(bias_shape, b)});
+      }
+      const Tensor y = m.predict(Tensor::from_floats({1, T, D}, x));
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float16);
+      const Tensor yf = y.to(DType::Float32);
+      std::vector<float> h(U, 0.0f), c(U, 0.0f);
+      auto mm = [&](const float* a, int depth, const std::vector<float>& w, int j) {
+        float acc = 0.0f;
+        for (int i = 0; i < depth; ++i)
+          acc += h16(a[i]) * h16(w[static_cast<std::size_t>(i * G * U + j)]);
+        return h16(acc);
+      };
+      for (int t = 0; t < T; ++t) {
+        std::vector<float> xt(static_cast<std::size_t>(D));
+        for (int i = 0; i < D; ++i)
+          xt[static_cast<std::size_t>(i)] = h16(x[static_cast<std::size_t>(t * D + i)]);
+        std::vector<float> xw(static_cast<std::size_t>(G * U)), hu(xw.size());
+        for (int j = 0; j < G * U; ++j) {
+          xw[static_cast<std::size_t>(j)] = mm(xt.data(), D, k, j);
+          hu[static_cast<std::size_t>(j)] = mm(h.data(), U, rk, j);
+        }
+        auto at = [](const std::vector<float>& v, int i) { return v[static_cast<std::size_t>(i)]; };
+        std::vector<float> hn(static_cast<std::size_t>(U));
+        for (int j = 0; j < U; ++j) {
+          if (cls == "LSTM") {
+            float zz[4];
+            for (int g = 0; g < 4; ++g)
+              zz[g] = h16(h16(at(xw, g * U + j) + at(hu, g * U + j)) + h16(at(b, g * U + j)));
+            const float ig = sig(zz[0]), fg = sig(zz[1]), cg = th(zz[2]), og = sig(zz[3]);
+            c[static_cast<std::size_t>(j)] =
+                h16(h16(fg * c[static_cast<std::size_t>(j)]) + h16(ig * cg));
+            hn[static_cast<std::size_t>(j)] = h16(og * th(c[static_cast<std::size_t>(j)]));
+          } else {
+            float xg[3], ig[3];
+            for (int g = 0; g < 3; ++g) {
+              xg[g] = h16(at(xw, g * U + j) + h16(at(b, g * U + j)));
+              ig[g] = h16(at(hu, g * U + j) + h16(at(b, G * U + g * U + j)));
+            }
+            const float zg = sig(h16(xg[0] + ig[0])), rg = sig(h16(xg[1] + ig[1]));
+            const float hh = th(h16(xg[2] + h16(rg * ig[2])));
+            hn[static_cast<std::size_t>(j)] =
+                h16(h16(zg * h[static_cast<std::size_t>(j)]) + h16(h16(1.0f - zg) * hh));
+          }
+        }
+        h = hn;
+        for (int j = 0; j < U; ++j)
+          BOOST_TEST(yf.f32()[t * U + j] == h[static_cast<std::size_t>(j)],
+                     "t " << t << " j " << j);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_float16_multi_head_attention_rounds_as_numpy) {
+  // MultiHeadAttention under mixed_float16, against a naive loop: projections as EinsumDense
+  // (einsum summed in float32 and rounded, bias add rounded). Fused path (dropout 0): q k^T
+  // rounded, scaled and softmaxed in float32, probabilities rounded, weighted values rounded.
+  // Otherwise (dropout 0.1, inference): query times the rounded scale rounded, scores rounded,
+  // each softmax operation rounded, weighted values rounded.
+  const int Tq = 2, Tk = 3, D = 4, H = 2, Dk = 2;
+  auto h16 = [](float v) { return half(v); };
+  const auto q = rnd(Tq * D, 51), v = rnd(Tk * D, 52);
+  const auto wq = rnd(D * H * Dk, 53), wk = rnd(D * H * Dk, 54), wv = rnd(D * H * Dk, 55),
+             wo = rnd(H * Dk * D, 56), bq = rnd(H * Dk, 57), bk = rnd(H * Dk, 58),
+             bv = rnd(H * Dk, 59), bo = rnd(D, 60);
+  auto at = [](const std::vector<float>& a, int i) { return a[static_cast<std::size_t>(i)]; };
+  // rows x in_dim @ (in_dim, out) + b, as EinsumDense in float16.
+  auto proj = [&](const std::vector<float>& x, int rows, int in_dim, const std::vector<float>& w,
+                  const std::vector<float>& b, int out) {
+    std::vector<float> y(static_cast<std::size_t>(rows * out));
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j < out; ++j) {
+        float acc = 0.0f;
+        for (int i = 0; i < in_dim; ++i)
+          acc += h16(at(x, r * in_dim + i)) * h16(at(w, i * out + j));
+        y[static_cast<std::size_t>(r * out + j)] = h16(h16(acc) + h16(at(b, j)));
+      }
+    }
+    return y;
+  };
+  for (const bool fused : {true, false}) {
+    BOOST_TEST_CONTEXT("fused " << fused) {
+      auto l = layers::from_config(
+          "MultiHeadAttention", std::string(R"({"num_heads": 2, "key_dim": 2, "dropout": )") +
+                                    (fused ? "0.0" : "0.1") + ", " + policy("mixed_float16") + "}");
+      l->build({{-1, Tq, D}, {-1, Tk, D}});
+      for (const auto& c : l->tracked_children()) {
+        Layer& sub = *c.layers.at(0);
+        auto set = [&](const Shape& ks, const std::vector<float>& kv, const Shape& bs,
+                       const std::vector<float>& b) {
+          sub.set_weights({Tensor::from_floats(ks, kv), Tensor::from_floats(bs, b)});
+        };
+        if (c.attribute == "query_dense") set({D, H, Dk}, wq, {H, Dk}, bq);
+        if (c.attribute == "key_dense") set({D, H, Dk}, wk, {H, Dk}, bk);
+        if (c.attribute == "value_dense") set({D, H, Dk}, wv, {H, Dk}, bv);
+        if (c.attribute == "output_dense") set({H, Dk, D}, wo, {D}, bo);
+      }
+      std::vector<float> qh(q.size()), vh(v.size());
+      for (std::size_t i = 0; i < q.size(); ++i) qh[i] = h16(q[i]);
+      for (std::size_t i = 0; i < v.size(); ++i) vh[i] = h16(v[i]);
+      CallContext ctx;
+      const TensorList out =
+          l->call({Tensor::from_floats({1, Tq, D}, qh), Tensor::from_floats({1, Tk, D}, vh)}, ctx);
+      const Tensor y = out.at(0).to(DType::Float32);
+      const auto Q = proj(qh, Tq, D, wq, bq, H * Dk), K = proj(vh, Tk, D, wk, bk, H * Dk),
+                 V = proj(vh, Tk, D, wv, bv, H * Dk);
+      const float scale = static_cast<float>(1.0 / std::sqrt(2.0));
+      std::vector<float> att(static_cast<std::size_t>(Tq * H * Dk));
+      for (int h = 0; h < H; ++h) {
+        for (int i = 0; i < Tq; ++i) {
+          std::vector<float> sc(static_cast<std::size_t>(Tk));
+          for (int j = 0; j < Tk; ++j) {
+            float acc = 0.0f;
+            for (int d = 0; d < Dk; ++d) {
+              const float qv = fused ? at(Q, (i * H + h) * Dk + d)
+                                     : h16(at(Q, (i * H + h) * Dk + d) * h16(scale));
+              acc += qv * at(K, (j * H + h) * Dk + d);
+            }
+            sc[static_cast<std::size_t>(j)] = fused ? h16(acc) * scale : h16(acc);
+          }
+          const float mx = *std::max_element(sc.begin(), sc.end());
+          float sum = 0.0f;
+          for (float& e : sc) {
+            e = fused ? std::exp(e - mx) : h16(std::exp(h16(e - mx)));
+            sum += e;
+          }
+          if (!fused) sum = h16(sum);
+          for (float& e : sc) e = h16(e / sum);
+          for (int d = 0; d < Dk; ++d) {
+            float acc = 0.0f;
+            for (int j = 0; j < Tk; ++j)
+              acc += sc[static_cast<std::size_t>(j)] * at(V, (j * H + h) * Dk + d);
+            att[static_cast<std::size_t>((i * H + h) * Dk + d)] = h16(acc);
+          }
+        }
+      }
+      const auto want = proj(att, Tq, H * Dk, wo, bo, D);
+      for (int i = 0; i < Tq * D; ++i) BOOST_TEST(y.f32()[i] == at(want, i), "i " << i);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_float16_attention_layers_round_each_numpy_operation) {
+  // Attention (dot, use_scale) and AdditiveAttention (use_scale) under mixed_float16 with a value
+  // mask (last value masked): scores r(r(q k^T) * r(scale)) or r(sum r(r(scale) * r(tanh(r(q +
+  // k))))), masked scores r(s - 65504), each softmax operation rounded, r(weights v).
+  const int Tq = 2, Tv = 3, D = 2;
+  auto h16 = [](float v) { return half(v); };
+  std::vector<float> q = rnd(Tq * D, 61), v = rnd(Tv * D, 62);
+  for (float& e : q) e = h16(2 * e);
+  for (float& e : v) e = h16(2 * e);
+  for (const bool additive : {false, true}) {
+    BOOST_TEST_CONTEXT("additive " << additive) {
+      auto l = layers::from_config(additive ? "AdditiveAttention" : "Attention",
+                                   R"({"use_scale": true, )" + policy("mixed_float16") + "}");
+      l->build({{-1, Tq, D}, {-1, Tv, D}});
+      const std::vector<float> scale =
+          additive ? std::vector<float>{0.7f, -1.3f} : std::vector<float>{1.37f};
+      l->set_weights({Tensor::from_floats(additive ? Shape{D} : Shape{}, scale)});
+      Tensor vmask({1, Tv}, DType::Bool);
+      vmask.mutable_values<bool>()[0] = true;
+      vmask.mutable_values<bool>()[1] = true;
+      CallContext ctx;
+      ctx.input_masks = {std::nullopt, vmask};
+      const TensorList out =
+          l->call({Tensor::from_floats({1, Tq, D}, q), Tensor::from_floats({1, Tv, D}, v)}, ctx);
+      const Tensor y = out.at(0).to(DType::Float32);
+      for (int i = 0; i < Tq; ++i) {
+        std::vector<float> sc(Tv);
+        for (int j = 0; j < Tv; ++j) {
+          float acc = 0.0f;
+          for (int d = 0; d < D; ++d) {
+            const float qd = q[static_cast<std::size_t>(i * D + d)],
+                        kd = v[static_cast<std::size_t>(j * D + d)];
+            acc += additive
+                       ? h16(h16(scale[static_cast<std::size_t>(d)]) * h16(std::tanh(h16(qd + kd))))
+                       : qd * kd;
+          }
+          float e = h16(acc);
+          if (!additive) e = h16(e * h16(scale[0]));
+          if (j == 2) e = h16(e - 65504.0f);
+          sc[static_cast<std::size_t>(j)] = e;
+        }
+        const float mx = *std::max_element(sc.begin(), sc.end());
+        float sum = 0.0f;
+        for (float& e : sc) sum += (e = h16(std::exp(h16(e - mx))));
+        const float hs = h16(sum);
+        for (float& e : sc) e = h16(e / hs);
+        for (int d = 0; d < D; ++d) {
+          float acc = 0.0f;
+          for (int j = 0; j < Tv; ++j)
+            acc += sc[static_cast<std::size_t>(j)] * v[static_cast<std::size_t>(j * D + d)];
+          BOOST_TEST(y.f32()[i * D + d] == h16(acc), "i " << i << " d " << d);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_float16_rms_and_group_normalization_use_rounded_variables) {
+  // Keras autocasts the float32 variables to float16 inside the layer, computes in float32 and
+  // rounds the output: scale (RMSNormalization) and gamma/beta (GroupNormalization) enter
+  // rounded. The float32 arithmetic below is the layers' (statistics in double, then float32);
+  // some outputs must differ from those of the unrounded variables.
+  const int C = 16;
+  std::vector<float> x = rnd(C, 71);
+  for (float& e : x) e = half(e);
+  std::vector<float> w = rnd(C, 72), b = rnd(C, 73);
+  for (float& e : w) e = 1.0f + e / 7.0f;
+  auto rms = layers::from_config("RMSNormalization",
+                                 R"({"epsilon": 0.0, )" + policy("mixed_float16") + "}");
+  const Tensor r =
+      run(rms, {C}, Tensor::from_floats({1, C}, x), DType::Float32, {Tensor::from_floats({C}, w)})
+          .to(DType::Float32);
+  double ms = 0;
+  for (float e : x) ms += static_cast<double>(e) * e;
+  const auto inv = static_cast<float>(1.0 / std::sqrt(ms / C));
+  int differ = 0;
+  for (int i = 0; i < C; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    BOOST_TEST(r.f32()[i] == half(x[u] * inv * half(w[u])));
+    differ += half(x[u] * inv * half(w[u])) != half(x[u] * inv * w[u]) ? 1 : 0;
+  }
+  BOOST_TEST(differ > 0);
+
+  // GroupNormalization(groups=1, epsilon=0): y = (x - mean) * inv * r(gamma) + r(beta).
+  auto gn = layers::from_config(
+      "GroupNormalization", R"({"groups": 1, "epsilon": 0.0, )" + policy("mixed_float16") + "}");
+  const Tensor g = run(gn, {C}, Tensor::from_floats({1, C}, x), DType::Float32,
+                       {Tensor::from_floats({C}, w), Tensor::from_floats({C}, b)})
+                       .to(DType::Float32);
+  double mean = 0, var = 0;
+  for (float e : x) mean += e;
+  mean /= C;
+  for (float e : x) var += (e - mean) * (e - mean);
+  const auto ginv = static_cast<float>(1.0 / std::sqrt(var / C));
+  const auto m = static_cast<float>(mean);
+  int gdiffer = 0;
+  for (int i = 0; i < C; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    const float n = (x[u] - m) * ginv;
+    const float want = half(n * half(w[u]) + half(b[u]));
+    BOOST_TEST(g.f32()[i] == want);
+    gdiffer += want != half(n * w[u] + b[u]) ? 1 : 0;
+  }
+  BOOST_TEST(gdiffer > 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -41,8 +41,15 @@ class Softmax final : public Layer {
     for (std::int64_t a : axes_) axes.push_back(detail::canonical_axis(a, x.rank(), *this));
     std::sort(axes.begin(), axes.end());
     axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-    if (!keep && inputs[0].dtype() == DType::Float64) {  // a float64 policy: in double
-      return {detail::map_rows<double>(inputs[0], axes, [](double* row, std::int64_t len) {
+    if (inputs[0].dtype() == DType::Float64) {  // a float64 policy: in double
+      // Keras replaces masked logits by -1e9 and masked results by 0 (numpy.where).
+      const Tensor keep64 = keep ? keep->to(DType::Float64) : Tensor();
+      const Tensor x64 =
+          keep ? detail::broadcast_binary<double>(
+                     inputs[0], keep64, [](double a, double k) { return k > 0.5 ? a : -1e9; },
+                     describe())
+               : inputs[0];
+      Tensor y64 = detail::map_rows<double>(x64, axes, [](double* row, std::int64_t len) {
         double mx = -INFINITY;
         for (std::int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
         double sum = 0.0;
@@ -51,7 +58,12 @@ class Softmax final : public Layer {
           sum += row[j];
         }
         for (std::int64_t j = 0; j < len; ++j) row[j] /= sum;
-      })};
+      });
+      if (keep) {
+        y64 = detail::broadcast_binary<double>(
+            y64, keep64, [](double a, double k) { return k > 0.5 ? a : 0.0; }, describe());
+      }
+      return {y64};
     }
     Tensor y = detail::map_rows(x, axes, [](float* row, std::int64_t len) {
       float mx = -INFINITY;

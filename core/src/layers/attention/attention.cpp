@@ -10,8 +10,10 @@
 // "concat"; AdditiveAttention: scale (dim,) when use_scale. The output carries the query mask.
 #include <cmath>
 
+#include "layers/activation_dtype.hpp"
 #include "layers/attention/attention_util.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -43,7 +45,16 @@ class AttentionBase : public Layer {
     if (!(rate >= 0.0 && rate <= 1.0)) cfg::fail(describe(), "dropout must lie in [0, 1]");
   }
 
+  // float64 policy: scores, softmax and the weighted sum in double, as NumPy computes them.
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
+    return compute_dtype() == DType::Float64 ? run<double>(inputs, ctx) : run<float>(inputs, ctx);
+  }
+
+  template <class T>
+  TensorList run(const TensorList& inputs, CallContext& ctx) {
+    constexpr bool kF64 = sizeof(T) == 8;
+    constexpr DType kType = kF64 ? DType::Float64 : DType::Float32;
+    auto operand = [](const Tensor& t) { return kF64 ? t.to(DType::Float64) : ops::as_float32(t); };
     const std::string& w = describe();
     if (inputs.size() < 2 || inputs.size() > 3) {
       throw ShapeError(w +
@@ -51,9 +62,9 @@ class AttentionBase : public Layer {
                        "[query, value, key]. Received length: " +
                        std::to_string(inputs.size()));
     }
-    const Tensor q = ops::as_float32(inputs[0]);
-    const Tensor v = ops::as_float32(inputs[1]);
-    const Tensor k = inputs.size() > 2 ? ops::as_float32(inputs[2]) : v;
+    const Tensor q = operand(inputs[0]);
+    const Tensor v = operand(inputs[1]);
+    const Tensor k = inputs.size() > 2 ? operand(inputs[2]) : v;
     if (!built()) build({detail::symbolic(q.shape()), detail::symbolic(v.shape())});
     if (q.rank() < 3 || v.rank() != q.rank() || k.rank() != q.rank() ||
         !std::equal(q.shape().begin(), q.shape().end() - 2, v.shape().begin()) ||
@@ -78,8 +89,21 @@ class AttentionBase : public Layer {
     Shape score_shape(q.shape().begin(), q.shape().end() - 1);
     score_shape.push_back(tv);
     // Every element is written below (compute_scores, then the product).
-    Tensor scores = Tensor::uninitialized(score_shape, DType::Float32);
-    compute_scores(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim);
+    Tensor scores = Tensor::uninitialized(score_shape, kType);
+    // float16/bfloat16: every NumPy operation of Keras's scores, masking, softmax and product
+    // rounded to the half type (sums and products accumulated in float32).
+    const DType compute = compute_dtype();
+    const bool hp = !kF64 && (compute == DType::Float16 || compute == DType::BFloat16);
+    if constexpr (!kF64) {
+      if (hp) {
+        compute_scores_half(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim, compute);
+      } else {
+        compute_scores<T>(q.f32(), k.f32(), scores.f32_mut(), n, tq, tv, dim);
+      }
+    } else {
+      compute_scores<T>(q.template values<T>().data(), k.template values<T>().data(),
+                        scores.template mutable_values<T>().data(), n, tq, tv, dim);
+    }
 
     // Padding: value mask (batch.., Tv) and/or causal (Tq, Tv); masked scores get -1e9 added.
     std::optional<detail::BoolArray> mask;
@@ -95,19 +119,40 @@ class AttentionBase : public Layer {
       }
       mask = detail::logical_and(mask, causal, w);
     }
-    float* s = scores.f32_mut();
+    T* s = scores.template mutable_values<T>().data();
     if (mask) {
       const auto keep = detail::broadcast_to(*mask, score_shape, w);
       for (std::size_t i = 0; i < keep.size(); ++i) {
-        if (keep[i] == 0) s[i] -= 1.0e9f;
+        if (keep[i] == 0 && hp) {
+          // Keras subtracts 65504 under float16, 1e9 otherwise.
+          s[i] = round_half(s[i] - (compute == DType::Float16 ? 65504.0f : 1.0e9f), compute);
+        } else if (keep[i] == 0) {
+          s[i] -= static_cast<T>(1.0e9);
+        }
       }
     }
-    detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+    if constexpr (!kF64) {
+      if (hp) {
+        Tensor rows = scores.clone().reshaped({n * tq, tv});
+        detail::activate_half(*builtin_activation("softmax"), rows, compute);
+        std::copy(rows.f32(), rows.f32() + n * tq * tv, s);
+      } else {
+        detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+      }
+    } else {
+      detail::masked_softmax_rows(s, n * tq, tv, nullptr, false);
+    }
 
     Shape out_shape(q.shape().begin(), q.shape().end() - 1);
     out_shape.push_back(dv);
-    Tensor out = Tensor::uninitialized(out_shape, DType::Float32);
-    ops::batched_gemm(n, tq, dv, tv, s, v.f32(), false, out.f32_mut());
+    Tensor out = Tensor::uninitialized(out_shape, kType);
+    if constexpr (kF64) {
+      ops::batched_gemm_f64(n, tq, dv, tv, s, v.values<double>().data(), false,
+                            out.mutable_values<double>().data());
+    } else {
+      ops::batched_gemm(n, tq, dv, tv, s, v.f32(), false, out.f32_mut());
+      if (hp) ops::round_to(out, compute);
+    }
     if (q_mask) {
       if (q_mask->num_elements() != n * tq) {
         throw ShapeError(w + ": query mask of shape " + shape_to_string(q_mask->shape()) +
@@ -115,9 +160,9 @@ class AttentionBase : public Layer {
       }
       const Tensor qm = q_mask->to(DType::Bool);
       const auto keep = qm.values<bool>();
-      float* o = out.f32_mut();
+      T* o = out.template mutable_values<T>().data();
       for (std::int64_t r = 0; r < n * tq; ++r) {
-        if (!keep[static_cast<std::size_t>(r)]) std::fill_n(o + r * dv, dv, 0.0f);
+        if (!keep[static_cast<std::size_t>(r)]) std::fill_n(o + r * dv, dv, T(0));
       }
     }
     TensorList result{out};
@@ -169,20 +214,26 @@ class AttentionBase : public Layer {
   }
 
  private:
-  void compute_scores(const float* q, const float* k, float* s, std::int64_t n, std::int64_t tq,
-                      std::int64_t tv, std::int64_t dim) const {
-    if (!additive_ && !concat_) {
-      ops::batched_gemm(n, tq, tv, dim, q, k, true, s);
-      if (use_scale_) {
-        const float scale = weight(0).f32()[0];
-        for (std::int64_t i = 0; i < n * tq * tv; ++i) s[i] *= scale;
-      }
-      return;
-    }
-    // concat / additive: a tanh of every (query, key) pair sum.
-    const float* scale_vec = additive_ && use_scale_ ? weight(0).f32() : nullptr;
-    const float scalar_scale = !additive_ && use_scale_ ? weight(0).f32()[0] : 1.0f;
-    const float concat_weight = concat_ ? weight(use_scale_ ? 1 : 0).f32()[0] : 1.0f;
+  // Variable i in T's precision (float: the float32 weight; double: the float64 variable).
+  template <class T>
+  Tensor var(std::size_t i) const {
+    return sizeof(T) == 8 ? variables().at(i).value.to(DType::Float64) : weight(i);
+  }
+
+  static float round_half(float v, DType half) {
+    return half == DType::BFloat16 ? bfloat16_to_float(float_to_bfloat16(v))
+                                   : half_to_float(float_to_half(v));
+  }
+
+  // Keras's scores in a half type: dot r(r(q k^T) * r(scale)); concat
+  // r(r(w) * r(sum r(tanh(r(r(scale) * r(q + k)))))); additive r(sum r(r(scale) * r(tanh(r(q +
+  // k))))).
+  void compute_scores_half(const float* q, const float* k, float* s, std::int64_t n,
+                           std::int64_t tq, std::int64_t tv, std::int64_t dim, DType half) const {
+    auto r = [half](float v) { return round_half(v, half); };
+    const Tensor scale_t = use_scale_ ? ops::rounded_to(weight(0), half) : Tensor();
+    const Tensor concat_t = concat_ ? ops::rounded_to(weight(use_scale_ ? 1 : 0), half) : Tensor();
+    const float* scale_vec = use_scale_ ? scale_t.f32() : nullptr;
     for (std::int64_t b = 0; b < n; ++b) {
       for (std::int64_t i = 0; i < tq; ++i) {
         const float* qi = q + (b * tq + i) * dim;
@@ -190,8 +241,55 @@ class AttentionBase : public Layer {
           const float* kj = k + (b * tv + j) * dim;
           float acc = 0.0f;
           for (std::int64_t d = 0; d < dim; ++d) {
+            if (!additive_ && !concat_) {
+              acc += qi[d] * kj[d];
+            } else if (additive_) {
+              const float t = r(std::tanh(r(qi[d] + kj[d])));
+              acc += scale_vec != nullptr ? r(scale_vec[d] * t) : t;
+            } else {
+              const float sum = r(qi[d] + kj[d]);
+              acc += r(std::tanh(scale_vec != nullptr ? r(scale_vec[0] * sum) : sum));
+            }
+          }
+          float v = r(acc);
+          if (!additive_ && !concat_ && scale_vec != nullptr) v = r(v * scale_vec[0]);
+          if (concat_) v = r(concat_t.f32()[0] * v);
+          s[(b * tq + i) * tv + j] = v;
+        }
+      }
+    }
+  }
+
+  template <class T>
+  void compute_scores(const T* q, const T* k, T* s, std::int64_t n, std::int64_t tq,
+                      std::int64_t tv, std::int64_t dim) const {
+    if (!additive_ && !concat_) {
+      if constexpr (sizeof(T) == 8) {
+        ops::batched_gemm_f64(n, tq, tv, dim, q, k, true, s);
+      } else {
+        ops::batched_gemm(n, tq, tv, dim, q, k, true, s);
+      }
+      if (use_scale_) {
+        const T scale = var<T>(0).template values<T>()[0];
+        for (std::int64_t i = 0; i < n * tq * tv; ++i) s[i] *= scale;
+      }
+      return;
+    }
+    // concat / additive: a tanh of every (query, key) pair sum.
+    const Tensor scale_t = use_scale_ ? var<T>(0) : Tensor();
+    const Tensor concat_t = concat_ ? var<T>(use_scale_ ? 1 : 0) : Tensor();
+    const T* scale_vec = additive_ && use_scale_ ? scale_t.template values<T>().data() : nullptr;
+    const T scalar_scale = !additive_ && use_scale_ ? scale_t.template values<T>()[0] : T(1);
+    const T concat_weight = concat_ ? concat_t.template values<T>()[0] : T(1);
+    for (std::int64_t b = 0; b < n; ++b) {
+      for (std::int64_t i = 0; i < tq; ++i) {
+        const T* qi = q + (b * tq + i) * dim;
+        for (std::int64_t j = 0; j < tv; ++j) {
+          const T* kj = k + (b * tv + j) * dim;
+          T acc = 0;
+          for (std::int64_t d = 0; d < dim; ++d) {
             if (additive_) {
-              acc += (scale_vec != nullptr ? scale_vec[d] : 1.0f) * std::tanh(qi[d] + kj[d]);
+              acc += (scale_vec != nullptr ? scale_vec[d] : T(1)) * std::tanh(qi[d] + kj[d]);
             } else {
               acc += std::tanh(use_scale_ ? scalar_scale * (qi[d] + kj[d]) : qi[d] + kj[d]);
             }

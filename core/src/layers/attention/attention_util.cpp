@@ -5,6 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "layers/activation_dtype.hpp"
+#include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 #include "ops/thread_pool.hpp"
 
 namespace kserde::detail {
@@ -112,39 +115,61 @@ Tensor permute(const Tensor& t, const Axes& perm) {
     out_shape[i] = s[perm[i]];
     strides[i] = s[perm[i]] == 1 ? 0 : src_strides[perm[i]];
   }
+  std::int64_t n = 0;
+  if (t.dtype() == DType::Float64) {
+    Tensor out = Tensor::uninitialized(out_shape, DType::Float64);  // every element written
+    const double* src = t.values<double>().data();
+    double* dst = out.mutable_values<double>().data();
+    for_each_offset(out_shape, strides, [&](std::int64_t off) { dst[n++] = src[off]; });
+    return out;
+  }
   Tensor out = Tensor::uninitialized(out_shape, DType::Float32);  // every element written
   const float* src = t.f32();
   float* dst = out.f32_mut();
-  std::int64_t n = 0;
   for_each_offset(out_shape, strides, [&](std::int64_t off) { dst[n++] = src[off]; });
   return out;
 }
 
-void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
-                         const std::uint8_t* mask, bool zero_masked) {
-  constexpr float kLargeNegative = -1e9f;
+namespace {
+
+template <class T>
+void softmax_rows(T* scores, std::int64_t rows, std::int64_t cols, const std::uint8_t* mask,
+                  bool zero_masked) {
+  constexpr T kLargeNegative = static_cast<T>(-1e9);
   // Rows are independent: split across the inference pool (an exp costs a few multiply-adds).
   constexpr double kWorkPerElement = 8;
   const double work = kWorkPerElement * static_cast<double>(rows) * static_cast<double>(cols);
   ops::parallel_for(rows, 1, work, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
-      float* row = scores + r * cols;
+      T* row = scores + r * cols;
       const std::uint8_t* m = mask != nullptr ? mask + r * cols : nullptr;
-      float mx = -std::numeric_limits<float>::infinity();
+      T mx = -std::numeric_limits<T>::infinity();
       for (std::int64_t c = 0; c < cols; ++c) {
         if (m != nullptr && m[c] == 0) row[c] = kLargeNegative;
         mx = std::max(mx, row[c]);
       }
-      float sum = 0.0f;
+      T sum = 0;
       for (std::int64_t c = 0; c < cols; ++c) {
         row[c] = std::exp(row[c] - mx);
         sum += row[c];
       }
       for (std::int64_t c = 0; c < cols; ++c) {
-        row[c] = (zero_masked && m != nullptr && m[c] == 0) ? 0.0f : row[c] / sum;
+        row[c] = (zero_masked && m != nullptr && m[c] == 0) ? T(0) : row[c] / sum;
       }
     }
   });
+}
+
+}  // namespace
+
+void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
+                         const std::uint8_t* mask, bool zero_masked) {
+  softmax_rows(scores, rows, cols, mask, zero_masked);
+}
+
+void masked_softmax_rows(double* scores, std::int64_t rows, std::int64_t cols,
+                         const std::uint8_t* mask, bool zero_masked) {
+  softmax_rows(scores, rows, cols, mask, zero_masked);
 }
 
 bool kwarg_flag(const CallContext& ctx, std::string_view name) {
@@ -232,7 +257,8 @@ void EinsumProjection::build_impl(const std::vector<Shape>&) {
 }
 
 Tensor EinsumProjection::project(const Tensor& x_in) const {
-  const Tensor x = ops::as_float32(x_in);
+  const bool f64 = x_in.dtype() == DType::Float64;
+  const Tensor x = f64 ? x_in : ops::as_float32(x_in);
   const std::size_t nb = bound_.size();
   if (x.rank() < nb + 1 || !std::equal(bound_.begin(), bound_.end(),
                                        x.shape().end() - static_cast<std::ptrdiff_t>(nb))) {
@@ -245,6 +271,42 @@ Tensor EinsumProjection::project(const Tensor& x_in) const {
   Shape result = flat;
   flat.push_back(k);
   result.insert(result.end(), out_.begin(), out_.end());
+  if (f64) {
+    const Tensor w = variables().at(0).value.to(DType::Float64);
+    Shape rows_out = flat;
+    rows_out.back() = n;
+    Tensor y = Tensor::uninitialized(rows_out, DType::Float64);  // written by the product
+    const std::int64_t m = k == 0 ? 0 : x.num_elements() / k;
+    ops::batched_gemm_f64(1, m, n, k, x.values<double>().data(), w.values<double>().data(), false,
+                          y.mutable_values<double>().data());
+    auto yv = y.mutable_values<double>();
+    if (use_bias_) {
+      const Tensor b = variables().at(1).value.to(DType::Float64);
+      const auto bv = b.values<double>();
+      for (std::size_t i = 0; i < yv.size(); ++i) yv[i] += bv[i % static_cast<std::size_t>(n)];
+    }
+    if (sigmoid_) {
+      for (double& v : yv) v = 1.0 / (1.0 + std::exp(-v));
+    }
+    return y.reshaped(result);
+  }
+  const DType compute = compute_dtype();
+  if (compute == DType::Float16 || compute == DType::BFloat16) {
+    // As Keras's EinsumDense in a half type: operands rounded, the einsum (summed in float32)
+    // rounded, the bias add rounded, each operation of the gate's sigmoid rounded.
+    Tensor y = ops::matmul_last_axis(ops::rounded_to(x, compute).reshaped(flat),
+                                     ops::rounded_to(weight(0), compute).reshaped({k, n}));
+    ops::round_to(y, compute);
+    if (use_bias_) {
+      ops::add_bias_last_axis(y, ops::rounded_to(weight(1), compute).reshaped({n}));
+      ops::round_to(y, compute);
+    }
+    if (sigmoid_) {
+      const auto sig = builtin_activation("sigmoid");
+      activate_half(*sig, y, compute);
+    }
+    return y.reshaped(result);
+  }
   Tensor y = ops::matmul_last_axis(x.reshaped(flat), weight(0).reshaped({k, n}));
   if (use_bias_) ops::add_bias_last_axis(y, weight(1).reshaped({n}));
   if (sigmoid_) {

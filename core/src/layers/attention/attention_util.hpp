@@ -28,13 +28,16 @@ BoolArray logical_and(const std::optional<BoolArray>& a, const BoolArray& b,
 // `a` broadcast to `target` (same rank or lower; right-aligned), as a dense row-major array.
 ByteBuffer broadcast_to(const BoolArray& a, const Shape& target, const std::string& where);
 
-// Row-major float32 transpose: out.shape[i] = t.shape[perm[i]].
+// Row-major float32 or float64 transpose: out.shape[i] = t.shape[perm[i]].
 Tensor permute(const Tensor& t, const Axes& perm);
 
 // Softmax of each row of a (rows, cols) block. Entries whose mask byte is 0 are replaced by -1e9
 // first (Keras's Softmax layer and dot_product_attention); with `zero_masked` they are set to 0
 // afterwards (the Softmax layer does, dot_product_attention does not).
 void masked_softmax_rows(float* scores, std::int64_t rows, std::int64_t cols,
+                         const std::uint8_t* mask, bool zero_masked);
+// The same in double (float64 policies).
+void masked_softmax_rows(double* scores, std::int64_t rows, std::int64_t cols,
                          const std::uint8_t* mask, bool zero_masked);
 
 // True when a keyword flag (use_causal_mask, return_attention_scores) is present and nonzero. Keras
@@ -53,6 +56,7 @@ class WeightlessChild final : public Layer {
 
 // The EinsumDense projections inside MultiHeadAttention: `bound_dims` trailing input axes are
 // contracted with a kernel of shape (*bound, *out) and replaced by `out`; bias shape `out`.
+// A float64 input is projected in double (the float64 policy), anything else in float32.
 // Variables: 0 kernel, 1 bias (when use_bias). Class name "EinsumDense" like Keras's sub-layers.
 class EinsumProjection final : public Layer {
  public:

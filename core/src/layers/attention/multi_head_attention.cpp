@@ -16,8 +16,10 @@
 #include <cmath>
 #include <numeric>
 
+#include "layers/activation_dtype.hpp"
 #include "layers/attention/attention_util.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -111,19 +113,25 @@ class MultiHeadAttention final : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     const std::string& w = describe();
     if (inputs.empty()) throw ShapeError(w + " expects query and value tensors");
-    const Tensor query = ops::as_float32(inputs[0]);
+    // float64 policy: projections, scores, softmax and products in double, as NumPy computes
+    // them; otherwise float32.
+    const bool f64 = compute_dtype() == DType::Float64;
+    auto operand = [f64](const Tensor& t) {
+      return f64 ? t.to(DType::Float64) : ops::as_float32(t);
+    };
+    const Tensor query = operand(inputs[0]);
     Tensor value;
     if (inputs.size() > 1) {
-      value = ops::as_float32(inputs[1]);
+      value = operand(inputs[1]);
     } else if (const Tensor* v = kwarg(ctx, "value")) {
-      value = ops::as_float32(*v);
+      value = operand(*v);
     } else {
       throw ShapeError(w + " expects a value tensor");
     }
     const Tensor* key_kw = kwarg(ctx, "key");
     const bool key_given = inputs.size() > 2 || key_kw != nullptr;
-    const Tensor key = inputs.size() > 2 ? ops::as_float32(inputs[2])
-                                         : (key_kw != nullptr ? ops::as_float32(*key_kw) : value);
+    const Tensor key =
+        inputs.size() > 2 ? operand(inputs[2]) : (key_kw != nullptr ? operand(*key_kw) : value);
     if (!built()) {
       std::vector<Shape> s{detail::symbolic(query.shape()), detail::symbolic(value.shape())};
       if (key_given) s.push_back(detail::symbolic(key.shape()));
@@ -176,12 +184,19 @@ class MultiHeadAttention final : public Layer {
     const Tensor v = value_dense_->project(value);
     const bool fused = !(dropout_ > 0.0 || return_scores || q.rank() != 4);
     Tensor scores;
-    Tensor o = attend(q, k, v, mask, fused, scores);
+    const DType compute = compute_dtype();
+    const DType half =
+        compute == DType::Float16 || compute == DType::BFloat16 ? compute : DType::Float32;
+    Tensor o = f64 ? attend<double>(q, k, v, mask, fused, scores)
+                   : attend<float>(q, k, v, mask, fused, scores, half);
     if (use_gate_) {
       const Tensor g = gate_dense_->project(query);
-      auto ov = o.mutable_values<float>();
-      const auto gv = g.values<float>();
-      for (std::size_t i = 0; i < ov.size(); ++i) ov[i] *= gv[i];
+      if (f64) {
+        gate(o.mutable_values<double>(), g.values<double>());
+      } else {
+        gate(o.mutable_values<float>(), g.values<float>());
+        if (half != DType::Float32) ops::round_to(o, half);
+      }
     }
     TensorList out{output_dense_->project(o)};
     ctx.output_masks = {query_mask};
@@ -337,10 +352,23 @@ class MultiHeadAttention final : public Layer {
     return cfg::from_shape(v, object_dict().GetAllocator());
   }
 
+  template <class Out, class In>
+  static void gate(Out o, In g) {
+    for (std::size_t i = 0; i < o.size(); ++i) o[i] *= g[i];
+  }
+
   // Attention over the projected q (.., heads, key_dim), k, v; returns (.., heads, value_dim) in
   // q's layout and sets `scores` to the probabilities (batch axes.., query axes.., key axes..).
+  // `T` is float (float32 operands) or double (float64 operands).
+  // `half` (float16/bfloat16; float32 for none) rounds where Keras's NumPy backend computes in the
+  // half type: fused, the q k^T einsum (float16 only: bfloat16 operands are einsummed in
+  // float32), then scale and softmax in float32, the probabilities and the weighted values
+  // rounded; otherwise the query scaling, the scores, Softmax's operations and the weighted values.
+  template <class T>
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v,
-                const std::optional<BoolArray>& mask, bool fused, Tensor& scores) const {
+                const std::optional<BoolArray>& mask, bool fused, Tensor& scores,
+                DType half = DType::Float32) const {
+    const bool hp = half != DType::Float32;
     const std::string& w = describe();
     const std::size_t r = q.rank();
     detail::Axes batch_axes;
@@ -375,16 +403,44 @@ class MultiHeadAttention final : public Layer {
     Tensor qp = detail::permute(q, perm);
     const Tensor kp = detail::permute(k, perm);
     const Tensor vp = detail::permute(v, perm);
-    const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(key_dim_));
-    if (!fused)
-      ops::scale(qp, inv_sqrt);  // Keras scales the query on this path, the logits on the fused one
-
-    scores = Tensor::uninitialized({nb, tq, tk}, DType::Float32);  // written by the product
-    float* s = scores.f32_mut();
-    ops::batched_gemm(nb, tq, tk, key_dim_, qp.f32(), kp.f32(), true, s);
-    if (fused) {
-      for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+    constexpr bool kF64 = sizeof(T) == 8;
+    constexpr DType kType = kF64 ? DType::Float64 : DType::Float32;
+    if constexpr (kF64) {
+      // Keras's Python float 1 / sqrt(key_dim), cast to the query's dtype.
+      const double inv_sqrt = 1.0 / std::sqrt(static_cast<double>(key_dim_));
+      if (!fused) {
+        for (double& e : qp.mutable_values<double>()) e *= inv_sqrt;
+      }
+      scores = Tensor::uninitialized({nb, tq, tk}, kType);  // written by the product
+      double* s = scores.mutable_values<double>().data();
+      ops::batched_gemm_f64(nb, tq, tk, key_dim_, qp.values<double>().data(),
+                            kp.values<double>().data(), true, s);
+      if (fused) {
+        for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+      }
+    } else {
+      // Half types: Keras's Python float 1 / sqrt(key_dim) cast to float32 (fused) or to the
+      // half type (the query scaling).
+      const float inv_sqrt = hp ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim_)))
+                                : 1.0f / std::sqrt(static_cast<float>(key_dim_));
+      // Keras scales the query on this path, the logits on the fused one.
+      if (!fused && hp) {
+        ops::scale(
+            qp,
+            ops::rounded_to(Tensor::from_floats({}, std::vector<float>{inv_sqrt}), half).f32()[0]);
+        ops::round_to(qp, half);
+      } else if (!fused) {
+        ops::scale(qp, inv_sqrt);
+      }
+      scores = Tensor::uninitialized({nb, tq, tk}, kType);  // written by the product
+      float* s = scores.f32_mut();
+      ops::batched_gemm(nb, tq, tk, key_dim_, qp.f32(), kp.f32(), true, s);
+      if (hp && (!fused || half == DType::Float16)) ops::round_to(scores, half);
+      if (fused) {
+        for (std::int64_t i = 0; i < nb * tq * tk; ++i) s[i] *= inv_sqrt;
+      }
     }
+    T* s = scores.template mutable_values<T>().data();
     detail::ByteBuffer keep;
     if (mask) {
       BoolArray m = *mask;
@@ -396,13 +452,41 @@ class MultiHeadAttention final : public Layer {
       while (m.shape.size() < score_shape.size()) m = detail::expand_dims(m, axis);
       keep = detail::broadcast_to(m, score_shape, w);
     }
-    detail::masked_softmax_rows(s, nb * tq, tk, keep.empty() ? nullptr : keep.data(), !fused);
+    if constexpr (!kF64) {
+      if (hp && !fused) {
+        // Keras's Softmax layer in the half type: masked logits replaced by -3e4 (float16) or
+        // -1e9, each softmax operation rounded, masked results replaced by 0.
+        const float neg = half == DType::Float16 ? -3e4f : -1e9f;
+        const float neg_h =
+            ops::rounded_to(Tensor::from_floats({}, std::vector<float>{neg}), half).f32()[0];
+        for (std::size_t i = 0; i < keep.size(); ++i) {
+          if (keep[i] == 0) s[i] = neg_h;
+        }
+        Tensor rows = scores.clone().reshaped({nb * tq, tk});
+        detail::activate_half(*builtin_activation("softmax"), rows, half);
+        std::copy(rows.f32(), rows.f32() + nb * tq * tk, s);
+        for (std::size_t i = 0; i < keep.size(); ++i) {
+          if (keep[i] == 0) s[i] = 0.0f;
+        }
+      } else {
+        detail::masked_softmax_rows(s, nb * tq, tk, keep.empty() ? nullptr : keep.data(), !fused);
+        if (hp) ops::round_to(scores, half);  // probs.astype(the half type)
+      }
+    } else {
+      detail::masked_softmax_rows(s, nb * tq, tk, keep.empty() ? nullptr : keep.data(), !fused);
+    }
 
     Shape o_shape;
     for (std::size_t a : perm) o_shape.push_back(q.dim(a));
     o_shape.back() = value_dim_;
-    Tensor o = Tensor::uninitialized(o_shape, DType::Float32);  // written by the product
-    ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
+    Tensor o = Tensor::uninitialized(o_shape, kType);  // written by the product
+    if constexpr (kF64) {
+      ops::batched_gemm_f64(nb, tq, value_dim_, tk, s, vp.values<double>().data(), false,
+                            o.mutable_values<double>().data());
+    } else {
+      ops::batched_gemm(nb, tq, value_dim_, tk, s, vp.f32(), false, o.f32_mut());
+      if (hp) ops::round_to(o, half);
+    }
     scores = scores.reshaped(score_shape);
     detail::Axes inverse(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = i;

@@ -15,6 +15,7 @@
 #include "layers/common.hpp"
 #include "layers/merging/tensor_algebra.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -27,7 +28,9 @@ struct Equation {
   Elided elided = Elided::None;
 };
 
-// Sums `x` over the axes whose labels are absent from both `keep1` and `keep2`.
+// Sums `x` (float32, or float64 with `T` double) over the axes whose labels are absent from both
+// `keep1` and `keep2`.
+template <class T>
 Tensor sum_out(const Tensor& x, std::string& labels, const std::string& keep1,
                const std::string& keep2) {
   detail::Axes drop;
@@ -47,11 +50,11 @@ Tensor sum_out(const Tensor& x, std::string& labels, const std::string& keep1,
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (std::find(drop.begin(), drop.end(), i) == drop.end()) s.push_back(x.dim(i));
   }
-  Tensor out = Tensor::recycled_zeros(s, DType::Float32);
-  const float* p = t.f32();
-  float* o = out.f32_mut();
+  Tensor out = Tensor::recycled_zeros(s, sizeof(T) == 8 ? DType::Float64 : DType::Float32);
+  const T* p = t.template values<T>().data();
+  T* o = out.template mutable_values<T>().data();
   for (std::int64_t r = 0; r < out.num_elements(); ++r) {
-    float acc = 0.0f;
+    T acc = 0;
     for (std::int64_t j = 0; j < n; ++j) acc += p[r * n + j];
     o[r] = acc;
   }
@@ -59,11 +62,13 @@ Tensor sum_out(const Tensor& x, std::string& labels, const std::string& keep1,
   return out;
 }
 
-// Two-operand einsum with explicit, distinct labels per operand.
+// Two-operand einsum with explicit, distinct labels per operand: float32 operands through the
+// blocked GEMM, or (`T` double) float64 operands summed in double, as NumPy's float64 einsum.
+template <class T = float>
 Tensor einsum2(std::string lx, const Tensor& x_in, std::string lw, const Tensor& w_in,
                const std::string& lo, const std::string& where) {
-  Tensor x = sum_out(x_in, lx, lw, lo);
-  Tensor w = sum_out(w_in, lw, lx, lo);
+  Tensor x = sum_out<T>(x_in, lx, lw, lo);
+  Tensor w = sum_out<T>(w_in, lw, lx, lo);
   std::string batch, m, k, n;
   for (char c : lx) {
     const bool in_w = lw.find(c) != std::string::npos;
@@ -104,9 +109,14 @@ Tensor einsum2(std::string lx, const Tensor& x_in, std::string lw, const Tensor&
   const std::int64_t nb = prod(batch), nm = prod(m), nk = prod(k), nn = prod(n);
   Shape mid_shape;
   for (char c : batch + m + n) mid_shape.push_back(dim_of(c));
-  Tensor mid = Tensor::recycled_zeros(mid_shape, DType::Float32);
+  Tensor mid = Tensor::recycled_zeros(mid_shape, sizeof(T) == 8 ? DType::Float64 : DType::Float32);
   if (nm > 0 && nn > 0 && nk > 0) {
-    ops::batched_gemm(nb, nm, nn, nk, xt.f32(), wt.f32(), false, mid.f32_mut());
+    if constexpr (sizeof(T) == 8) {
+      ops::batched_gemm_f64(nb, nm, nn, nk, xt.values<double>().data(), wt.values<double>().data(),
+                            false, mid.mutable_values<double>().data());
+    } else {
+      ops::batched_gemm(nb, nm, nn, nk, xt.f32(), wt.f32(), false, mid.f32_mut());
+    }
   }
   return detail::transpose(mid, perm_for(batch + m + n, lo));
 }
@@ -154,6 +164,7 @@ class EinsumDense final : public Layer {
     // float16/bfloat16: as NumPy computes it, the operands rounded to the half type, the einsum
     // (summed in float32) rounded, the bias add rounded, each operation of the activation rounded.
     const DType compute = compute_dtype();
+    if (compute == DType::Float64) return {call_float64(inputs[0])};
     const bool half = compute == DType::Float16 || compute == DType::BFloat16;
     const Tensor x = ops::rounded_to(inputs[0], compute);  // float32 unless half
     const auto [lx, lo] = full_labels(x.rank());
@@ -187,6 +198,21 @@ class EinsumDense final : public Layer {
   }
 
  private:
+  // float64 policy: the einsum, the bias add and the built-in activations in double, as NumPy
+  // computes them (other activations run in float32 on the double result).
+  Tensor call_float64(const Tensor& x_in) const {
+    const Tensor x = x_in.to(DType::Float64);
+    const auto [lx, lo] = full_labels(x.rank());
+    Tensor y =
+        einsum2<double>(lx, x, eq_.w, variables().at(0).value.to(DType::Float64), lo, describe());
+    if (bias_axes_) {
+      y = detail::broadcast_binary<double>(
+          y, variables().at(1).value.to(DType::Float64), [](double a, double b) { return a + b; },
+          describe());
+    }
+    return detail::activate_float64(activation_, std::move(y));
+  }
+
   struct Analysis {
     Shape kernel;
     std::optional<Shape> bias;

@@ -29,7 +29,12 @@ class Concatenate final : public detail::Merge {
     bool same_dtype = true;
     for (const Tensor& x : inputs) same_dtype = same_dtype && x.dtype() == inputs[0].dtype();
     TensorList xs;
-    for (const Tensor& x : inputs) xs.push_back(same_dtype ? x : ops::as_float32(x));
+    // Mixed dtypes promote as Keras's result_type does: to float64 when one input is float64.
+    bool any_f64 = false;
+    for (const Tensor& x : inputs) any_f64 = any_f64 || x.dtype() == DType::Float64;
+    for (const Tensor& x : inputs) {
+      xs.push_back(same_dtype ? x : (any_f64 ? x.to(DType::Float64) : ops::as_float32(x)));
+    }
     Tensor out = concat(xs, axis);
 
     ctx.output_masks.clear();

@@ -10,6 +10,7 @@
 #include "layers/merging/merge.hpp"
 #include "layers/merging/tensor_algebra.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -33,8 +34,11 @@ class Dot final : public detail::Merge {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     check_input_count(inputs.size());
     ctx.output_masks.clear();
-    Tensor x = ops::as_float32(inputs[0]);
-    Tensor y = ops::as_float32(inputs[1]);
+    // float64 policy (or a float64 operand): normalization and products in double, as NumPy.
+    const bool f64 = compute_dtype() == DType::Float64 || inputs[0].dtype() == DType::Float64 ||
+                     inputs[1].dtype() == DType::Float64;
+    Tensor x = f64 ? inputs[0].to(DType::Float64) : ops::as_float32(inputs[0]);
+    Tensor y = f64 ? inputs[1].to(DType::Float64) : ops::as_float32(inputs[1]);
     const Shape shapes[2] = {x.shape(), y.shape()};
     const auto [a0, a1] = resolve(shapes);
     check_dims(x.shape(), y.shape(), a0, a1);
@@ -43,8 +47,8 @@ class Dot final : public detail::Merge {
                        shape_to_string(x.shape()) + " and " + shape_to_string(y.shape()));
     }
     if (normalize_) {
-      x = l2_normalize(x, a0);
-      y = l2_normalize(y, a1);
+      x = f64 ? l2_normalize<double>(x, a0) : l2_normalize<float>(x, a0);
+      y = f64 ? l2_normalize<double>(y, a1) : l2_normalize<float>(y, a1);
     }
     // x -> (b, rest..., k); y -> (b, k, rest...); then one matmul per batch entry.
     detail::Axes px;
@@ -63,8 +67,13 @@ class Dot final : public detail::Merge {
     const std::int64_t m = b == 0 || k == 0 ? 0 : x.num_elements() / (b * k);
     const std::int64_t n = b == 0 || k == 0 ? 0 : y.num_elements() / (b * k);
     Shape out_shape = output_shape(shapes, a0, a1);
-    Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
+    Tensor out = Tensor::recycled_zeros(out_shape, f64 ? DType::Float64 : DType::Float32);
     if (k == 0 || m == 0 || n == 0) return {out};
+    if (f64) {
+      ops::batched_gemm_f64(b, m, n, k, xt.values<double>().data(), yt.values<double>().data(),
+                            false, out.mutable_values<double>().data());
+      return {out};
+    }
     ops::batched_gemm(b, m, n, k, xt.f32(), yt.f32(), false, out.f32_mut());
     return {out};
   }
@@ -123,6 +132,7 @@ class Dot final : public detail::Merge {
     return out;
   }
 
+  template <class T>
   static Tensor l2_normalize(const Tensor& x, std::size_t axis) {
     const Shape& s = x.shape();
     std::int64_t outer = 1;
@@ -131,14 +141,14 @@ class Dot final : public detail::Merge {
     for (std::size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
     const std::int64_t len = s[axis];
     Tensor out = x.clone();
-    float* p = out.f32_mut();
-    constexpr float kEps = 1e-7f;
+    T* p = out.template mutable_values<T>().data();
+    constexpr T kEps = static_cast<T>(1e-7);
     for (std::int64_t o = 0; o < outer; ++o) {
       for (std::int64_t i = 0; i < inner; ++i) {
-        float* base = p + o * len * inner + i;
-        float sq = 0.0f;
+        T* base = p + o * len * inner + i;
+        T sq = 0;
         for (std::int64_t j = 0; j < len; ++j) sq += base[j * inner] * base[j * inner];
-        const float inv = 1.0f / std::sqrt(std::max(sq, kEps * kEps));
+        const T inv = T(1) / std::sqrt(std::max(sq, kEps * kEps));
         for (std::int64_t j = 0; j < len; ++j) base[j * inner] *= inv;
       }
     }

@@ -46,7 +46,8 @@ class GroupNormalization final : public Layer {
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
-    const Tensor x = ops::as_float32(inputs[0]);
+    const bool f64 = compute_dtype() == DType::Float64;
+    const Tensor x = f64 ? inputs[0].to(DType::Float64) : ops::as_float32(inputs[0]);
     const std::size_t ch_axis = channel_axis(x.shape());
     const std::int64_t channels = x.dim(ch_axis);
     if (channels != build_input_shapes()[0][ch_axis] ||
@@ -56,8 +57,17 @@ class GroupNormalization final : public Layer {
                        shape_to_string(build_input_shapes()[0]));
     }
     const std::int64_t per_group = channels / groups_;
-    const float* gamma = scale_ ? weight(0).f32() : nullptr;
-    const float* beta = center_ ? weight(scale_ ? 1 : 0).f32() : nullptr;
+    if (f64) return {call_float64(x, ch_axis, per_group)};
+    // float16/bfloat16: Keras computes in float32 from the autocast (rounded) gamma and beta.
+    const DType compute = compute_dtype();
+    const bool half = compute == DType::Float16 || compute == DType::BFloat16;
+    auto param = [&](std::size_t i) {
+      return half ? ops::rounded_to(weight(i), compute) : weight(i);
+    };
+    const Tensor gamma_t = scale_ ? param(0) : Tensor();
+    const Tensor beta_t = center_ ? param(scale_ ? 1 : 0) : Tensor();
+    const float* gamma = scale_ ? gamma_t.f32() : nullptr;
+    const float* beta = center_ ? beta_t.f32() : nullptr;
     // Rows are samples laid out as (positions..., channels).
     detail::Axes axes;
     for (std::size_t d = 1; d < x.rank(); ++d) {
@@ -125,6 +135,46 @@ class GroupNormalization final : public Layer {
   }
 
  private:
+  // float64 policy, as Keras's NumPy backend computes it in double: ops.moments' mean and
+  // E[x^2] - mean^2, inv = rsqrt(variance + epsilon) * gamma, y = x * inv + (beta - mean * inv).
+  Tensor call_float64(const Tensor& x, std::size_t ch_axis, std::int64_t per_group) const {
+    const std::int64_t channels = x.dim(ch_axis);
+    const Tensor gt = scale_ ? variables().at(0).value.to(DType::Float64) : Tensor();
+    const Tensor bt = center_ ? variables().at(scale_ ? 1 : 0).value.to(DType::Float64) : Tensor();
+    const double* gamma = scale_ ? gt.values<double>().data() : nullptr;
+    const double* beta = center_ ? bt.values<double>().data() : nullptr;
+    detail::Axes axes;
+    for (std::size_t d = 1; d < x.rank(); ++d) {
+      if (d != ch_axis) axes.push_back(d);
+    }
+    axes.push_back(ch_axis);
+    const double eps = epsilon_;
+    return detail::map_rows<double>(x, axes, [&](double* row, std::int64_t len) {
+      const std::int64_t positions = len / channels;
+      for (std::int64_t c0 = 0; c0 < channels; c0 += per_group) {
+        double sum = 0.0;
+        double sq = 0.0;
+        for (std::int64_t p = 0; p < positions; ++p) {
+          for (std::int64_t c = c0; c < c0 + per_group; ++c) {
+            sum += row[p * channels + c];
+            sq += row[p * channels + c] * row[p * channels + c];
+          }
+        }
+        const auto count = static_cast<double>(positions * per_group);
+        const double mean = sum / count;
+        const double var = sq / count - mean * mean;
+        const double inv0 = 1.0 / std::sqrt(var + eps);
+        for (std::int64_t c = c0; c < c0 + per_group; ++c) {
+          const double inv = gamma != nullptr ? inv0 * gamma[c] : inv0;
+          const double res = beta != nullptr ? -mean * inv + beta[c] : -mean * inv;
+          for (std::int64_t p = 0; p < positions; ++p) {
+            row[p * channels + c] = row[p * channels + c] * inv + res;
+          }
+        }
+      }
+    });
+  }
+
   std::size_t channel_axis(const Shape& s) const {
     const std::size_t a = detail::canonical_axis(axis_, s.size(), *this);
     if (a == 0) throw ShapeError(describe() + ": axis must not be the batch axis");

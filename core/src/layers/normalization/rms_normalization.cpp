@@ -26,7 +26,8 @@ class RMSNormalization final : public Layer {
   TensorList call(const TensorList& inputs, CallContext& ctx) override {
     expect_inputs(inputs, 1);
     if (!built()) throw ShapeError(describe() + " must be built before it is called");
-    const Tensor x = ops::as_float32(inputs[0]);
+    const bool f64 = compute_dtype() == DType::Float64;
+    const Tensor x = f64 ? inputs[0].to(DType::Float64) : ops::as_float32(inputs[0]);
     const auto axes = resolve(x.shape());
     std::int64_t n = 1;
     for (std::size_t a : axes) n *= x.dim(a);
@@ -34,9 +35,26 @@ class RMSNormalization final : public Layer {
       throw ShapeError(describe() + ": input shape " + shape_to_string(x.shape()) +
                        " does not match the scale of shape " + shape_to_string(weight(0).shape()));
     }
-    const float* scale = weight(0).f32();
     const double eps = epsilon_;
     ctx.output_masks.clear();
+    if (f64) {
+      // float64 policy: (x * rsqrt(mean(x^2) + epsilon)) * scale in double, as NumPy computes it.
+      const Tensor sv = variables().at(0).value.to(DType::Float64);
+      const double* scale = sv.values<double>().data();
+      return {detail::map_rows<double>(x, axes, [&](double* row, std::int64_t len) {
+        double ms = 0.0;
+        for (std::int64_t j = 0; j < len; ++j) ms += row[j] * row[j];
+        ms /= static_cast<double>(len);
+        const double inv = 1.0 / std::sqrt(ms + eps);
+        for (std::int64_t j = 0; j < len; ++j) row[j] = row[j] * inv * scale[j];
+      })};
+    }
+    // float16/bfloat16: Keras computes in float32 from the autocast (rounded) scale.
+    const DType compute = compute_dtype();
+    const Tensor scale_t = compute == DType::Float16 || compute == DType::BFloat16
+                               ? ops::rounded_to(weight(0), compute)
+                               : weight(0);
+    const float* scale = scale_t.f32();
     return {detail::map_rows(x, axes, [&](float* row, std::int64_t len) {
       double ms = 0.0;
       for (std::int64_t j = 0; j < len; ++j) ms += static_cast<double>(row[j]) * row[j];

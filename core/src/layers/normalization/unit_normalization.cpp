@@ -23,6 +23,16 @@ class UnitNormalization final : public Layer {
 
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
+    if (compute_dtype() == DType::Float64) {
+      // float64 policy: the same in double, as NumPy computes it.
+      const Tensor x = inputs[0].to(DType::Float64);
+      return {detail::map_rows<double>(x, resolve(x.shape()), [](double* row, std::int64_t len) {
+        double sq = 0.0;
+        for (std::int64_t j = 0; j < len; ++j) sq += row[j] * row[j];
+        const double inv = 1.0 / std::sqrt(std::max(sq, 1e-24));
+        for (std::int64_t j = 0; j < len; ++j) row[j] *= inv;
+      })};
+    }
     const Tensor x = ops::as_float32(inputs[0]);
     return {detail::map_rows(x, resolve(x.shape()), [](float* row, std::int64_t len) {
       float sq = 0.0f;

@@ -10,6 +10,7 @@
 #include "layers/common.hpp"
 #include "layers/merging/tensor_algebra.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_f64.hpp"
 
 namespace kserde {
 
@@ -263,7 +264,9 @@ class ReduceOp final : public ShapeOp {
   }
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 1);
-    const Tensor x = ops::as_float32(inputs[0]);
+    // A float64 operand is reduced in double and gives float64, as NumPy does.
+    const bool f64 = inputs[0].dtype() == DType::Float64;
+    const Tensor x = f64 ? inputs[0] : ops::as_float32(inputs[0]);
     const std::size_t r = x.rank();
     std::vector<bool, CachedAllocator<bool>> reduce(r, axes_.empty());
     for (std::int64_t a : axes_) reduce[axis_of(a, r, describe())] = true;
@@ -285,14 +288,15 @@ class ReduceOp final : public ShapeOp {
     std::vector<double, CachedAllocator<double>> acc(
         static_cast<std::size_t>(shape_num_elements(kept)), init);
     Shape idx(r, 0);
-    const auto v = x.values<float>();
+    const float* vf = f64 ? nullptr : x.values<float>().data();
+    const double* vd = f64 ? x.values<double>().data() : nullptr;
     for (std::int64_t o = 0; o < x.num_elements(); ++o) {
       std::int64_t k = 0;
       for (std::size_t i = 0; i < r; ++i) {
         if (!reduce[i]) k = k * x.dim(i) + idx[i];
       }
       double& a = acc[static_cast<std::size_t>(k)];
-      const double e = v[static_cast<std::size_t>(o)];
+      const double e = f64 ? vd[o] : static_cast<double>(vf[o]);
       switch (kind_) {
         case Reduction::Sum:
         case Reduction::Mean:
@@ -319,12 +323,20 @@ class ReduceOp final : public ShapeOp {
         idx[i] = 0;
       }
     }
+    const bool mean = kind_ == Reduction::Mean;
+    auto result = [&](std::size_t i) {
+      return mean && count > 0 ? acc[i] / static_cast<double>(count) : acc[i];
+    };
+    const bool boolean = kind_ == Reduction::Any || kind_ == Reduction::All;
+    if (f64 && !boolean) {
+      Tensor out = Tensor::recycled_zeros(out_shape, DType::Float64);
+      auto ov = out.mutable_values<double>();
+      for (std::size_t i = 0; i < acc.size(); ++i) ov[i] = result(i);
+      return {out};
+    }
     Tensor out = Tensor::recycled_zeros(out_shape, DType::Float32);
     auto ov = out.mutable_values<float>();
-    const bool mean = kind_ == Reduction::Mean;
-    for (std::size_t i = 0; i < acc.size(); ++i) {
-      ov[i] = static_cast<float>(mean && count > 0 ? acc[i] / static_cast<double>(count) : acc[i]);
-    }
+    for (std::size_t i = 0; i < acc.size(); ++i) ov[i] = static_cast<float>(result(i));
     if (kind_ == Reduction::Any || kind_ == Reduction::All) return {out.to(DType::Bool)};
     return {out};
   }
@@ -346,13 +358,15 @@ class MatmulOp final : public ShapeOp {
   MatmulOp(std::shared_ptr<JsonDocument> d, Deserializer&) : ShapeOp(std::move(d)) {}
   TensorList call(const TensorList& inputs, CallContext&) override {
     expect_inputs(inputs, 2);
-    const Tensor a = ops::as_float32(inputs[0]);
-    const Tensor b = ops::as_float32(inputs[1]);
+    // With a float64 operand NumPy multiplies in double (the other operand promoted).
+    const bool f64 = inputs[0].dtype() == DType::Float64 || inputs[1].dtype() == DType::Float64;
+    const Tensor a = f64 ? inputs[0].to(DType::Float64) : ops::as_float32(inputs[0]);
+    const Tensor b = f64 ? inputs[1].to(DType::Float64) : ops::as_float32(inputs[1]);
     if (a.rank() < 2 || b.rank() < 2 || a.shape().back() != b.dim(b.rank() - 2)) {
       throw ShapeError(describe() + ": cannot multiply " + shape_to_string(a.shape()) + " by " +
                        shape_to_string(b.shape()));
     }
-    if (b.rank() == 2) return {ops::matmul_last_axis(a, b)};
+    if (b.rank() == 2 && !f64) return {ops::matmul_last_axis(a, b)};
     Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
     const Shape batch = detail::broadcast_shapes(ba, bb, describe());
     const std::int64_t m = a.dim(a.rank() - 2), k = a.shape().back(), n = b.shape().back();
@@ -366,8 +380,20 @@ class MatmulOp final : public ShapeOp {
     Shape so = batch;
     so.push_back(m);
     so.push_back(n);
-    Tensor out = Tensor::recycled_zeros(so, DType::Float32);
     const std::int64_t nb = shape_num_elements(batch);
+    if (f64) {
+      Tensor out = Tensor::recycled_zeros(so, DType::Float64);
+      if (b.rank() == 2) {  // b shared by every row of a
+        ops::batched_gemm_f64(1, a.num_elements() / std::max<std::int64_t>(k, 1), n, k,
+                              a.values<double>().data(), b.values<double>().data(), false,
+                              out.mutable_values<double>().data());
+        return {out};
+      }
+      ops::batched_gemm_f64(nb, m, n, k, A.values<double>().data(), B.values<double>().data(),
+                            false, out.mutable_values<double>().data());
+      return {out};
+    }
+    Tensor out = Tensor::recycled_zeros(so, DType::Float32);
     ops::batched_gemm(nb, m, n, k, A.f32(), B.f32(), false, out.f32_mut());
     return {out};
   }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 
+#include "layers/activation_dtype.hpp"
 #include "ops/gemm.hpp"
 
 namespace kserde {
@@ -95,6 +96,24 @@ void RecurrentCell::project_inputs(const float* rows, std::int64_t n, FloatBuffe
   }
 }
 
+RecurrentCell::F64Weights RecurrentCell::f64_weights() const {
+  auto values = [&](std::size_t i) {
+    const Tensor t = variables().at(i).value.to(DType::Float64);
+    const auto v = t.values<double>();
+    return std::vector<double>(v.begin(), v.end());
+  };
+  return {values(0), values(1), use_bias_ ? values(2) : std::vector<double>()};
+}
+
+RecurrentCell::HalfWeights RecurrentCell::half_weights(DType half) const {
+  auto values = [&](std::size_t i) {
+    const Tensor t = ops::rounded_to(variables().at(i).value, half);
+    const auto v = t.values<float>();
+    return std::vector<float>(v.begin(), v.end());
+  };
+  return {values(0), values(1), use_bias_ ? values(2) : std::vector<float>(), half};
+}
+
 TensorList RecurrentCell::call(const TensorList& inputs, CallContext&) {
   if (inputs.empty()) throw ShapeError(describe() + " expects the step inputs and the states");
   const Tensor x = ops::as_float32(inputs[0]);
@@ -142,6 +161,11 @@ std::vector<Shape> RecurrentCell::compute_output_shape(const std::vector<Shape>&
 namespace {
 
 using detail::FloatBuffer;
+
+std::size_t z(std::int64_t i) {
+  return static_cast<std::size_t>(i);
+}
+
 using detail::StateList;
 using detail::StepScratch;
 
@@ -161,6 +185,70 @@ void product(const float* h, std::int64_t rows, std::int64_t depth, const float*
   ops::gemm(rows, cols, depth, h, depth, b + first, ldb, out.data(), cols);
 }
 
+using F64Weights = detail::RecurrentCell::F64Weights;
+using Rows = std::vector<double>;
+
+// out (rows x cols) = a (rows x depth) @ b[:, first, + cols) in double (b row-major, ldb per row).
+Rows product_f64(const double* a, std::int64_t rows, std::int64_t depth, const double* b,
+                 std::int64_t ldb, std::int64_t first, std::int64_t cols) {
+  Rows out(static_cast<std::size_t>(rows * cols), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t p = 0; p < depth; ++p) {
+      const double v = a[r * depth + p];
+      for (std::int64_t j = 0; j < cols; ++j) out[z(r * cols + j)] += v * b[p * ldb + first + j];
+    }
+  }
+  return out;
+}
+
+// An activation applied to a rows x cols block in double (detail::activate_float64).
+void activate_f64(const Activation& a, Rows& m, std::int64_t rows, std::int64_t cols) {
+  if (a.halves_last_axis) {
+    throw UnsupportedError("recurrent cell: activation '" + a.name +
+                           "' changes the state's size; a cell cannot use it");
+  }
+  Tensor t = Tensor::uninitialized({rows, cols}, DType::Float64);
+  std::copy(m.begin(), m.end(), t.mutable_values<double>().begin());
+  const Tensor y = detail::activate_float64(a, std::move(t)).to(DType::Float64);
+  const auto v = y.values<double>();
+  std::copy(v.begin(), v.end(), m.begin());
+}
+
+using HalfWeights = detail::RecurrentCell::HalfWeights;
+using HalfRows = std::vector<float>;
+
+float rh(float v, DType half) {
+  return half == DType::BFloat16 ? bfloat16_to_float(float_to_bfloat16(v))
+                                 : half_to_float(float_to_half(v));
+}
+
+// NumPy's half matmul: a (rows x depth) @ b[:, first, + cols), summed in float32, rounded once.
+HalfRows product_half(const float* a, std::int64_t rows, std::int64_t depth, const float* b,
+                      std::int64_t ldb, std::int64_t first, std::int64_t cols, DType half) {
+  HalfRows out(z(rows * cols), 0.0f);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t j = 0; j < cols; ++j) {
+      float acc = 0.0f;
+      for (std::int64_t p = 0; p < depth; ++p) acc += a[r * depth + p] * b[p * ldb + first + j];
+      out[z(r * cols + j)] = rh(acc, half);
+    }
+  }
+  return out;
+}
+
+// An activation on a rows x cols block of half values, each NumPy operation rounded.
+void activate_half_rows(const Activation& a, HalfRows& m, std::int64_t rows, std::int64_t cols,
+                        DType half) {
+  if (a.halves_last_axis) {
+    throw UnsupportedError("recurrent cell: activation '" + a.name +
+                           "' changes the state's size; a cell cannot use it");
+  }
+  Tensor t = Tensor::from_floats({rows, cols}, m);
+  detail::activate_half(a, t, half);
+  const auto v = t.values<float>();
+  std::copy(v.begin(), v.end(), m.begin());
+}
+
 class SimpleRNNCell final : public detail::RecurrentCell {
  public:
   SimpleRNNCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
@@ -174,6 +262,36 @@ class SimpleRNNCell final : public detail::RecurrentCell {
     for (std::int64_t i = 0; i < batch * u; ++i) h[i] = xp[i] + scratch.inner[i];
     detail::apply_activation(activation_, h, batch, u);
   }
+
+  // Keras: h = act(x W + b + h' U).
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    Rows h = product_f64(x, batch, d, w.kernel.data(), u, 0, u);
+    const Rows r = product_f64(states[0].data(), batch, u, w.recurrent.data(), u, 0, u);
+    for (std::int64_t i = 0; i < batch * u; ++i) {
+      if (use_bias_) h[z(i)] += w.bias[z(i % u)];
+      h[z(i)] += r[z(i)];
+    }
+    activate_f64(activation_, h, batch, u);
+    states[0] = std::move(h);
+  }
+
+  // Keras in a half type: h = r(x W), r(h + b), output = r(h + r(h' U)), then act.
+  void step_half(const float* x, std::int64_t batch, const HalfWeights& w,
+                 std::vector<HalfRows>& states) const override {
+    const std::int64_t u = units_;
+    const DType hf = w.half;
+    HalfRows h = product_half(x, batch, kernel().dim(0), w.kernel.data(), u, 0, u, hf);
+    const HalfRows r = product_half(states[0].data(), batch, u, w.recurrent.data(), u, 0, u, hf);
+    for (std::int64_t i = 0; i < batch * u; ++i) {
+      if (use_bias_) h[z(i)] = rh(h[z(i)] + w.bias[z(i % u)], hf);
+      h[z(i)] = rh(h[z(i)] + r[z(i)], hf);
+    }
+    activate_half_rows(activation_, h, batch, u, hf);
+    states[0] = std::move(h);
+  }
 };
 
 class LSTMCell final : public detail::RecurrentCell {
@@ -181,6 +299,9 @@ class LSTMCell final : public detail::RecurrentCell {
   LSTMCell(std::shared_ptr<JsonDocument> d, Deserializer& ctx)
       : RecurrentCell(std::move(d), ctx, 4, true) {
     config_default("unit_forget_bias", "true");
+    // Keras switches to its split-kernel implementation 1 when recurrent_dropout is set: the bias
+    // is then added to x W before h' U.
+    bias_first_ = cfg::get_float(config(), "recurrent_dropout", describe(), 0.0) > 0.0;
   }
 
   std::size_t num_states() const override { return 2; }
@@ -210,6 +331,71 @@ class LSTMCell final : public detail::RecurrentCell {
     float* h = next[0].data();
     for (std::int64_t k = 0; k < n; ++k) h[k] = scratch.gate_d[k] * scratch.tmp[k];
   }
+
+  // Keras: z = x W + h' U + b; i, f, o = ract(z_i, z_f, z_o); c = f c' + i act(z_c);
+  // h = o act(c).
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    Rows zz = product_f64(x, batch, d, w.kernel.data(), 4 * u, 0, 4 * u);
+    const Rows r = product_f64(states[0].data(), batch, u, w.recurrent.data(), 4 * u, 0, 4 * u);
+    for (std::int64_t i = 0; i < batch * 4 * u; ++i) {
+      const double b = use_bias_ ? w.bias[z(i % (4 * u))] : 0.0;
+      zz[z(i)] = bias_first_ ? (zz[z(i)] + b) + r[z(i)] : (zz[z(i)] + r[z(i)]) + b;
+    }
+    Rows gate[4];
+    for (int g = 0; g < 4; ++g) {
+      gate[g].resize(z(batch * u));
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) gate[g][z(b * u + j)] = zz[z(b * 4 * u + g * u + j)];
+      }
+      activate_f64(g == 2 ? activation_ : recurrent_activation_, gate[g], batch, u);
+    }
+    Rows c(z(batch * u));
+    for (std::size_t k = 0; k < c.size(); ++k)
+      c[k] = gate[1][k] * states[1][k] + gate[0][k] * gate[2][k];
+    Rows h = c;
+    activate_f64(activation_, h, batch, u);
+    for (std::size_t k = 0; k < h.size(); ++k) h[k] = gate[3][k] * h[k];
+    states[0] = std::move(h);
+    states[1] = std::move(c);
+  }
+
+  // Keras in a half type: z = r(r(x W) + r(h' U)), r(z + b); c = r(r(f c') + r(i r(act(z_c))));
+  // h = r(o r(act(c))), the gates' activations rounded per NumPy operation.
+  void step_half(const float* x, std::int64_t batch, const HalfWeights& w,
+                 std::vector<HalfRows>& states) const override {
+    const std::int64_t u = units_;
+    const DType hf = w.half;
+    HalfRows zz = product_half(x, batch, kernel().dim(0), w.kernel.data(), 4 * u, 0, 4 * u, hf);
+    const HalfRows r =
+        product_half(states[0].data(), batch, u, w.recurrent.data(), 4 * u, 0, 4 * u, hf);
+    for (std::int64_t i = 0; i < batch * 4 * u; ++i) {
+      if (use_bias_ && bias_first_) zz[z(i)] = rh(zz[z(i)] + w.bias[z(i % (4 * u))], hf);
+      zz[z(i)] = rh(zz[z(i)] + r[z(i)], hf);
+      if (use_bias_ && !bias_first_) zz[z(i)] = rh(zz[z(i)] + w.bias[z(i % (4 * u))], hf);
+    }
+    HalfRows gate[4];
+    for (int g = 0; g < 4; ++g) {
+      gate[g].resize(z(batch * u));
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) gate[g][z(b * u + j)] = zz[z(b * 4 * u + g * u + j)];
+      }
+      activate_half_rows(g == 2 ? activation_ : recurrent_activation_, gate[g], batch, u, hf);
+    }
+    HalfRows c(z(batch * u));
+    for (std::size_t k = 0; k < c.size(); ++k)
+      c[k] = rh(rh(gate[1][k] * states[1][k], hf) + rh(gate[0][k] * gate[2][k], hf), hf);
+    HalfRows h = c;
+    activate_half_rows(activation_, h, batch, u, hf);
+    for (std::size_t k = 0; k < h.size(); ++k) h[k] = rh(gate[3][k] * h[k], hf);
+    states[0] = std::move(h);
+    states[1] = std::move(c);
+  }
+
+ private:
+  bool bias_first_ = false;
 };
 
 class GRUCell final : public detail::RecurrentCell {
@@ -272,6 +458,109 @@ class GRUCell final : public detail::RecurrentCell {
     detail::apply_activation(activation_, hh.data(), batch, u);
     float* h = next[0].data();
     for (std::int64_t k = 0; k < n; ++k) h[k] = z[k] * h_prev[k] + (1.0f - z[k]) * hh[k];
+  }
+
+  // Keras: x W + b_in split (z, r, h); inner = h' U (+ b_rec) [reset_after] or h' U_zr;
+  // z, r = ract(x_z + inner_z, x_r + inner_r); hh = act(x_h + r * inner_h) [reset_after] or
+  // act(x_h + (r h') U_h); h = z h' + (1 - z) hh.
+  void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                std::vector<Rows>& states) const override {
+    const std::int64_t u = units_;
+    const std::int64_t d = kernel().dim(0);
+    const Rows& hp = states[0];
+    Rows mx = product_f64(x, batch, d, w.kernel.data(), 3 * u, 0, 3 * u);
+    if (use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i) mx[z(i)] += w.bias[z(i % (3 * u))];
+    }
+    const std::int64_t inner_cols = reset_after_ ? 3 * u : 2 * u;
+    Rows inner = product_f64(hp.data(), batch, u, w.recurrent.data(), 3 * u, 0, inner_cols);
+    if (reset_after_ && use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i)
+        inner[z(i)] += w.bias[z(3 * u + i % (3 * u))];
+    }
+    Rows zg(z(batch * u)), rg(z(batch * u)), hh(z(batch * u));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      for (std::int64_t j = 0; j < u; ++j) {
+        zg[z(b * u + j)] = mx[z(b * 3 * u + j)] + inner[z(b * inner_cols + j)];
+        rg[z(b * u + j)] = mx[z(b * 3 * u + u + j)] + inner[z(b * inner_cols + u + j)];
+      }
+    }
+    activate_f64(recurrent_activation_, zg, batch, u);
+    activate_f64(recurrent_activation_, rg, batch, u);
+    if (reset_after_) {
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[z(b * u + j)] =
+              mx[z(b * 3 * u + 2 * u + j)] + rg[z(b * u + j)] * inner[z(b * 3 * u + 2 * u + j)];
+        }
+      }
+    } else {
+      Rows rh(z(batch * u));
+      for (std::size_t k = 0; k < rh.size(); ++k) rh[k] = rg[k] * hp[k];
+      const Rows rec = product_f64(rh.data(), batch, u, w.recurrent.data(), 3 * u, 2 * u, u);
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[z(b * u + j)] = mx[z(b * 3 * u + 2 * u + j)] + rec[z(b * u + j)];
+        }
+      }
+    }
+    activate_f64(activation_, hh, batch, u);
+    Rows h(z(batch * u));
+    for (std::size_t k = 0; k < h.size(); ++k) h[k] = zg[k] * hp[k] + (1.0 - zg[k]) * hh[k];
+    states[0] = std::move(h);
+  }
+
+  // Keras in a half type: every matmul, sum, product and activation operation rounded;
+  // h = r(r(z h') + r(r(1 - z) hh)).
+  void step_half(const float* x, std::int64_t batch, const HalfWeights& w,
+                 std::vector<HalfRows>& states) const override {
+    const std::int64_t u = units_;
+    const DType hf = w.half;
+    const HalfRows& hp = states[0];
+    HalfRows mx = product_half(x, batch, kernel().dim(0), w.kernel.data(), 3 * u, 0, 3 * u, hf);
+    if (use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i)
+        mx[z(i)] = rh(mx[z(i)] + w.bias[z(i % (3 * u))], hf);
+    }
+    const std::int64_t inner_cols = reset_after_ ? 3 * u : 2 * u;
+    HalfRows inner =
+        product_half(hp.data(), batch, u, w.recurrent.data(), 3 * u, 0, inner_cols, hf);
+    if (reset_after_ && use_bias_) {
+      for (std::int64_t i = 0; i < batch * 3 * u; ++i)
+        inner[z(i)] = rh(inner[z(i)] + w.bias[z(3 * u + i % (3 * u))], hf);
+    }
+    HalfRows zg(z(batch * u)), rg(z(batch * u)), hh(z(batch * u));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      for (std::int64_t j = 0; j < u; ++j) {
+        zg[z(b * u + j)] = rh(mx[z(b * 3 * u + j)] + inner[z(b * inner_cols + j)], hf);
+        rg[z(b * u + j)] = rh(mx[z(b * 3 * u + u + j)] + inner[z(b * inner_cols + u + j)], hf);
+      }
+    }
+    activate_half_rows(recurrent_activation_, zg, batch, u, hf);
+    activate_half_rows(recurrent_activation_, rg, batch, u, hf);
+    if (reset_after_) {
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          const float rec = rh(rg[z(b * u + j)] * inner[z(b * 3 * u + 2 * u + j)], hf);
+          hh[z(b * u + j)] = rh(mx[z(b * 3 * u + 2 * u + j)] + rec, hf);
+        }
+      }
+    } else {
+      HalfRows rhp(z(batch * u));
+      for (std::size_t k = 0; k < rhp.size(); ++k) rhp[k] = rh(rg[k] * hp[k], hf);
+      const HalfRows rec =
+          product_half(rhp.data(), batch, u, w.recurrent.data(), 3 * u, 2 * u, u, hf);
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t j = 0; j < u; ++j) {
+          hh[z(b * u + j)] = rh(mx[z(b * 3 * u + 2 * u + j)] + rec[z(b * u + j)], hf);
+        }
+      }
+    }
+    activate_half_rows(activation_, hh, batch, u, hf);
+    HalfRows h(z(batch * u));
+    for (std::size_t k = 0; k < h.size(); ++k)
+      h[k] = rh(rh(zg[k] * hp[k], hf) + rh(rh(1.0f - zg[k], hf) * hh[k], hf), hf);
+    states[0] = std::move(h);
   }
 
  protected:

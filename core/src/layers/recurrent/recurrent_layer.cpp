@@ -254,6 +254,11 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (bool v : mb.values<bool>()) keep.push_back(v ? 1 : 0);
   }
 
+  const DType compute = compute_dtype();
+  if (compute == DType::Float64) return run_exact<double>(inputs[0], init, keep, ctx, compute);
+  if (compute == DType::Float16 || compute == DType::BFloat16)
+    return run_exact<float>(inputs[0], init, keep, ctx, compute);
+
   FloatBuffer xp;
   cell_->project_inputs(x.f32(), batch * steps, xp);  // row b*steps + t
   const std::int64_t g = xp.empty() ? 0 : static_cast<std::int64_t>(xp.size()) / (batch * steps);
@@ -300,6 +305,85 @@ TensorList RecurrentLayer::call(const TensorList& inputs, CallContext& ctx) {
     for (const FloatBuffer& st : states) outputs.push_back(to_tensor(st, batch, u));
   }
   // Keras 3 RNN layers do not support masking: no mask on any output.
+  ctx.output_masks.assign(outputs.size(), std::nullopt);
+  return outputs;
+}
+
+template <class T>
+TensorList RecurrentLayer::run_exact(
+    const Tensor& x_in, const TensorList& init,
+    const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep, CallContext& ctx,
+    DType half) const {
+  constexpr bool kF64 = sizeof(T) == 8;
+  constexpr DType kType = kF64 ? DType::Float64 : DType::Float32;
+  auto convert = [half](const Tensor& t) {
+    return kF64 ? t.to(DType::Float64) : ops::rounded_to(t, half);
+  };
+  const Tensor x = convert(x_in);
+  const std::int64_t batch = x.dim(0);
+  const std::int64_t steps = x.dim(1);
+  const std::int64_t d = x.dim(2);
+  const std::int64_t u = cell_->units();
+  const auto size = static_cast<std::size_t>(batch * u);
+  const std::size_t n_states = cell_->num_states();
+  std::vector<std::vector<T>> states(n_states, std::vector<T>(size, T(0)));
+  for (std::size_t s = 0; s < n_states && !init.empty(); ++s) {
+    const Tensor st = convert(init[s]);
+    const auto v = st.template values<T>();
+    std::copy(v.begin(), v.end(), states[s].begin());
+  }
+  const RecurrentCell::F64Weights w = kF64 ? cell_->f64_weights() : RecurrentCell::F64Weights{};
+  const RecurrentCell::HalfWeights hw =
+      kF64 ? RecurrentCell::HalfWeights{} : cell_->half_weights(half);
+  const T* px = x.template values<T>().data();
+  std::vector<T> xt(static_cast<std::size_t>(batch * d));
+  std::vector<T> prev_out(size, T(0));
+  Tensor seq;
+  T* seq_data = nullptr;
+  if (return_sequences_) {
+    seq = Tensor::uninitialized({batch, steps, u}, kType);  // every step is written
+    seq_data = seq.template mutable_values<T>().data();
+  }
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const std::int64_t t = go_backwards_ ? steps - 1 - s : s;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      std::copy(px + (b * steps + t) * d, px + (b * steps + t + 1) * d, xt.data() + b * d);
+    }
+    std::vector<std::vector<T>> next = states;
+    if constexpr (kF64) {
+      cell_->step_f64(xt.data(), batch, w, next);
+    } else {
+      cell_->step_half(xt.data(), batch, hw, next);
+    }
+    for (std::int64_t b = 0; b < batch; ++b) {
+      T* out_row = prev_out.data() + b * u;
+      if (keep.empty() || keep[static_cast<std::size_t>(b * steps + t)] != 0) {
+        std::copy(next[0].data() + b * u, next[0].data() + (b + 1) * u, out_row);
+        continue;
+      }
+      // A masked step: states carried over; the output repeats (or is zero).
+      for (std::size_t k = 0; k < n_states; ++k) {
+        std::copy(states[k].data() + b * u, states[k].data() + (b + 1) * u, next[k].data() + b * u);
+      }
+      if (zero_output_for_mask_) std::fill(out_row, out_row + u, T(0));
+    }
+    states = std::move(next);
+    if (seq_data != nullptr) {
+      for (std::int64_t b = 0; b < batch; ++b) {
+        std::copy(prev_out.data() + b * u, prev_out.data() + (b + 1) * u,
+                  seq_data + (b * steps + s) * u);
+      }
+    }
+  }
+  auto to_f64 = [&](const std::vector<T>& m) {
+    Tensor t = Tensor::uninitialized({batch, u}, kType);
+    std::copy(m.begin(), m.end(), t.template mutable_values<T>().begin());
+    return t;
+  };
+  TensorList outputs{return_sequences_ ? seq : to_f64(prev_out)};
+  if (return_state_) {
+    for (const auto& st : states) outputs.push_back(to_f64(st));
+  }
   ctx.output_masks.assign(outputs.size(), std::nullopt);
   return outputs;
 }

@@ -42,6 +42,12 @@ class RecurrentLayer : public Layer {
 
  private:
   std::size_t num_states() const { return cell_ != nullptr ? cell_->num_states() : 1; }
+  // The float64 policy's loop in double (T double), or the float16/bfloat16 policies' loop with
+  // each NumPy operation rounded to `half` (T float); same masking, ordering and outputs as call's.
+  template <class T>
+  TensorList run_exact(const Tensor& x, const TensorList& init,
+                       const std::vector<std::uint8_t, CachedAllocator<std::uint8_t>>& keep,
+                       CallContext& ctx, DType half) const;
   std::int64_t units() const;
 
   bool from_cell_dict_ = false;

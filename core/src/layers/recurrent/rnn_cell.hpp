@@ -49,6 +49,27 @@ class RecurrentCell : public Layer {
   virtual void step(const float* xp, std::int64_t batch, const StateList& states, StateList& next,
                     StepScratch& scratch) const = 0;
 
+  // float64 policy: one step in double, as Keras's NumPy backend computes it. `x` is the step's
+  // (batch, input_dim) input; `states` (each batch * units) are replaced by the new states. The
+  // variables are read as float64 from `w` (kernel, recurrent_kernel, bias; see f64_weights()).
+  struct F64Weights {
+    std::vector<double> kernel, recurrent, bias;
+  };
+  F64Weights f64_weights() const;
+  virtual void step_f64(const double* x, std::int64_t batch, const F64Weights& w,
+                        std::vector<std::vector<double>>& states) const = 0;
+
+  // float16/bfloat16 policies: one step in float32 with every NumPy operation of Keras's cell
+  // rounded to `half` (products summed in float32 and rounded once, as NumPy's float16 matmul);
+  // `x` holds half values, the variables are rounded to `half` (see half_weights()).
+  struct HalfWeights {
+    std::vector<float> kernel, recurrent, bias;
+    DType half = DType::Float16;
+  };
+  HalfWeights half_weights(DType half) const;
+  virtual void step_half(const float* x, std::int64_t batch, const HalfWeights& w,
+                         std::vector<std::vector<float>>& states) const = 0;
+
   // Keras's cell call: inputs {x, state...}; outputs {output, new state...}.
   TensorList call(const TensorList& inputs, CallContext& ctx) override;
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override;

@@ -159,9 +159,13 @@ class UpSampling2D final : public UpSamplingBase {
  protected:
   Tensor upsample(const Tensor& x) const override {
     if (interpolation_ == "nearest") return UpSamplingBase::upsample(x);
-    Tensor y = ops::as_float32(x);
+    // float64 (NumPy's tensordot with float64 weights) in double, anything else in float32.
+    const bool f64 = x.dtype() == DType::Float64;
+    Tensor y = f64 ? x : ops::as_float32(x);
     for (std::size_t i = 0; i < 2; ++i) {
-      if (sizes_[i] != 1) y = resize_axis(y, first_ + i, y.dim(first_ + i) * sizes_[i]);
+      if (sizes_[i] == 1) continue;
+      const std::int64_t n = y.dim(first_ + i) * sizes_[i];
+      y = f64 ? resize_axis<double>(y, first_ + i, n) : resize_axis<float>(y, first_ + i, n);
     }
     return y;
   }
@@ -174,10 +178,12 @@ class UpSampling2D final : public UpSamplingBase {
   }
 
   // Weights w[in][out] as Keras's _compute_weight_mat with scale = n/m, no translation.
-  std::vector<float> weight_matrix(std::int64_t m, std::int64_t n) const {
+  // The weights are computed in double and cast to T (NumPy's .astype(output.dtype)).
+  template <class T>
+  std::vector<T> weight_matrix(std::int64_t m, std::int64_t n) const {
     const double inv_scale = static_cast<double>(m) / static_cast<double>(n);
     std::vector<double> w(static_cast<std::size_t>(m * n));
-    std::vector<float> out(w.size(), 0.0f);
+    std::vector<T> out(w.size(), T(0));
     for (std::int64_t j = 0; j < n; ++j) {
       const double sample = (static_cast<double>(j) + 0.5) * inv_scale - 0.5;
       double total = 0.0;
@@ -191,32 +197,33 @@ class UpSampling2D final : public UpSamplingBase {
       if (!valid || !normalizable) continue;
       for (std::int64_t i = 0; i < m; ++i) {
         out[static_cast<std::size_t>(i * n + j)] =
-            static_cast<float>(w[static_cast<std::size_t>(i * n + j)] / total);
+            static_cast<T>(w[static_cast<std::size_t>(i * n + j)] / total);
       }
     }
     return out;
   }
 
   // out[..., j, ...] = sum_i w[i][j] * x[..., i, ...] along `axis`.
+  template <class T>
   Tensor resize_axis(const Tensor& x, std::size_t axis, std::int64_t n) const {
     const std::int64_t m = x.dim(axis);
-    const auto w = weight_matrix(m, n);
+    const auto w = weight_matrix<T>(m, n);
     Shape s = x.shape();
     std::int64_t outer = 1;
     std::int64_t inner = 1;
     for (std::size_t d = 0; d < axis; ++d) outer *= s[d];
     for (std::size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
     s[axis] = n;
-    Tensor out = Tensor::recycled_zeros(s, DType::Float32);
-    const float* px = x.f32();
-    float* po = out.f32_mut();
+    Tensor out = Tensor::recycled_zeros(s, sizeof(T) == 8 ? DType::Float64 : DType::Float32);
+    const T* px = x.template values<T>().data();
+    T* po = out.template mutable_values<T>().data();
     for (std::int64_t o = 0; o < outer; ++o) {
       for (std::int64_t j = 0; j < n; ++j) {
-        float* dst = po + (o * n + j) * inner;
+        T* dst = po + (o * n + j) * inner;
         for (std::int64_t i = 0; i < m; ++i) {
-          const float wij = w[static_cast<std::size_t>(i * n + j)];
-          if (wij == 0.0f) continue;
-          const float* src = px + (o * m + i) * inner;
+          const T wij = w[static_cast<std::size_t>(i * n + j)];
+          if (wij == T(0)) continue;
+          const T* src = px + (o * m + i) * inner;
           for (std::int64_t k = 0; k < inner; ++k) dst[k] += wij * src[k];
         }
       }

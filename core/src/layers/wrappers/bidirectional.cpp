@@ -144,8 +144,10 @@ class Bidirectional final : public Layer {
     TensorList y_rev = backward_->call(b_in, bctx);
     if (y.empty() || y_rev.empty())
       throw Error(describe() + ": the wrapped layer returned no output");
-    Tensor fy = ops::as_float32(y[0]);
-    Tensor by = ops::as_float32(y_rev[0]);
+    // float64 outputs (the float64 policy) merge in double.
+    const bool f64 = y[0].dtype() == DType::Float64 || y_rev[0].dtype() == DType::Float64;
+    Tensor fy = f64 ? y[0].to(DType::Float64) : ops::as_float32(y[0]);
+    Tensor by = f64 ? y_rev[0].to(DType::Float64) : ops::as_float32(y_rev[0]);
     if (return_sequences_) by = flip_time(by);
     if (fy.shape() != by.shape()) {
       throw ShapeError(describe() + ": forward output " + shape_to_string(fy.shape()) +
@@ -155,7 +157,7 @@ class Bidirectional final : public Layer {
     if (merge_ == MergeMode::None) {
       out = {fy, by};
     } else {
-      out = {merge(fy, by)};
+      out = {f64 ? merge<double>(fy, by) : merge<float>(fy, by)};
     }
     if (return_state_) {
       out.insert(out.end(), y.begin() + 1, y.end());
@@ -222,15 +224,17 @@ class Bidirectional final : public Layer {
   }
 
  private:
+  template <class T>
   Tensor merge(const Tensor& a, const Tensor& b) const {
-    const auto av = a.values<float>();
-    const auto bv = b.values<float>();
+    constexpr DType kType = sizeof(T) == 8 ? DType::Float64 : DType::Float32;
+    const auto av = a.template values<T>();
+    const auto bv = b.template values<T>();
     if (merge_ == MergeMode::Concat) {
       Shape s = a.shape();
       const std::int64_t n = s.back();
       s.back() = 2 * n;
-      Tensor out = Tensor::recycled_zeros(s, DType::Float32);
-      float* o = out.f32_mut();
+      Tensor out = Tensor::recycled_zeros(s, kType);
+      T* o = out.template mutable_values<T>().data();
       const std::int64_t rows = n == 0 ? 0 : a.num_elements() / n;
       for (std::int64_t r = 0; r < rows; ++r) {
         std::copy_n(av.data() + r * n, n, o + 2 * r * n);
@@ -238,8 +242,8 @@ class Bidirectional final : public Layer {
       }
       return out;
     }
-    Tensor out = Tensor::recycled_zeros(a.shape(), DType::Float32);
-    float* o = out.f32_mut();
+    Tensor out = Tensor::recycled_zeros(a.shape(), kType);
+    T* o = out.template mutable_values<T>().data();
     for (std::size_t i = 0; i < av.size(); ++i) {
       switch (merge_) {
         case MergeMode::Sum:
@@ -249,7 +253,7 @@ class Bidirectional final : public Layer {
           o[i] = av[i] * bv[i];
           break;
         default:
-          o[i] = (av[i] + bv[i]) / 2.0f;
+          o[i] = (av[i] + bv[i]) / T(2);
           break;
       }
     }
