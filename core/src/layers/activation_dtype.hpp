@@ -8,8 +8,8 @@
 
 namespace kserde::detail {
 
-// True when `a` is linear or a built-in computed in double here: relu, relu6, leaky_relu,
-// sigmoid, tanh, elu, selu, softplus, softsign, silu (swish), exponential, softmax (last axis).
+// True when `a` is linear or a built-in computed in double here: every element-wise built-in
+// (layers/activation_formulas.hpp), softmax and log_softmax (last axis); not sparsemax or glu.
 bool has_float64_activation(const Activation& a);
 
 // Applies `a` to the float64 tensor `y`: in double when has_float64_activation(a), otherwise in

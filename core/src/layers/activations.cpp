@@ -3,114 +3,26 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 #include <vector>
 
 #include "kserde/error.hpp"
+#include "layers/activation_formulas.hpp"
 #include "ops/kernel_set.hpp"
 
 namespace kserde {
 
 namespace {
 
-template <class F>
-void elementwise(std::span<float> d, F f) {
-  for (float& x : d) x = f(x);
-}
+namespace formulas = detail::formulas;
 
-float softplus1(float x) {
-  return std::max(x, 0.0f) + std::log1p(std::exp(-std::fabs(x)));
-}
-float sigmoid1(float x) {
-  return 1.0f / (1.0f + std::exp(-x));
-}
-float relu6_1(float x) {
-  return std::min(std::max(x, 0.0f), 6.0f);
+// One element-wise formula over a tensor's values (the last-axis size is not needed).
+template <float (*F)(float)>
+void unary(std::span<float> d, std::int64_t) {
+  for (float& x : d) x = F(x);
 }
 
 void relu(std::span<float> d, std::int64_t) {
   ops::active_kernels().relu(d.data(), static_cast<std::int64_t>(d.size()));
-}
-void relu6(std::span<float> d, std::int64_t) {
-  elementwise(d, relu6_1);
-}
-void leaky_relu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x >= 0 ? x : 0.2f * x; });
-}
-void sigmoid(std::span<float> d, std::int64_t) {
-  elementwise(d, sigmoid1);
-}
-void tanh_(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return std::tanh(x); });
-}
-void elu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x > 0 ? x : std::expm1(x); });
-}
-void selu(std::span<float> d, std::int64_t) {
-  constexpr float alpha = 1.67326324f;
-  constexpr float scale = 1.05070098f;
-  elementwise(d, [](float x) { return scale * (x > 0 ? x : alpha * std::expm1(x)); });
-}
-void celu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return std::max(x, 0.0f) + std::min(0.0f, std::expm1(x)); });
-}
-void softplus(std::span<float> d, std::int64_t) {
-  elementwise(d, softplus1);
-}
-void softsign(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x / (std::fabs(x) + 1.0f); });
-}
-void silu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x * sigmoid1(x); });
-}
-void gelu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) {
-    return 0.5f * x * (1.0f + std::erf(x / static_cast<float>(std::numbers::sqrt2)));
-  });
-}
-void gelu_tanh(std::span<float> d, std::int64_t) {
-  const float c = std::sqrt(2.0f / std::numbers::pi_v<float>);
-  elementwise(
-      d, [c](float x) { return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x))); });
-}
-void exponential(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return std::exp(x); });
-}
-void hard_sigmoid(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return relu6_1(x + 3.0f) / 6.0f; });
-}
-void hard_silu(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x * relu6_1(x + 3.0f) / 6.0f; });
-}
-void hard_tanh(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return std::min(std::max(x, -1.0f), 1.0f); });
-}
-void hard_shrink(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return std::fabs(x) > 0.5f ? x : 0.0f; });
-}
-void soft_shrink(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : 0.0f); });
-}
-void tanh_shrink(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x - std::tanh(x); });
-}
-void sparse_plus(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) {
-    return x <= -1.0f ? 0.0f : (x >= 1.0f ? x : 0.25f * (x + 1.0f) * (x + 1.0f));
-  });
-}
-void sparse_sigmoid(std::span<float> d, std::int64_t) {
-  elementwise(d,
-              [](float x) { return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f)); });
-}
-void squareplus(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return 0.5f * (x + std::sqrt(x * x + 4.0f)); });
-}
-void log_sigmoid(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return -softplus1(-x); });
-}
-void mish(std::span<float> d, std::int64_t) {
-  elementwise(d, [](float x) { return x * std::tanh(softplus1(x)); });
 }
 
 // Reductions over the last axis.
@@ -166,29 +78,29 @@ struct Named {
 
 constexpr Named kBuiltins[] = {
     {"relu", relu},
-    {"relu6", relu6},
-    {"leaky_relu", leaky_relu},
-    {"sigmoid", sigmoid},
-    {"tanh", tanh_},
-    {"elu", elu},
-    {"selu", selu},
-    {"celu", celu},
-    {"softplus", softplus},
-    {"softsign", softsign},
-    {"silu", silu},
-    {"gelu", gelu},
-    {"exponential", exponential},
-    {"hard_sigmoid", hard_sigmoid},
-    {"hard_silu", hard_silu},
-    {"hard_tanh", hard_tanh},
-    {"hard_shrink", hard_shrink},
-    {"soft_shrink", soft_shrink},
-    {"tanh_shrink", tanh_shrink},
-    {"sparse_plus", sparse_plus},
-    {"sparse_sigmoid", sparse_sigmoid},
-    {"squareplus", squareplus},
-    {"log_sigmoid", log_sigmoid},
-    {"mish", mish},
+    {"relu6", unary<formulas::relu6<float>>},
+    {"leaky_relu", unary<formulas::leaky_relu<float>>},
+    {"sigmoid", unary<formulas::sigmoid<float>>},
+    {"tanh", unary<formulas::tanh<float>>},
+    {"elu", unary<formulas::elu<float>>},
+    {"selu", unary<formulas::selu<float>>},
+    {"celu", unary<formulas::celu<float>>},
+    {"softplus", unary<formulas::softplus<float>>},
+    {"softsign", unary<formulas::softsign<float>>},
+    {"silu", unary<formulas::silu<float>>},
+    {"gelu", unary<formulas::gelu<float>>},
+    {"exponential", unary<formulas::exponential<float>>},
+    {"hard_sigmoid", unary<formulas::hard_sigmoid<float>>},
+    {"hard_silu", unary<formulas::hard_silu<float>>},
+    {"hard_tanh", unary<formulas::hard_tanh<float>>},
+    {"hard_shrink", unary<formulas::hard_shrink<float>>},
+    {"soft_shrink", unary<formulas::soft_shrink<float>>},
+    {"tanh_shrink", unary<formulas::tanh_shrink<float>>},
+    {"sparse_plus", unary<formulas::sparse_plus<float>>},
+    {"sparse_sigmoid", unary<formulas::sparse_sigmoid<float>>},
+    {"squareplus", unary<formulas::squareplus<float>>},
+    {"log_sigmoid", unary<formulas::log_sigmoid<float>>},
+    {"mish", unary<formulas::mish<float>>},
     {"softmax", softmax},
     {"log_softmax", log_softmax},
     {"sparsemax", sparsemax},
@@ -210,7 +122,7 @@ Tensor glu_last_axis(const Tensor& x, const std::string& name) {
   const std::int64_t rows = n == 0 ? 0 : x.num_elements() / n;
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t j = 0; j < half; ++j) {
-      py[r * half + j] = px[r * n + j] * sigmoid1(px[r * n + half + j]);
+      py[r * half + j] = px[r * n + j] * formulas::sigmoid(px[r * n + half + j]);
     }
   }
   return y;
@@ -243,7 +155,8 @@ std::optional<Activation> builtin_activation(std::string_view name) {
   if (name == "hard_swish") name = "hard_silu";
   // gelu with approximate=True is reachable by name only through the GELU-approximate alias
   // Keras uses in some configs.
-  if (name == "gelu_approximate") return Activation{"gelu_approximate", gelu_tanh, nullptr, false};
+  if (name == "gelu_approximate")
+    return Activation{"gelu_approximate", unary<formulas::gelu_tanh<float>>, nullptr, false};
   if (name == "glu") return Activation{"glu", glu_in_place, nullptr, true};
   for (const Named& n : kBuiltins) {
     if (name == n.name) return Activation{n.name, n.fn, nullptr, false};

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kserde/dtype.hpp"
@@ -357,6 +358,43 @@ BOOST_AUTO_TEST_CASE(mixed_float16_activations_round_each_numpy_operation) {
       }
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(float64_composite_activations_compute_in_double) {
+  // Each activation at 0.5 + 2^-30 against its formula from Keras's NumPy backend evaluated here
+  // in double; a float32 evaluation loses the 2^-30, which moves every one of these results by
+  // more than 1e-11.
+  const double x = 0.5 + kTiny;
+  const double sp = std::log1p(std::exp(-x)) + x;  // softplus(x), x > 0
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"gelu", 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)))},
+      {"mish", x * std::tanh(sp)},
+      {"hard_sigmoid", (x + 3.0) / 6.0},
+      {"hard_silu", x * (x + 3.0) / 6.0},
+      {"log_sigmoid", -std::log1p(std::exp(-x))},
+      {"squareplus", 0.5 * (x + std::sqrt(x * x + 4.0))},
+      {"tanh_shrink", x - std::tanh(x)},
+      {"celu", x},
+      {"sparse_plus", 0.25 * (x + 1.0) * (x + 1.0)},
+  };
+  for (const auto& [name, expected] : cases) {
+    BOOST_TEST_CONTEXT(name) {
+      auto a = layers::from_config("Activation",
+                                   R"({"activation": ")" + name + R"(", "dtype": "float64"})");
+      const Tensor y = run(a, {1}, doubles({1, 1}, {x}), DType::Float64);
+      BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+      BOOST_TEST(std::fabs(y.values<double>()[0] - expected) <= 4e-16);
+    }
+  }
+  // log_softmax over (0, 2^-30): -log(1 + e^d) and d - log(1 + e^d), which differ by 2^-30.
+  auto ls =
+      layers::from_config("Activation", R"({"activation": "log_softmax", "dtype": "float64"})");
+  const Tensor y = run(ls, {2}, doubles({1, 2}, {0.0, kTiny}), DType::Float64);
+  BOOST_TEST_REQUIRE(y.dtype() == DType::Float64);
+  const double lse = std::log(1.0 + std::exp(kTiny));
+  BOOST_TEST(std::fabs(y.values<double>()[0] + lse) <= 3e-16);
+  BOOST_TEST(std::fabs(y.values<double>()[1] - (kTiny - lse)) <= 3e-16);
+  BOOST_TEST(y.values<double>()[1] - y.values<double>()[0] > 0.5 * kTiny);
 }
 
 BOOST_AUTO_TEST_CASE(float64_activation_layer_stays_double) {
