@@ -453,4 +453,49 @@ BOOST_AUTO_TEST_CASE(dot_and_mixed_concatenate_keep_double) {
   BOOST_TEST(y[0].values<double>()[1] == 16777217.0);
 }
 
+BOOST_AUTO_TEST_CASE(masked_merges_keep_double) {
+  // Inputs (1, 2, 1) with masks (1, 2); 1 + 2^-30 survives in double and is 1 in float32.
+  const auto bools = [](bool a, bool b) {
+    Tensor m({1, 2}, DType::Bool);
+    m.mutable_values<bool>()[0] = a;
+    m.mutable_values<bool>()[1] = b;
+    return m;
+  };
+  const auto call = [&](const char* cls, const Tensor& x0, const Tensor& x1, const Tensor& m0,
+                        const Tensor& m1, CallContext& ctx) {
+    auto l = layers::from_config(cls, R"({"dtype": "float64"})");
+    l->build({{-1, 2, 1}, {-1, 2, 1}});
+    ctx.input_masks = {m0, m1};
+    const TensorList y = l->call({x0, x1}, ctx);
+    BOOST_TEST_REQUIRE(y.at(0).dtype() == DType::Float64);
+    return y[0];
+  };
+  {  // Add: masks do not change the sum; output mask = OR.
+    CallContext ctx;
+    const Tensor y = call("Add", doubles({1, 2, 1}, {1.0, 2.0}), doubles({1, 2, 1}, {kTiny, kTiny}),
+                          bools(true, false), bools(false, false), ctx);
+    BOOST_TEST(y.values<double>()[0] == 1.0 + kTiny);
+    BOOST_TEST(y.values<double>()[1] == 2.0 + kTiny);
+    BOOST_TEST_REQUIRE(ctx.output_masks.size() == 1u);
+    BOOST_TEST(ctx.output_masks[0]->values<bool>()[0] == true);
+    BOOST_TEST(ctx.output_masks[0]->values<bool>()[1] == false);
+  }
+  {  // Maximum: the masked-out 5 of input 0 cannot win; position 0 keeps 1 + 2^-30.
+    CallContext ctx;
+    const Tensor y =
+        call("Maximum", doubles({1, 2, 1}, {1.0 + kTiny, 5.0}), doubles({1, 2, 1}, {1.0, 3.0}),
+             bools(true, false), bools(true, true), ctx);
+    BOOST_TEST(y.values<double>()[0] == 1.0 + kTiny);
+    BOOST_TEST(y.values<double>()[1] == 3.0);
+  }
+  {  // Multiply: a masked-out entry counts as 1; (1 + 2^-30)^2 = 1 + 2^-29 in double.
+    CallContext ctx;
+    const Tensor y =
+        call("Multiply", doubles({1, 2, 1}, {1.0 + kTiny, 7.0}),
+             doubles({1, 2, 1}, {1.0 + kTiny, 2.0}), bools(true, false), bools(true, true), ctx);
+    BOOST_TEST(y.values<double>()[0] == 1.0 + 2.0 * kTiny);
+    BOOST_TEST(y.values<double>()[1] == 2.0);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

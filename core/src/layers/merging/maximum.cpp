@@ -29,6 +29,9 @@ class Maximum final : public detail::Merge {
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_max, describe()).clone();
   }
+  Tensor merge_float64(const TensorList& xs, const MaskList& masks) const override {
+    return detail::masked_fold(xs, masks, float64_op(), describe()).clone();
+  }
 };
 
 class Minimum final : public detail::Merge {
@@ -43,6 +46,9 @@ class Minimum final : public detail::Merge {
   }
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
     return detail::masked_fold(xs, masks, nan_min, describe()).clone();
+  }
+  Tensor merge_float64(const TensorList& xs, const MaskList& masks) const override {
+    return detail::masked_fold(xs, masks, float64_op(), describe()).clone();
   }
 };
 

@@ -90,23 +90,27 @@ Tensor expand_mask(const Tensor& mask, const Shape& x_shape, const std::string& 
   return broadcast_to(m, x_shape, where);
 }
 
-Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::string& where) {
+namespace {
+
+template <class T>
+Tensor select_as(const Tensor& m, const Tensor& a, const Tensor& b, const std::string& where) {
   const Shape shape =
       broadcast_shapes(broadcast_shapes(m.shape(), a.shape(), where), b.shape(), where);
   const Tensor mm = broadcast_to(m.to(DType::Bool), shape, where);
   const Tensor aa = broadcast_to(a, shape, where);
   const Tensor bb = broadcast_to(b, shape, where);
-  Tensor out = Tensor::recycled_zeros(shape, DType::Float32);
+  Tensor out = Tensor::recycled_zeros(shape, dtype_of<T>());
   const auto flags = mm.values<bool>();
-  const float* pa = aa.f32();
-  const float* pb = bb.f32();
-  float* po = out.f32_mut();
+  const T* pa = aa.values<T>().data();
+  const T* pb = bb.values<T>().data();
+  T* po = out.mutable_values<T>().data();
   for (std::size_t i = 0; i < flags.size(); ++i) po[i] = flags[i] ? pa[i] : pb[i];
   return out;
 }
 
-Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
-                   const std::string& where) {
+template <class T>
+Tensor masked_fold_as(const TensorList& xs, const MaskList& masks, T (*op)(T, T),
+                      const std::string& where) {
   Tensor out = xs[0];
   std::optional<Tensor> out_mask = masks[0];
   for (std::size_t i = 1; i < xs.size(); ++i) {
@@ -122,9 +126,40 @@ Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
     } else {
       out_mask.reset();
     }
-    out = broadcast_binary(out, x, op, where);
+    out = broadcast_binary<T>(out, x, op, where);
   }
   return out;
+}
+
+}  // namespace
+
+Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::string& where) {
+  if (a.dtype() == DType::Float64 && b.dtype() == DType::Float64) {
+    return select_as<double>(m, a, b, where);
+  }
+  return select_as<float>(m, a, b, where);
+}
+
+Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
+                   const std::string& where) {
+  return masked_fold_as<float>(xs, masks, op, where);
+}
+
+Tensor masked_fold(const TensorList& xs, const MaskList& masks, double (*op)(double, double),
+                   const std::string& where) {
+  return masked_fold_as<double>(xs, masks, op, where);
+}
+
+Tensor Merge::merge_float64(const TensorList& xs, const MaskList&) const {
+  Tensor y = xs[0].clone();
+  for (std::size_t i = 1; i < xs.size(); ++i) {
+    y = broadcast_binary<double>(y, xs[i], float64_op(), describe());
+  }
+  if (divides_by_count()) {
+    const auto n = static_cast<double>(xs.size());
+    for (double& v : y.mutable_values<double>()) v /= n;
+  }
+  return y;
 }
 
 TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
@@ -133,9 +168,7 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
   for (const Tensor& x : inputs) max_rank = std::max(max_rank, x.rank());
   const auto raw_masks = input_masks(ctx, inputs.size());
   bool in_double = float64_op() != nullptr;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    in_double = in_double && inputs[i].dtype() == DType::Float64 && !raw_masks[i];
-  }
+  for (const Tensor& x : inputs) in_double = in_double && x.dtype() == DType::Float64;
   TensorList xs;
   xs.reserve(inputs.size());
   for (const Tensor& x : inputs) {
@@ -168,17 +201,6 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
     }
     return {y};
   }
-  if (in_double) {
-    Tensor y = xs[0].clone();
-    for (std::size_t i = 1; i < xs.size(); ++i) {
-      y = broadcast_binary<double>(y, xs[i], float64_op(), describe());
-    }
-    if (divides_by_count()) {
-      const auto n = static_cast<double>(xs.size());
-      for (double& v : y.mutable_values<double>()) v /= n;
-    }
-    return {y};
-  }
   MaskList masks(inputs.size());
   bool all_masked = !inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -188,7 +210,7 @@ TensorList Merge::call(const TensorList& inputs, CallContext& ctx) {
       all_masked = false;
     }
   }
-  Tensor y = merge(xs, masks);
+  Tensor y = in_double ? merge_float64(xs, masks) : merge(xs, masks);
   if (all_masked) {
     // Output mask: OR of the input masks (broadcast), as Merge.compute_mask.
     Tensor acc = raw_masks[0]->to(DType::Float32);

@@ -27,11 +27,14 @@ class Merge : public Layer {
   // Combines float32 inputs of equal rank. `masks[i]` is input i's mask broadcast to its shape,
   // or empty. Returns the merged tensor.
   virtual Tensor merge(const TensorList& xs, const MaskList& masks) const = 0;
-  // float64 inputs without masks (a float64 policy): the double operation folded left to right
-  // over the inputs, as Keras's NumPy backend computes it; nullptr (the default) computes in
-  // float32. Average divides the sum by the input count afterwards.
+  // float64 inputs (a float64 policy): the double operation, folded left to right over the
+  // inputs as Keras's NumPy backend computes it; nullptr (the default) computes in float32.
+  // Average divides the sum by the input count afterwards.
   using DoubleOp = double (*)(double, double);
   virtual DoubleOp float64_op() const { return nullptr; }
+  // merge() for float64 inputs when float64_op() is set. The default folds float64_op() and
+  // ignores the masks (Add, Subtract, Average: masks set only the output mask, as in Keras).
+  virtual Tensor merge_float64(const TensorList& xs, const MaskList& masks) const;
   virtual bool divides_by_count() const { return false; }
   // Exact input count the layer needs (0 = any count >= 1).
   virtual std::size_t exact_inputs() const { return 0; }
@@ -44,13 +47,17 @@ class Merge : public Layer {
 // broadcast_to(expand_dims(mask, -1), shape(x)).
 Tensor expand_mask(const Tensor& mask, const Shape& x_shape, const std::string& where);
 
-// NumPy's where(m, a, b) over float32 values with broadcasting; `m` is any mask dtype.
+// NumPy's where(m, a, b) with broadcasting, over float64 values when `a` and `b` are both float64,
+// else float32 values; `m` is any mask dtype.
 Tensor select(const Tensor& m, const Tensor& a, const Tensor& b, const std::string& where);
 
 // Keras's Merge._apply_merge_op_and_or_mask (Maximum, Minimum): folds `op` over the inputs,
 // where a masked-out entry takes the other operand's value so it cannot win.
 using BinaryOp = float (*)(float, float);
 Tensor masked_fold(const TensorList& xs, const MaskList& masks, BinaryOp op,
+                   const std::string& where);
+// The same over float64 inputs.
+Tensor masked_fold(const TensorList& xs, const MaskList& masks, double (*op)(double, double),
                    const std::string& where);
 
 }  // namespace kserde::detail

@@ -7,6 +7,38 @@ namespace kserde {
 
 namespace {
 
+template <class T>
+Tensor scalar(T v) {
+  Tensor t({}, dtype_of<T>());
+  t.mutable_values<T>()[0] = v;
+  return t;
+}
+
+// The product over T (float or double) values.
+template <class T>
+Tensor masked_product(const TensorList& xs, const MaskList& masks, const std::string& where) {
+  bool all_masked = true;
+  for (const auto& m : masks) all_masked = all_masked && m.has_value();
+  const Tensor one = scalar<T>(1);
+  const auto mul = [](T a, T b) { return a * b; };
+  const auto any = [](float a, float b) { return (a != 0.0f || b != 0.0f) ? 1.0f : 0.0f; };
+  std::optional<Tensor> out;
+  std::optional<Tensor> out_mask;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    Tensor x = xs[i];
+    if (masks[i]) {
+      x = detail::select(*masks[i], x, one, where);
+      if (all_masked) {
+        const Tensor m = masks[i]->to(DType::Float32);
+        out_mask = out_mask ? detail::broadcast_binary(*out_mask, m, any, where) : m;
+      }
+    }
+    out = out ? detail::broadcast_binary<T>(*out, x, mul, where) : x;
+  }
+  if (all_masked) return detail::select(*out_mask, *out, scalar<T>(0), where);
+  return out->clone();
+}
+
 class Multiply final : public detail::Merge {
  public:
   Multiply(std::shared_ptr<JsonDocument> d, Deserializer&) : Merge(std::move(d)) {}
@@ -16,30 +48,10 @@ class Multiply final : public detail::Merge {
     return [](double a, double b) { return a * b; };
   }
   Tensor merge(const TensorList& xs, const MaskList& masks) const override {
-    bool all_masked = true;
-    for (const auto& m : masks) all_masked = all_masked && m.has_value();
-    static constexpr float kOne = 1.0f;
-    const Tensor one = Tensor::from_floats({}, std::span<const float>(&kOne, 1));
-    const auto mul = [](float a, float b) { return a * b; };
-    const auto any = [](float a, float b) { return (a != 0.0f || b != 0.0f) ? 1.0f : 0.0f; };
-    std::optional<Tensor> out;
-    std::optional<Tensor> out_mask;
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      Tensor x = xs[i];
-      if (masks[i]) {
-        x = detail::select(*masks[i], x, one, describe());
-        if (all_masked) {
-          const Tensor m = masks[i]->to(DType::Float32);
-          out_mask = out_mask ? detail::broadcast_binary(*out_mask, m, any, describe()) : m;
-        }
-      }
-      out = out ? detail::broadcast_binary(*out, x, mul, describe()) : x;
-    }
-    if (all_masked) {
-      const Tensor zero = Tensor::from_floats({}, std::vector<float>{0.0f});
-      return detail::select(*out_mask, *out, zero, describe());
-    }
-    return out->clone();
+    return masked_product<float>(xs, masks, describe());
+  }
+  Tensor merge_float64(const TensorList& xs, const MaskList& masks) const override {
+    return masked_product<double>(xs, masks, describe());
   }
 };
 
