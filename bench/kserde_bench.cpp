@@ -7,6 +7,11 @@
 //   kserde_bench infer <golden dir>        predict: golden mlp/cnn, 3xConv2D CNN, 256 MB MLP; 1 and
 //                                          all threads; also "KSERDE" lines for bench/run.sh
 //   kserde_bench export <golden dir> <out> the same cases for kserde_torch_bench (torch_bench.cpp)
+//   kserde_bench train <outdir> [digits.csv.gz]
+//                                          training steps/s (fit) of the seed workflow's digits CNN
+//                                          and an MLP 784-256-256-10 at 1 and 2 threads, as
+//                                          "KTRAIN" lines; writes each case (initial weights, data)
+//                                          to <outdir> for kserde_torch_bench --train
 //   kserde_bench plugin <library>          (child) time of load_plugin
 //   kserde_bench spawn <runs> <cmd...>     median wall time of a command, start to exit
 //   kserde_bench arch <name> <dir> <batch>...
@@ -39,14 +44,15 @@
 
 #include <rapidjson/document.h>
 
-#include "kserde/functional.hpp"
 #include "io/crc32.hpp"
+#include "kserde/functional.hpp"
 #include "kserde/initializers.hpp"
 #include "kserde/io/npy.hpp"
 #include "kserde/layers.hpp"
 #include "kserde/model.hpp"
 #include "kserde/plugin.hpp"
 #include "kserde/saving.hpp"
+#include "kserde/training.hpp"
 #include "ops/thread_pool.hpp"
 #include "timing.hpp"
 
@@ -663,6 +669,213 @@ int cmd_export(const fs::path& golden, const fs::path& outdir) {
   return 0;
 }
 
+// ---- training: kserde fit against LibTorch (kserde_torch_bench --train) -------------------------
+
+// Both sides train from the same initial weights on the same data, for a warm-up epoch and then
+// kTimedEpochs timed ones, with a fresh model at each thread count.
+constexpr int kTimedEpochs = 9;
+constexpr std::size_t kTrainThreads[] = {1, 2};
+
+struct TrainCase {
+  std::string slug;  // directory name in the export, key of the KTRAIN/TTRAIN lines
+  std::string name;  // as the rows name it
+  // The model initialized from a fixed seed and compiled: the same weights on every call.
+  std::function<std::shared_ptr<kserde::Sequential>()> build;
+  kserde::Shape sample;
+  kserde::Tensor x, y;  // y: Int32 class indices
+  std::int64_t batch = 0;
+  double learning_rate = 0;
+};
+
+void compile_adam(kserde::Model& m, double learning_rate) {
+  // No metrics: a step is forward, loss, backward and the update, as in the LibTorch loop.
+  kserde::compile(
+      m,
+      R"({"class_name": "Adam", "config": {"learning_rate": )" + fmt("%.9g", learning_rate) + "}}",
+      "sparse_categorical_crossentropy");
+}
+
+// The seed workflow's digits CNN (examples/seed_workflow.cpp): same layers, seed and optimizer.
+std::shared_ptr<kserde::Sequential> digits_cnn() {
+  auto m = std::make_shared<kserde::Sequential>("digits_cnn");
+  m->add(kserde::layers::Input({8, 8, 1}));
+  m->add(kserde::layers::from_config(
+      "Conv2D", R"({"filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"})"));
+  m->add(kserde::layers::from_config("MaxPooling2D", R"({"pool_size": 2})"));
+  m->add(kserde::layers::Flatten());
+  m->add(kserde::layers::Dense(64, "relu"));
+  m->add(kserde::layers::Dense(10, "softmax"));
+  kserde::initialize_weights(*m, 7);
+  compile_adam(*m, 0.003);
+  return m;
+}
+
+std::shared_ptr<kserde::Sequential> train_mlp() {
+  auto m = std::make_shared<kserde::Sequential>("mlp");
+  m->add(kserde::layers::Input({784}));
+  m->add(kserde::layers::Dense(256, "relu"));
+  m->add(kserde::layers::Dense(256, "relu"));
+  m->add(kserde::layers::Dense(10, "softmax"));
+  kserde::initialize_weights(*m, 11);
+  compile_adam(*m, 1e-3);
+  return m;
+}
+
+// scikit-learn's digits as the seed workflow reads them (rows of 64 pixels 0..16 and the digit,
+// gzip-compressed CSV), split the same way: shuffled by mt19937(42), the last 80% to train.
+bool read_digits_train(const fs::path& csv_gz, kserde::Tensor& x, kserde::Tensor& y) {
+  if (!fs::exists(csv_gz)) return false;
+  std::string text;
+  if (FILE* p = ::popen(("gzip -dc '" + csv_gz.string() + "'").c_str(), "r")) {
+    char buf[1 << 16];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+    ::pclose(p);
+  }
+  std::vector<std::vector<float>> rows;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t end = std::min(text.find('\n', pos), text.size());
+    std::vector<float> r;
+    for (std::size_t p = pos; p < end;) {
+      std::size_t used = 0;
+      r.push_back(std::stof(text.substr(p, end - p), &used));
+      p += used + 1;
+    }
+    if (r.size() == 65) rows.push_back(std::move(r));
+    pos = end + 1;
+  }
+  if (rows.empty()) return false;
+  std::vector<std::size_t> order(rows.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(42));
+  const std::vector<std::size_t> train(order.begin() + static_cast<std::ptrdiff_t>(rows.size() / 5),
+                                       order.end());
+  const auto n = static_cast<std::int64_t>(train.size());
+  x = kserde::Tensor({n, 8, 8, 1}, kserde::DType::Float32);
+  y = kserde::Tensor({n}, kserde::DType::Int32);
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    const std::vector<float>& r = rows[train[i]];
+    for (std::size_t k = 0; k < 64; ++k) x.f32_mut()[i * 64 + k] = r[k] / 16.0f;
+    y.mutable_values<std::int32_t>()[i] = static_cast<std::int32_t>(r[64]);
+  }
+  return true;
+}
+
+// Labels from a fixed random linear teacher on the centred inputs, so that there is something to
+// learn and the loss visibly falls.
+kserde::Tensor teacher_labels(const kserde::Tensor& x, unsigned seed) {
+  const std::int64_t n = x.dim(0), d = x.dim(1);
+  std::vector<float> t(static_cast<std::size_t>(d * 10));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  for (float& v : t) v = g(rng);
+  kserde::Tensor y({n}, kserde::DType::Int32);
+  for (std::int64_t r = 0; r < n; ++r) {
+    float score[10] = {};
+    for (std::int64_t i = 0; i < d; ++i) {
+      const float xi = x.f32()[r * d + i] - 0.5f;
+      for (int k = 0; k < 10; ++k) score[k] += xi * t[static_cast<std::size_t>(i * 10 + k)];
+    }
+    y.mutable_values<std::int32_t>()[static_cast<std::size_t>(r)] =
+        static_cast<std::int32_t>(std::max_element(score, score + 10) - score);
+  }
+  return y;
+}
+
+std::vector<TrainCase> train_cases(const fs::path& digits_csv_gz) {
+  std::vector<TrainCase> cases;
+  TrainCase digits{"digits_cnn", "", digits_cnn, {8, 8, 1}, {}, {}, 32, 0.003};
+  if (read_digits_train(digits_csv_gz, digits.x, digits.y)) {
+    digits.name = "digits CNN (seed workflow), sklearn digits";
+  } else {
+    // Same shapes as the real split: 1437 images.
+    digits.x = random_input({1437, 8, 8, 1}, 2);
+    digits.y = kserde::Tensor({1437}, kserde::DType::Int32);
+    std::mt19937 rng(3);
+    for (auto& v : digits.y.mutable_values<std::int32_t>())
+      v = static_cast<std::int32_t>(rng() % 10);
+    digits.name = "digits CNN (seed workflow), random digits-shaped data";
+  }
+  cases.push_back(std::move(digits));
+  TrainCase mlp{"mlp", "MLP 784-256-256-10", train_mlp, {784}, {}, {}, 64, 1e-3};
+  mlp.x = random_input({4096, 784}, 11);
+  mlp.y = teacher_labels(mlp.x, 12);
+  cases.push_back(std::move(mlp));
+  return cases;
+}
+
+kserde::Tensor first_rows(const kserde::Tensor& t, std::int64_t n) {
+  kserde::Shape s = t.shape();
+  s[0] = std::min(n, s[0]);
+  kserde::Tensor out(s, t.dtype());
+  std::memcpy(out.mutable_bytes().data(), t.bytes().data(), out.nbytes());
+  return out;
+}
+
+std::string join(const std::vector<double>& v) {
+  std::string s;
+  for (const double d : v) s += (s.empty() ? "" : ",") + fmt("%.4f", d);
+  return s;
+}
+
+// outdir/<slug>/: model.txt and the initial weights (as `export` writes them), x.npy, y.npy
+// (labels as float32) and train.txt (batch, learning rate, epochs) for kserde_torch_bench --train.
+void export_train_case(const TrainCase& c, const fs::path& outdir) {
+  const fs::path dir = outdir / c.slug;
+  fs::create_directories(dir);
+  const InferCase ic{c.slug, c.name, c.build(), c.sample, {}};
+  write_text(dir / "model.txt", export_model(ic, dir));
+  kserde::io::write_npy(dir / "x.npy", c.x);
+  kserde::io::write_npy(dir / "y.npy", c.y.to(kserde::DType::Float32));
+  write_text(dir / "train.txt", "batch " + std::to_string(c.batch) + "\nlearning_rate " +
+                                    fmt("%.9g", c.learning_rate) + "\nepsilon 1e-07\nepochs " +
+                                    std::to_string(kTimedEpochs) + "\n");
+}
+
+// KTRAIN lines: case, threads, steps/s (median epoch), steps per epoch, batch, trainable
+// parameters, loss of the initial weights on the first batch, each epoch's mean loss (warm-up
+// first), name.
+int cmd_train(const fs::path& outdir, const fs::path& digits_csv_gz) {
+  std::string same_losses, different_losses;
+  for (const TrainCase& c : train_cases(digits_csv_gz)) {
+    export_train_case(c, outdir);
+    const std::int64_t steps = (c.x.dim(0) + c.batch - 1) / c.batch;
+    std::vector<double> first_losses;
+    for (const std::size_t threads : kTrainThreads) {
+      kserde::ops::set_num_threads(threads);
+      const auto model = c.build();
+      std::int64_t params = 0;
+      for (const kserde::Variable* v : kserde::trainable_variables(*model))
+        params += v->value.num_elements();
+      const double initial =
+          kserde::compute_gradients(*model, {first_rows(c.x, c.batch)}, {first_rows(c.y, c.batch)})
+              .loss;
+      kserde::FitOptions options;
+      options.batch_size = c.batch;
+      options.seed = 1;
+      std::vector<double> losses;
+      // One epoch per call: fit's own loop (shuffle, batch gather, forward, backward, Adam).
+      const double epoch = time_median(kTimedEpochs, [&] {
+        losses.push_back(kserde::fit(*model, {c.x}, {c.y}, options)["loss"].front());
+      });
+      std::printf("KTRAIN\t%s\t%zu\t%.6g\t%lld\t%lld\t%lld\t%.6f\t%s\t%s\n", c.slug.c_str(),
+                  threads, static_cast<double>(steps) / epoch, static_cast<long long>(steps),
+                  static_cast<long long>(c.batch), static_cast<long long>(params), initial,
+                  join(losses).c_str(), c.name.c_str());
+      std::fflush(stdout);
+      if (first_losses.empty()) {
+        first_losses = losses;
+      } else {
+        std::string& list = losses == first_losses ? same_losses : different_losses;
+        list += (list.empty() ? "" : ", ") + c.name;
+      }
+    }
+  }
+  note("kserde training: each epoch's loss is the same at 1 and 2 threads for: " +
+       (same_losses.empty() ? "none" : same_losses) +
+       (different_losses.empty() ? "" : "; it differs for: " + different_losses));
+  return 0;
+}
+
 int cmd_plugin(const fs::path& lib) {
   const auto t0 = Clock::now();
   kserde::load_plugin(lib);
@@ -948,6 +1161,8 @@ int main(int argc, char** argv) {
     if (cmd == "rss" && argc == 4) return cmd_rss(argv[2], argv[3]);
     if (cmd == "infer" && argc == 3) return cmd_infer(argv[2]);
     if (cmd == "export" && argc == 4) return cmd_export(argv[2], argv[3]);
+    if (cmd == "train" && (argc == 3 || argc == 4))
+      return cmd_train(argv[2], argc == 4 ? argv[3] : "");
     if (cmd == "plugin" && argc == 3) return cmd_plugin(argv[2]);
     if (cmd == "spawn" && argc >= 4) return cmd_spawn(std::atoi(argv[2]), argc - 3, argv + 3);
     if (cmd == "arch" && argc >= 5) {
@@ -958,7 +1173,8 @@ int main(int argc, char** argv) {
     if (cmd == "peak" && argc >= 3) return cmd_peak(argc - 2, argv + 2);
     std::fprintf(stderr,
                  "usage: kserde_bench load|save <dir> | rss <mode> <file> | infer <golden> | "
-                 "export <golden> <outdir> | plugin <lib> | spawn <runs> <cmd...> | "
+                 "export <golden> <outdir> | train <outdir> [digits.csv.gz] | plugin <lib> | spawn "
+                 "<runs> <cmd...> | "
                  "arch <name> <dir> <batch>... | peak <cmd...>\n");
     return 2;
   } catch (const std::exception& e) {

@@ -6,6 +6,9 @@
 #   bench/run.sh            (env: BUILD_DIR, BENCH_TMP, JOBS)
 #   bench/run.sh memory     only section (f), inference memory: prints its table rows
 #   bench/run.sh portable   only section (g), the portable build's inference: prints its rows
+#   bench/run.sh training   only section (h), training steps/s against LibTorch: prints its rows
+#                           (env: DIGITS_CSV_GZ, scikit-learn's digits; same-shaped random data
+#                           when it is missing)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +47,8 @@ fi
 ninja -C "$B" -j"$JOBS" "${TARGETS[@]}" >/dev/null
 
 KB="$B/bench/kserde_bench"
+TB="$B/bench/kserde_torch_bench"
+DIGITS="${DIGITS_CSV_GZ:-/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz}"
 G="$ROOT/tests/golden"
 ROWS="$TMP/rows.tsv"
 : >"$ROWS"
@@ -52,11 +57,26 @@ run() { "$KB" "$@" | tee -a "$ROWS" >&2; }
 row() { printf 'ROW\t%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$ROWS" >&2; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f MB", k / 1024 }'; }
 
+# OpenBLAS 0.3.21 (Debian 12) does not know CPUs newer than itself and falls back to its generic
+# SSE3 "Prescott" kernels on them (3x slower GEMM on an AVX-512 Xeon): prints the OPENBLAS_CORETYPE
+# for the kernels the CPU can run, as a LibTorch user on that machine would choose, or nothing.
+blas_core() {
+  local flags
+  if [ -n "${OPENBLAS_CORETYPE:-}" ] || [[ "$("$TB" --blas)" != *Prescott* ]]; then return 0; fi
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+  has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
+  if has avx512f avx512bw avx512vl avx512dq; then
+    echo SkylakeX
+  elif has avx2 fma; then
+    echo Haswell
+  fi
+}
+
 # (f) Peak RSS of `kserde predict` on ResNet50- and MobileNetV2-shaped models (built here with
 # keras.applications' layers; random weights) in a fresh process, next to weights + the largest
 # live activation set (from the graph) and next to LibTorch predicting the same architecture.
 memory_rows() {
-  local TB="$B/bench/kserde_torch_bench" arch batch w live peak tpeak goal ratio
+  local arch batch w live peak tpeak goal ratio
   for arch in resnet50 mobilenetv2; do
     "$KB" arch "$arch" "$TMP/arch" 1 32 >"$TMP/arch.tsv"
     while IFS=$'\t' read -r _ _ batch w live; do
@@ -113,9 +133,76 @@ sed -n 's/.*kernels: \(.*\))/\1/p')) at run time; the forced-baseline rows show 
 SSE2 kernels." >>"$ROWS"
 }
 
-if [ "${1:-}" = memory ] || [ "${1:-}" = portable ]; then
-  if [ "$1" = memory ]; then memory_rows; else portable_rows; fi
+# (h) Training steps/s: `kserde_bench train` (kserde::fit, one epoch per timed call) of the seed
+# workflow's digits CNN and an MLP 784-256-256-10 at 1 and 2 threads, against `kserde_torch_bench
+# --train` training the same models from the same initial weights on the same data with autograd
+# and torch::optim::Adam, in the same run.
+training_rows() {
+  local ks="$TMP/ktrain.tsv" ts="$TMP/ttrain.tsv" core="" epochs
+  "$KB" train "$TMP/train" "$DIGITS" | tee "$ks" >&2
+  : >"$ts"
+  if [ -x "$TB" ]; then
+    core=$(blas_core)
+    if ! env ${core:+"OPENBLAS_CORETYPE=$core"} "$TB" --train "$TMP/train/digits_cnn" \
+      "$TMP/train/mlp" | tee "$ts" >&2; then
+      echo "note: kserde_torch_bench --train failed; the LibTorch training rows are skipped" >&2
+      : >"$ts"
+    fi
+  fi
+  # KTRAIN and TTRAIN lines: case, threads, steps/s, steps per epoch, batch, parameters, loss of
+  # the initial weights on the first batch, epoch losses (warm-up first), then the name (KTRAIN).
+  awk -F'\t' -v core="$core" '
+    function first(l) { sub(/,.*/, "", l); return l }
+    function last(l) { sub(/.*,/, "", l); return l }
+    function falls(l,   n, v) { n = split(l, v, ","); return v[n] + 0 < v[1] + 0 }
+    FILENAME == ARGV[1] { if ($1 == "TTRAIN") { torch[$2, $3] = $4; tp[$2] = $7; ti[$2] = $8; tl[$2, $3] = $9 }
+                next }
+    $1 == "KTRAIN" {
+      k = ($2 SUBSEP $3)
+      printf "ROW\t%s, batch %s, %s steps/epoch: training steps/s (kserde::fit), %s thread%s (LibTorch = reference)\t%.0f steps/s\t%s\t%s\t<= 1.0x\n",
+        $10, $6, $5, $3, ($3 == 1 ? "" : "s"), $4, (k in torch) ? sprintf("%.0f steps/s", torch[k]) : "-",
+        (k in torch) ? sprintf("%.2fx", torch[k] / $4) : "-"
+      if (!($2 in notes)) {
+        order[++cases] = $2
+        line = sprintf("Training check, %s: trainable parameters kserde %s", $10, $7)
+        if ($2 in tp) line = line sprintf(", LibTorch %s; loss of the shared initial weights on the first batch: kserde %s, LibTorch %s", tp[$2], $8, ti[$2])
+        line = line "; mean loss per epoch (warm-up epoch, then the timed ones)"
+      } else {
+        line = notes[$2]
+      }
+      line = line sprintf(", %s thread%s: kserde %s -> %s (%s)", $3, ($3 == 1 ? "" : "s"),
+        first($9), last($9), falls($9) ? "falls" : "DOES NOT FALL")
+      if (k in tl) line = line sprintf(", LibTorch %s -> %s (%s)", first(tl[k]), last(tl[k]),
+        falls(tl[k]) ? "falls" : "DOES NOT FALL")
+      notes[$2] = line
+    }
+    END {
+      for (i = 1; i <= cases; ++i) printf "NOTE\t%s\n", notes[order[i]]
+      if (core != "") printf "NOTE\tLibTorch training ran with OPENBLAS_CORETYPE=%s (see the inference note)\n", core
+    }' "$ts" "$ks" | tee -a "$ROWS" >&2
+  grep -h '^NOTE' "$ks" "$ts" >>"$ROWS" || true
+  epochs=$(awk -F'\t' '$1 == "KTRAIN" { print split($9, v, ",") - 1; exit }' "$ks")
+  printf 'NOTE\t%s\n' "Training rows: ratio = LibTorch's steps/s / kserde's, i.e. kserde's time \
+per step / LibTorch's (lower is better, as every ratio here). Steps/s = steps per epoch / the median \
+of $epochs timed epochs after one warm-up epoch, a fresh model (the same initial weights) at each thread count. \
+kserde: \`kserde::fit(epochs=1)\` per timed call (shuffle, batch gather, training forward pass, \
+sparse categorical crossentropy, backward pass, Adam), threads set by kserde::ops::set_num_threads. \
+LibTorch: the same layers as torch ops (NCHW), autograd, torch::nn::functional::cross_entropy on the \
+last Dense's logits (= softmax + sparse categorical crossentropy), torch::optim::Adam with Keras's \
+learning rate, betas and epsilon 1e-7, per epoch a randperm order and index_select per batch, then \
+zero_grad, forward, backward, step; threads: torch::set_num_threads (intra-op only) and \
+openblas_set_num_threads. No metrics on either side. Both sides train from kserde's initial \
+weights (Glorot uniform, zero biases) on the same data." >>"$ROWS"
+}
+
+if [ "${1:-}" = memory ] || [ "${1:-}" = portable ] || [ "${1:-}" = training ]; then
+  case "$1" in
+    memory) memory_rows ;;
+    portable) portable_rows ;;
+    training) training_rows ;;
+  esac
   awk -F'\t' '$1 == "ROW" { printf "| %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' "$ROWS"
+  awk -F'\t' '$1 == "NOTE" { printf "- %s\n", $2 }' "$ROWS"
   exit 0
 fi
 
@@ -153,21 +240,8 @@ echo "== (d) inference" >&2
 INFER="$TMP/infer.tsv" TORCH="$TMP/torch.tsv"
 "$KB" infer "$G" | tee "$INFER" >&2
 : >"$TORCH"
-TB="$B/bench/kserde_torch_bench"
 if [ -x "$TB" ]; then
-  # OpenBLAS 0.3.21 (Debian 12) does not know CPUs newer than itself and falls back to its
-  # generic SSE3 "Prescott" kernels on them (3x slower GEMM on an AVX-512 Xeon): choose the kernels
-  # the CPU can run, as a LibTorch user on that machine would.
-  CORE=""
-  if [ -z "${OPENBLAS_CORETYPE:-}" ] && [[ "$("$TB" --blas)" == *Prescott* ]]; then
-    FLAGS=" $(grep -m1 '^flags' /proc/cpuinfo) "
-    has() { for f in "$@"; do [[ "$FLAGS" == *" $f "* ]] || return 1; done; }
-    if has avx512f avx512bw avx512vl avx512dq; then
-      CORE=SkylakeX
-    elif has avx2 fma; then
-      CORE=Haswell
-    fi
-  fi
+  CORE=$(blas_core)
   mapfile -t CASES < <(awk -F'\t' '$1 == "KSERDE" && !seen[$2]++ { print $2 }' "$INFER")
   if "$KB" export "$G" "$TMP/export" &&
     env ${CORE:+"OPENBLAS_CORETYPE=$CORE"} "$TB" "${CASES[@]/#/$TMP/export/}" >"$TORCH"; then
@@ -224,6 +298,9 @@ row "process start to first prediction: kserde predict golden cnn (start of /bin
   "$(awk -v s="$FIRST" 'BEGIN { printf "%.2f ms", s * 1e3 }')" \
   "$(awk -v s="$TRUE" 'BEGIN { printf "%.2f ms", s * 1e3 }')" \
   "$(awk -v a="$FIRST" -v b="$TRUE" 'BEGIN { printf "%.1fx", a / b }')" "<= 50 ms total"
+
+echo "== (h) training" >&2
+training_rows
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 MEM=$(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)

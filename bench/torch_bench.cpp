@@ -3,6 +3,10 @@
 // a process would let one disturb the other.
 //   kserde_torch_bench <case dir>...
 //   kserde_torch_bench --blas          prints the BLAS that LibTorch's GEMM calls, and exits
+//   kserde_torch_bench --train <train case dir>...
+//                                      trains each case `kserde_bench train` wrote (same initial
+//                                      weights, data, batch, Adam settings) with autograd and
+//                                      torch::optim::Adam at 1 and 2 threads; prints TTRAIN lines
 //   kserde_torch_bench --rss resnet50|mobilenetv2 <batch>
 //                                      builds the architecture (random weights, eval mode), runs
 //                                      one prediction and prints "<peak RSS KiB> <weights bytes>"
@@ -155,9 +159,21 @@ class Model {
 
   const std::string& name() const { return name_; }
   bool nchw_output() const { return nchw_; }
+  bool ends_in_softmax() const { return !steps_.empty() && steps_.back().act == Act::Softmax; }
 
-  // x: NCHW for image models.
-  torch::Tensor forward(torch::Tensor x) const {
+  // The weights and biases, made trainable (leaves that autograd accumulates gradients into).
+  std::vector<torch::Tensor> parameters() {
+    std::vector<torch::Tensor> out;
+    for (Step& s : steps_) {
+      for (torch::Tensor* t : {&s.w, &s.b}) {
+        if (t->defined()) out.push_back(t->requires_grad_(true));
+      }
+    }
+    return out;
+  }
+
+  // x: NCHW for image models. `logits`: leaves out the last softmax, for a loss that takes logits.
+  torch::Tensor forward(torch::Tensor x, bool logits = false) const {
     for (const Step& s : steps_) {
       switch (s.kind) {
         case Step::Kind::Dense:
@@ -175,7 +191,7 @@ class Model {
           break;
       }
       if (s.act == Act::Relu) x.relu_();
-      if (s.act == Act::Softmax) x = torch::softmax(x, -1);
+      if (s.act == Act::Softmax && !(logits && &s == &steps_.back())) x = torch::softmax(x, -1);
     }
     return x;
   }
@@ -318,6 +334,93 @@ void run_case(const fs::path& dir, int all, std::string& diffs) {
   char b[64];
   std::snprintf(b, sizeof b, " %.3g (outputs up to %.3g)", worst, largest);
   diffs += (diffs.empty() ? "" : ", ") + model.name() + b;
+}
+
+// ---- training: the LibTorch side of `kserde_bench train` ---------------------------------------
+
+struct TrainSettings {
+  std::int64_t batch = 0;
+  double learning_rate = 0, epsilon = 0;
+  int epochs = 0;
+};
+
+// train.txt: "batch N", "learning_rate R", "epsilon E", "epochs K" lines.
+TrainSettings read_train_settings(const fs::path& dir) {
+  std::ifstream f(dir / "train.txt");
+  TrainSettings t;
+  for (std::string key; f >> key;) {
+    if (key == "batch") f >> t.batch;
+    if (key == "learning_rate") f >> t.learning_rate;
+    if (key == "epsilon") f >> t.epsilon;
+    if (key == "epochs") f >> t.epochs;
+  }
+  if (t.batch <= 0 || t.learning_rate <= 0 || t.epsilon <= 0 || t.epochs <= 0) {
+    throw std::runtime_error("bad or missing " + (dir / "train.txt").string());
+  }
+  return t;
+}
+
+// Keras's softmax output + sparse categorical crossentropy, written as a LibTorch user writes it:
+// cross_entropy (log-softmax and NLL, mean over the batch) on the last Dense's logits.
+torch::Tensor train_loss(const Model& model, const torch::Tensor& x, const torch::Tensor& y) {
+  return torch::nn::functional::cross_entropy(model.forward(x, true), y);
+}
+
+// One epoch as kserde's fit runs it: a fresh shuffled order, then per batch the rows gathered,
+// forward, loss, backward and one Adam step. Returns the epoch's mean loss per sample.
+double train_epoch(const Model& model, torch::optim::Adam& adam, const torch::Tensor& x,
+                   const torch::Tensor& y, std::int64_t batch) {
+  const std::int64_t n = x.size(0);
+  const torch::Tensor order = torch::randperm(n, torch::kLong);
+  double sum = 0;
+  for (std::int64_t begin = 0; begin < n; begin += batch) {
+    const torch::Tensor rows = order.slice(0, begin, std::min(n, begin + batch));
+    adam.zero_grad();
+    const torch::Tensor loss = train_loss(model, x.index_select(0, rows), y.index_select(0, rows));
+    loss.backward();
+    adam.step();
+    sum += loss.item<double>() * static_cast<double>(rows.size(0));
+  }
+  return sum / static_cast<double>(n);
+}
+
+// Prints TTRAIN lines in the KTRAIN layout of kserde_bench train: case, threads, steps/s, steps
+// per epoch, batch, parameters, loss of the initial weights on the first batch, each epoch's loss.
+void run_train(const fs::path& dir) {
+  const TrainSettings ts = read_train_settings(dir);
+  torch::Tensor x = read_npy(dir / "x.npy");
+  if (x.dim() == 4) x = x.permute({0, 3, 1, 2}).contiguous();  // NHWC -> NCHW, not timed
+  const torch::Tensor y = read_npy(dir / "y.npy").to(torch::kLong);
+  const std::int64_t steps = (x.size(0) + ts.batch - 1) / ts.batch;
+  for (const int threads : {1, 2}) {
+    set_threads(threads);
+    torch::manual_seed(1);
+    Model model(dir);  // the initial weights kserde starts from, at each thread count
+    if (!model.ends_in_softmax()) throw std::runtime_error(dir.string() + ": no softmax output");
+    const std::vector<torch::Tensor> params = model.parameters();
+    std::int64_t count = 0;
+    for (const torch::Tensor& p : params) count += p.numel();
+    double initial = 0;
+    {
+      torch::NoGradGuard no_grad;
+      initial = train_loss(model, x.slice(0, 0, ts.batch), y.slice(0, 0, ts.batch)).item<double>();
+    }
+    torch::optim::Adam adam(params, torch::optim::AdamOptions(ts.learning_rate).eps(ts.epsilon));
+    std::vector<double> losses;
+    const double epoch = bench::time_median(
+        ts.epochs, [&] { losses.push_back(train_epoch(model, adam, x, y, ts.batch)); });
+    std::string list;
+    for (const double l : losses) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.4f", l);
+      list += (list.empty() ? "" : ",") + std::string(b);
+    }
+    std::printf("TTRAIN\t%s\t%d\t%.6g\t%lld\t%lld\t%lld\t%.6f\t%s\n", dir.filename().c_str(),
+                threads, static_cast<double>(steps) / epoch, static_cast<long long>(steps),
+                static_cast<long long>(ts.batch), static_cast<long long>(count), initial,
+                list.c_str());
+    std::fflush(stdout);
+  }
 }
 
 }  // namespace
@@ -489,12 +592,26 @@ int run_rss(const std::string& arch, std::int64_t batch) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: kserde_torch_bench <case dir>... | --blas\n");
+    std::fprintf(stderr,
+                 "usage: kserde_torch_bench <case dir>... | --blas | --train <dir>... | --rss "
+                 "<arch> <batch>\n");
     return 2;
   }
   if (std::string(argv[1]) == "--blas") {
     std::printf("%s\n", blas_info().c_str());
     return 0;
+  }
+  if (std::string(argv[1]) == "--train" && argc >= 3) {
+    try {
+      // No InferenceMode here: training needs autograd.
+      for (int i = 2; i < argc; ++i) run_train(argv[i]);
+      std::printf("NOTE\tLibTorch %s training: %s; GEMM: %s\n", TORCH_VERSION,
+                  parallel_backend().c_str(), blas_info().c_str());
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kserde_torch_bench: %s\n", e.what());
+      return 1;
+    }
   }
   if (std::string(argv[1]) == "--rss" && argc == 4) {
     try {
