@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 #include <optional>
+#include <string_view>
 
 #include "json/config_access.hpp"
 #include "kserde/activations.hpp"
@@ -17,50 +18,100 @@ float sigmoid(float x) {
   return 1.0f / (1.0f + std::exp(-x));
 }
 
-// Elementwise derivative dy/dz from z and y; false for names handled elsewhere or unknown.
-bool elementwise_derivative(const std::string& n, float z, float y, float& d) {
-  if (n == "linear") {
-    d = 1.0f;
-  } else if (n == "relu") {
-    d = z > 0 ? 1.0f : 0.0f;
-  } else if (n == "relu6") {
-    d = z > 0 && z < 6 ? 1.0f : 0.0f;
-  } else if (n == "leaky_relu") {
-    d = z >= 0 ? 1.0f : 0.2f;
-  } else if (n == "sigmoid") {
-    d = y * (1.0f - y);
-  } else if (n == "tanh") {
-    d = 1.0f - y * y;
-  } else if (n == "elu") {
-    d = z > 0 ? 1.0f : y + 1.0f;
-  } else if (n == "selu") {
-    constexpr float alpha = 1.67326324f;
-    constexpr float scale = 1.05070098f;
-    d = z > 0 ? scale : y + scale * alpha;
-  } else if (n == "softplus") {
-    d = sigmoid(z);
-  } else if (n == "softsign") {
-    const float a = 1.0f + std::fabs(z);
-    d = 1.0f / (a * a);
-  } else if (n == "silu") {
-    const float s = sigmoid(z);
-    d = s + z * s * (1.0f - s);
-  } else if (n == "gelu") {
-    const float cdf = 0.5f * (1.0f + std::erf(z / static_cast<float>(std::numbers::sqrt2)));
-    const auto inv_sqrt_2pi = static_cast<float>(0.3989422804014327);
-    d = cdf + z * inv_sqrt_2pi * std::exp(-0.5f * z * z);
-  } else if (n == "exponential") {
-    d = y;
-  } else if (n == "hard_sigmoid") {
-    d = z > -3 && z < 3 ? 1.0f / 6.0f : 0.0f;
-  } else if (n == "hard_silu") {
-    d = z < -3 ? 0.0f : z > 3 ? 1.0f : (2.0f * z + 3.0f) / 6.0f;
-  } else if (n == "log_sigmoid") {
-    d = sigmoid(-z);
-  } else {
-    return false;
+// Derivatives dy/dz of the element-wise activations, from z and y = f(z).
+float d_linear(float, float) {
+  return 1.0f;
+}
+float d_relu(float z, float) {
+  return z > 0 ? 1.0f : 0.0f;
+}
+float d_relu6(float z, float) {
+  return z > 0 && z < 6 ? 1.0f : 0.0f;
+}
+float d_leaky_relu(float z, float) {
+  return z >= 0 ? 1.0f : 0.2f;
+}
+float d_sigmoid(float, float y) {
+  return y * (1.0f - y);
+}
+float d_tanh(float, float y) {
+  return 1.0f - y * y;
+}
+float d_elu(float z, float y) {
+  return z > 0 ? 1.0f : y + 1.0f;
+}
+float d_selu(float z, float y) {
+  constexpr float alpha = 1.67326324f;
+  constexpr float scale = 1.05070098f;
+  return z > 0 ? scale : y + scale * alpha;
+}
+float d_softplus(float z, float) {
+  return sigmoid(z);
+}
+float d_softsign(float z, float) {
+  const float a = 1.0f + std::fabs(z);
+  return 1.0f / (a * a);
+}
+float d_silu(float z, float) {
+  const float s = sigmoid(z);
+  return s + z * s * (1.0f - s);
+}
+float d_gelu(float z, float) {
+  const float cdf = 0.5f * (1.0f + std::erf(z / static_cast<float>(std::numbers::sqrt2)));
+  const auto inv_sqrt_2pi = static_cast<float>(0.3989422804014327);
+  return cdf + z * inv_sqrt_2pi * std::exp(-0.5f * z * z);
+}
+float d_exponential(float, float y) {
+  return y;
+}
+float d_hard_sigmoid(float z, float) {
+  return z > -3 && z < 3 ? 1.0f / 6.0f : 0.0f;
+}
+float d_hard_silu(float z, float) {
+  return z < -3 ? 0.0f : z > 3 ? 1.0f : (2.0f * z + 3.0f) / 6.0f;
+}
+float d_log_sigmoid(float z, float) {
+  return sigmoid(-z);
+}
+
+// dz = dy * f'(z) over n elements; one instantiation per derivative, so the name is resolved
+// once per tensor and the derivative inlines into the loop.
+using BackwardLoop = void (*)(const float* z, const float* y, const float* dy, float* dz,
+                              std::int64_t n);
+template <float (*D)(float, float)>
+void backward_loop(const float* z, const float* y, const float* dy, float* dz, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dz[i] = dy[i] * D(z[i], y[i]);
+}
+
+// The loop of the element-wise activation `name`, or nullptr (softmax, log_softmax and names
+// without a backward pass).
+BackwardLoop elementwise_backward(std::string_view name) {
+  struct Entry {
+    std::string_view name;
+    BackwardLoop loop;
+  };
+  static constexpr Entry kEntries[] = {
+      {"linear", backward_loop<d_linear>},
+      {"relu", backward_loop<d_relu>},
+      {"relu6", backward_loop<d_relu6>},
+      {"leaky_relu", backward_loop<d_leaky_relu>},
+      {"sigmoid", backward_loop<d_sigmoid>},
+      {"tanh", backward_loop<d_tanh>},
+      {"elu", backward_loop<d_elu>},
+      {"selu", backward_loop<d_selu>},
+      {"softplus", backward_loop<d_softplus>},
+      {"softsign", backward_loop<d_softsign>},
+      {"silu", backward_loop<d_silu>},
+      {"gelu", backward_loop<d_gelu>},
+      {"exponential", backward_loop<d_exponential>},
+      {"hard_sigmoid", backward_loop<d_hard_sigmoid>},
+      {"hard_silu", backward_loop<d_hard_silu>},
+      {"log_sigmoid", backward_loop<d_log_sigmoid>},
+  };
+  for (const Entry& e : kEntries) {
+    if (e.name == name) return e.loop;
   }
-  return true;
+  return nullptr;
 }
 
 }  // namespace
@@ -84,8 +135,7 @@ std::string activation_name(const Layer& layer) {
 }
 
 bool activation_has_backprop(const std::string& name) {
-  float d = 0;
-  return name == "softmax" || name == "log_softmax" || elementwise_derivative(name, 0, 0, d);
+  return name == "softmax" || name == "log_softmax" || elementwise_backward(name) != nullptr;
 }
 
 void activation_forward(const std::string& name, Tensor& y) {
@@ -117,13 +167,11 @@ Tensor activation_backward(const std::string& name, const Tensor& z, const Tenso
     }
     return dz;
   }
-  for (std::int64_t i = 0; i < n; ++i) {
-    float d = 0;
-    if (!elementwise_derivative(name, pz[i], py[i], d)) {
-      throw UnsupportedError("activation '" + name + "' has no backward pass in kserde");
-    }
-    o[i] = pd[i] * d;
+  const BackwardLoop loop = elementwise_backward(name);
+  if (loop == nullptr) {
+    throw UnsupportedError("activation '" + name + "' has no backward pass in kserde");
   }
+  loop(pz, py, pd, o, n);
   return dz;
 }
 

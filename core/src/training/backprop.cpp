@@ -1,5 +1,7 @@
 #include "training/backprop.hpp"
 
+#include <algorithm>
+
 #include "kserde/error.hpp"
 
 namespace kserde::training {
@@ -26,8 +28,16 @@ std::int64_t rows_of(const Tensor& t) {
 Tensor transpose2d(const float* a, std::int64_t rows, std::int64_t cols) {
   Tensor t = Tensor::uninitialized({cols, rows}, DType::Float32);
   float* o = t.f32_mut();
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t c = 0; c < cols; ++c) o[c * rows + r] = a[r * cols + c];
+  // In 32 x 32 tiles, so both the reads and the strided writes stay in cache.
+  constexpr std::int64_t kTile = 32;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const std::int64_t r1 = std::min(rows, r0 + kTile);
+    for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const std::int64_t c1 = std::min(cols, c0 + kTile);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        for (std::int64_t c = c0; c < c1; ++c) o[c * rows + r] = a[r * cols + c];
+      }
+    }
   }
   return t;
 }
