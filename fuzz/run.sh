@@ -63,7 +63,7 @@ fuzz_one() {  # fuzz_one TARGET: replays its regressions, then fuzzes; returns 1
 }
 summary() {  # summary TARGET: the last coverage line and the final statistics
   echo "-- $1 $(date -u +%FT%TZ)"
-  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$build/artifacts/$1/fuzz.log" | tail -3
+  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$build/artifacts/$1/fuzz.log" | tail -3
   cat "$build/artifacts/$1/time.log"
 }
 
