@@ -3,10 +3,25 @@
 // operation of the activation rounded.
 #pragma once
 
+#include <cstdint>
+#include <span>
+
 #include "kserde/activations.hpp"
 #include "kserde/tensor.hpp"
 
 namespace kserde::detail {
+
+// Calls f(row) for each row of `y`'s last axis (one row for a scalar), as a std::span<T> of the
+// values of T = y's element type.
+template <class T, class F>
+void for_each_last_axis_row(Tensor& y, F f) {
+  const std::int64_t n = y.rank() == 0 ? 1 : y.shape().back();
+  auto v = y.mutable_values<T>();
+  const std::int64_t rows = n == 0 ? 0 : y.num_elements() / n;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    f(v.subspan(static_cast<std::size_t>(r * n), static_cast<std::size_t>(n)));
+  }
+}
 
 // True when `a` is linear or a built-in computed in double here: every element-wise built-in
 // (layers/activation_formulas.hpp), softmax and log_softmax (last axis); not sparsemax or glu.

@@ -13,33 +13,25 @@ namespace {
 using Scalar = formulas::Unary<double>;
 
 void softmax_last_axis(Tensor& y) {
-  const std::int64_t n = y.rank() == 0 ? 1 : y.shape().back();
-  auto v = y.mutable_values<double>();
-  const std::int64_t rows = n == 0 ? 0 : y.num_elements() / n;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double* row = v.data() + r * n;
-    const double m = *std::max_element(row, row + n);
+  for_each_last_axis_row<double>(y, [](std::span<double> row) {
+    const double m = *std::max_element(row.begin(), row.end());
     double sum = 0.0;
-    for (std::int64_t j = 0; j < n; ++j) {
-      row[j] = std::exp(row[j] - m);
-      sum += row[j];
+    for (double& x : row) {
+      x = std::exp(x - m);
+      sum += x;
     }
-    for (std::int64_t j = 0; j < n; ++j) row[j] /= sum;
-  }
+    for (double& x : row) x /= sum;
+  });
 }
 
 void log_softmax_last_axis(Tensor& y) {
-  const std::int64_t n = y.rank() == 0 ? 1 : y.shape().back();
-  auto v = y.mutable_values<double>();
-  const std::int64_t rows = n == 0 ? 0 : y.num_elements() / n;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double* row = v.data() + r * n;
-    const double m = *std::max_element(row, row + n);
+  for_each_last_axis_row<double>(y, [](std::span<double> row) {
+    const double m = *std::max_element(row.begin(), row.end());
     double sum = 0.0;
-    for (std::int64_t j = 0; j < n; ++j) sum += std::exp(row[j] - m);
+    for (const double x : row) sum += std::exp(x - m);
     const double lse = std::log(sum);
-    for (std::int64_t j = 0; j < n; ++j) row[j] = row[j] - m - lse;
-  }
+    for (double& x : row) x = x - m - lse;
+  });
 }
 
 }  // namespace

@@ -22,20 +22,16 @@ float sigmoid_half(float x, DType half) {
 
 // exp(x - max) / sum(exp(x - max)) over the last axis, each operation rounded.
 void softmax_half(Tensor& y, DType half) {
-  const std::int64_t n = y.rank() == 0 ? 1 : y.shape().back();
-  auto v = y.mutable_values<float>();
-  const std::int64_t rows = n == 0 ? 0 : y.num_elements() / n;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = v.data() + r * n;
-    const float m = *std::max_element(row, row + n);
+  for_each_last_axis_row<float>(y, [half](std::span<float> row) {
+    const float m = *std::max_element(row.begin(), row.end());
     float sum = 0.0f;
-    for (std::int64_t j = 0; j < n; ++j) {
-      row[j] = round_half(std::exp(round_half(row[j] - m, half)), half);
-      sum += row[j];
+    for (float& x : row) {
+      x = round_half(std::exp(round_half(x - m, half)), half);
+      sum += x;
     }
     const float s = round_half(sum, half);
-    for (std::int64_t j = 0; j < n; ++j) row[j] = round_half(row[j] / s, half);
-  }
+    for (float& x : row) x = round_half(x / s, half);
+  });
 }
 
 // NumPy's elu/selu in a half type: where(x >= 0, x, r(alpha) * r(expm1(x))) [* r(scale)].
@@ -66,19 +62,13 @@ float gelu_tanh_half(float x, DType half) {
 // x - max - log(sum(exp(x - max))) over the last axis, each operation rounded (the sum
 // accumulated in float32).
 void log_softmax_half(Tensor& y, DType half) {
-  const std::int64_t n = y.rank() == 0 ? 1 : y.shape().back();
-  auto v = y.mutable_values<float>();
-  const std::int64_t rows = n == 0 ? 0 : y.num_elements() / n;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = v.data() + r * n;
-    const float m = *std::max_element(row, row + n);
+  for_each_last_axis_row<float>(y, [half](std::span<float> row) {
+    const float m = *std::max_element(row.begin(), row.end());
     float sum = 0.0f;
-    for (std::int64_t j = 0; j < n; ++j)
-      sum += round_half(std::exp(round_half(row[j] - m, half)), half);
+    for (const float x : row) sum += round_half(std::exp(round_half(x - m, half)), half);
     const float lse = round_half(std::log(round_half(sum, half)), half);
-    for (std::int64_t j = 0; j < n; ++j)
-      row[j] = round_half(round_half(row[j] - m, half) - lse, half);
-  }
+    for (float& x : row) x = round_half(round_half(x - m, half) - lse, half);
+  });
 }
 
 template <class F>

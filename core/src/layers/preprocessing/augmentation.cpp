@@ -234,11 +234,7 @@ class RandomCrop final : public InferenceIdentity {
   bool autocast() const override { return false; }
 
   std::vector<Shape> compute_output_shape(const std::vector<Shape>& in) const override {
-    Shape s = in.at(0);
-    const std::size_t h = detail::image_height_axis(s.size(), channels_first_, describe());
-    s[h] = height_;
-    s[h + 1] = width_;
-    return {s};
+    return {detail::resized_image_shape(in.at(0), channels_first_, height_, width_, describe())};
   }
 
  private:

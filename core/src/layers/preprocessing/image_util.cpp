@@ -22,6 +22,14 @@ std::size_t image_height_axis(std::size_t rank, bool channels_first, const std::
   return rank - (channels_first ? 2 : 3);
 }
 
+Shape resized_image_shape(Shape shape, bool channels_first, std::int64_t height, std::int64_t width,
+                          const std::string& who) {
+  const std::size_t h = image_height_axis(shape.size(), channels_first, who);
+  shape[h] = height;
+  shape[h + 1] = width;
+  return shape;
+}
+
 ImageLayout image_layout(const Shape& shape, bool channels_first, const std::string& who) {
   ImageLayout l;
   l.h_axis = image_height_axis(shape.size(), channels_first, who);

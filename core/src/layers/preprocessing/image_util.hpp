@@ -24,6 +24,9 @@ struct ImageLayout {
 // Axis of the height for an image tensor of `rank` (3 or 4); ShapeError naming `who` otherwise.
 std::size_t image_height_axis(std::size_t rank, bool channels_first, const std::string& who);
 ImageLayout image_layout(const Shape& shape, bool channels_first, const std::string& who);
+// `shape` (an image tensor's) with its height and width set to `height` and `width`.
+Shape resized_image_shape(Shape shape, bool channels_first, std::int64_t height, std::int64_t width,
+                          const std::string& who);
 // "channels_last" -> false, "channels_first" -> true; ConfigError naming `who` otherwise.
 bool parse_data_format(const std::string& value, const std::string& who);
 
