@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -152,6 +154,65 @@ MhaWeights set_mha(kserde::Layer& l, int dq, int dv, int dk, int H, int Dk, int 
     if (c.attribute == "_gate_dense") set({dq, H, Dv}, w.wg, {H, Dv}, w.bg);
   }
   return w;
+}
+
+// GroupedQueryAttention's weights expanded to one key/value head per query head (query head h
+// uses key/value head h / (Hq / Hkv)), so that the naive MHA loop above computes it.
+struct GqaWeights {
+  MhaWeights expanded;
+};
+
+GqaWeights set_gqa(kserde::Layer& l, int dq, int dk, int Hq, int Hkv, int hd, bool bias,
+                   std::uint32_t seed) {
+  const int dv = dq;
+  const int r = Hq / Hkv;
+  MhaWeights w;
+  w.wq = rnd(z(dq * Hq * hd), seed);
+  const Vec wk = rnd(z(dk * Hkv * hd), seed + 1);
+  const Vec wv = rnd(z(dv * Hkv * hd), seed + 2);
+  w.wo = rnd(z(Hq * hd * dq), seed + 3);
+  w.wg = rnd(z(dq * Hq * hd), seed + 8);
+  Vec bk, bv;
+  if (bias) {
+    w.bq = rnd(z(Hq * hd), seed + 4, 0.3f);
+    bk = rnd(z(Hkv * hd), seed + 5, 0.3f);
+    bv = rnd(z(Hkv * hd), seed + 6, 0.3f);
+    w.bo = rnd(z(dq), seed + 7, 0.3f);
+    w.bg = rnd(z(Hq * hd), seed + 9, 0.3f);
+  }
+  auto expand_kernel = [&](const Vec& k, int din) {
+    Vec out(z(din * Hq * hd));
+    for (int i = 0; i < din; ++i)
+      for (int h = 0; h < Hq; ++h)
+        for (int d = 0; d < hd; ++d)
+          out[z((i * Hq + h) * hd + d)] = k[z((i * Hkv + h / r) * hd + d)];
+    return out;
+  };
+  auto expand_bias = [&](const Vec& b) {
+    Vec out;
+    if (b.empty()) return out;
+    for (int h = 0; h < Hq; ++h)
+      for (int d = 0; d < hd; ++d) out.push_back(b[z((h / r) * hd + d)]);
+    return out;
+  };
+  w.wk = expand_kernel(wk, dk);
+  w.wv = expand_kernel(wv, dv);
+  w.bk = expand_bias(bk);
+  w.bv = expand_bias(bv);
+  for (const auto& c : l.tracked_children()) {
+    kserde::Layer& s = *c.layers.at(0);
+    auto set = [&](const Shape& ks, const Vec& kv, const Shape& bs, const Vec& bv_) {
+      TensorList t{tensor(ks, kv)};
+      if (bias) t.push_back(tensor(bs, bv_));
+      s.set_weights(t);
+    };
+    if (c.attribute == "_query_dense") set({dq, Hq, hd}, w.wq, {Hq, hd}, w.bq);
+    if (c.attribute == "_key_dense") set({dk, Hkv, hd}, wk, {Hkv, hd}, bk);
+    if (c.attribute == "_value_dense") set({dv, Hkv, hd}, wv, {Hkv, hd}, bv);
+    if (c.attribute == "_output_dense") set({Hq, hd, dq}, w.wo, {dq}, w.bo);
+    if (c.attribute == "_gate_dense") set({dq, Hq, hd}, w.wg, {Hq, hd}, w.bg);
+  }
+  return {w};
 }
 
 }  // namespace
@@ -527,6 +588,118 @@ BOOST_AUTO_TEST_CASE(attention_errors) {
                              tensor({1, 2, 2}, rnd(4, 1))},
                             ctx),
                     kserde::ShapeError);
+}
+
+BOOST_AUTO_TEST_CASE(gqa_shares_each_key_value_head_among_its_query_heads) {
+  const int B = 2, Tq = 4, Tk = 5, D = 6, dk = 7, Hq = 4, Hkv = 2, hd = 3;
+  auto l = kserde::layers::from_config(
+      "GroupedQueryAttention",
+      R"({"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2})");
+  l->build({{-1, Tq, D}, {-1, Tk, D}, {-1, Tk, dk}});
+  BOOST_TEST(l->variables().empty());
+  auto children = l->tracked_children();
+  // Keras keeps the sub-layers in private attributes: saved under these names.
+  const std::vector<std::string> names{"_dropout_layer", "_key_dense", "_output_dense",
+                                       "_query_dense",   "_softmax",   "_value_dense"};
+  BOOST_REQUIRE_EQUAL(children.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) BOOST_TEST(children[i].attribute == names[i]);
+  BOOST_TEST(children[1].layers[0]->variables().at(0).value.shape() == (Shape{dk, Hkv, hd}));
+  BOOST_TEST(children[2].layers[0]->variables().at(0).value.shape() == (Shape{Hq, hd, D}));
+  BOOST_TEST(children[3].layers[0]->variables().at(1).value.shape() == (Shape{Hq, hd}));
+  BOOST_TEST(children[3].layers[0]->name() == "query");
+  BOOST_TEST(children[2].layers[0]->name() == "attention_output");
+
+  const GqaWeights w = set_gqa(*l, D, dk, Hq, Hkv, hd, true, 20);
+  const Vec q = rnd(z(B * Tq * D), 1), v = rnd(z(B * Tk * D), 2), k = rnd(z(B * Tk * dk), 3);
+  CallContext ctx;
+  auto out = l->call({tensor({B, Tq, D}, q), tensor({B, Tk, D}, v), tensor({B, Tk, dk}, k)}, ctx);
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  BOOST_TEST(out[0].shape() == (Shape{B, Tq, D}));
+  check_close(out[0], ref_mha(w.expanded, q, v, k, B, Tq, Tk, D, D, dk, Hq, hd, hd, D, {}, false),
+              "grouped cross attention");
+}
+
+BOOST_AUTO_TEST_CASE(gqa_causal_scores_and_gate_on_the_unfused_path) {
+  const int B = 2, T = 4, D = 5, Hq = 6, Hkv = 3, hd = 2;
+  auto l = kserde::layers::from_config(
+      "GroupedQueryAttention",
+      R"({"head_dim": 2, "num_query_heads": 6, "num_key_value_heads": 3, "use_gate": true})");
+  l->build({{-1, T, D}, {-1, T, D}});
+  const GqaWeights w = set_gqa(*l, D, D, Hq, Hkv, hd, true, 30);
+  const Vec x = rnd(z(B * T * D), 4);
+  CallContext ctx;
+  ctx.kwargs.emplace("use_causal_mask", flag(true));
+  ctx.kwargs.emplace("return_attention_scores", flag(true));
+  auto out = l->call({tensor({B, T, D}, x), tensor({B, T, D}, x)}, ctx);
+  BOOST_REQUIRE_EQUAL(out.size(), 2u);
+  std::vector<int> causal;
+  for (int b = 0; b < B; ++b)
+    for (int i = 0; i < T; ++i)
+      for (int j = 0; j < T; ++j) causal.push_back(i >= j ? 1 : 0);
+  Vec scores;
+  const Vec want =
+      ref_mha(w.expanded, x, x, x, B, T, T, D, D, D, Hq, hd, hd, D, causal, true, &scores, true);
+  check_close(out[0], want, "output");
+  BOOST_TEST(out[1].shape() == (Shape{B, Hq, T, T}));
+  check_close(out[1], scores, "scores");
+  std::map<std::string, Tensor> kw{{"return_attention_scores", flag(true)}};
+  const auto shapes = l->compute_output_shape_for_call({{-1, T, D}, {-1, 7, D}}, kw);
+  BOOST_REQUIRE_EQUAL(shapes.size(), 2u);
+  BOOST_TEST(shapes[1] == (Shape{-1, Hq, T, 7}));
+}
+
+BOOST_AUTO_TEST_CASE(gqa_value_mask_and_a_fully_masked_row_on_the_fused_path) {
+  const int B = 2, Tq = 3, Tk = 4, D = 4, Hq = 2, Hkv = 1, hd = 3;
+  auto l = kserde::layers::from_config(
+      "GroupedQueryAttention",
+      R"({"head_dim": 3, "num_query_heads": 2, "num_key_value_heads": 1, "use_bias": false})");
+  l->build({{-1, Tq, D}, {-1, Tk, D}});
+  const GqaWeights w = set_gqa(*l, D, D, Hq, Hkv, hd, false, 40);
+  const Vec q = rnd(z(B * Tq * D), 5), v = rnd(z(B * Tk * D), 6);
+  // Batch 0 attends to keys 0 and 2; batch 1 to none (the fused path then averages every key).
+  const std::vector<float> vm{1, 0, 1, 0, 0, 0, 0, 0};
+  CallContext ctx;
+  ctx.input_masks = {std::nullopt, tensor({B, Tk}, vm)};
+  auto out = l->call({tensor({B, Tq, D}, q), tensor({B, Tk, D}, v)}, ctx);
+  std::vector<int> mask;
+  for (int b = 0; b < B; ++b)
+    for (int i = 0; i < Tq; ++i)
+      for (int j = 0; j < Tk; ++j) mask.push_back(static_cast<int>(vm[z(b * Tk + j)]));
+  check_close(out[0], ref_mha(w.expanded, q, v, v, B, Tq, Tk, D, D, D, Hq, hd, hd, D, mask, false),
+              "masked output");
+}
+
+BOOST_AUTO_TEST_CASE(gqa_config_defaults_build_config_and_errors) {
+  auto l = kserde::layers::from_config(
+      "GroupedQueryAttention",
+      R"({"name": "gqa", "head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2})");
+  const auto& c = l->config();
+  BOOST_TEST(c["use_bias"].GetBool());
+  BOOST_TEST(!c["use_gate"].GetBool());
+  BOOST_TEST(c["sliding_window"].IsNull());
+  BOOST_TEST(c["dropout"].GetDouble() == 0.0);
+  rapidjson::Document bc;
+  bc.Parse(R"({"shapes_dict": {"query_shape": [null, 3, 4], "value_shape": [null, 5, 4]}})");
+  l->build_from_config(bc);
+  BOOST_TEST(l->built());
+  BOOST_TEST(l->count_params() == (4 * 4 * 2 + 8) + 2 * (4 * 2 * 2 + 4) + (4 * 2 * 4 + 4));
+  BOOST_CHECK_THROW(kserde::layers::from_config("GroupedQueryAttention",
+                                                R"({"head_dim": 2, "num_query_heads": 3,
+                                                    "num_key_value_heads": 2})"),
+                    kserde::ConfigError);
+  BOOST_CHECK_THROW(kserde::layers::from_config(
+                        "GroupedQueryAttention",
+                        R"({"head_dim": 0, "num_query_heads": 2, "num_key_value_heads": 2})"),
+                    kserde::ConfigError);
+  auto m = kserde::layers::from_config(
+      "GroupedQueryAttention",
+      R"({"name": "gqa", "head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 2})");
+  try {
+    m->build({{-1, 3, 4}, {-1, 3, 5}});
+    BOOST_FAIL("query and value of different widths accepted");
+  } catch (const kserde::ShapeError& e) {
+    BOOST_TEST(std::string(e.what()).find("GroupedQueryAttention 'gqa'") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
