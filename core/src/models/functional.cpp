@@ -12,8 +12,8 @@
 #include "kserde/error.hpp"
 #include "kserde/object_registry.hpp"
 #include "layers/input_layer.hpp"
-#include "models/layer_call.hpp"
 #include "models/build_check.hpp"
+#include "models/layer_call.hpp"
 
 namespace kserde {
 
@@ -49,6 +49,19 @@ RawRef history_of(const JsonValue& kt, const std::string& where) {
           static_cast<std::size_t>((*h)[2].GetUint64())};
 }
 
+// An object's members sorted by name (Python's sorted() of the dict's keys: code point order,
+// which byte order of UTF-8 matches). Names are taken whole: one may hold a NUL character, so
+// looking members up again by a C string could miss.
+std::vector<std::pair<std::string, const JsonValue*>> sorted_members(const JsonValue& v) {
+  std::vector<std::pair<std::string, const JsonValue*>> members;
+  for (const auto& m : v.GetObject()) {
+    members.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()), &m.value);
+  }
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return members;
+}
+
 // Every tensor reference inside a (nested) args value, in flattening order (dicts by sorted key).
 void collect_refs(const JsonValue& v, const std::string& where, std::vector<RawRef>& out,
                   int depth = 0) {
@@ -58,10 +71,7 @@ void collect_refs(const JsonValue& v, const std::string& where, std::vector<RawR
   } else if (v.IsArray()) {
     for (const auto& e : v.GetArray()) collect_refs(e, where, out, depth + 1);
   } else if (v.IsObject() && !cfg::find(v, "class_name")) {
-    std::vector<std::string> keys;
-    for (const auto& m : v.GetObject()) keys.emplace_back(m.name.GetString());
-    std::sort(keys.begin(), keys.end());
-    for (const auto& k : keys) collect_refs(v[k.c_str()], where, out, depth + 1);
+    for (const auto& [key, value] : sorted_members(v)) collect_refs(*value, where, out, depth + 1);
   }
 }
 
@@ -80,10 +90,9 @@ void flatten_io(const JsonValue& v, std::vector<RawRef>& out, std::vector<std::s
   } else if (v.IsArray()) {
     for (const auto& e : v.GetArray()) flatten_io(e, out, keys, prefix, where, depth + 1);
   } else if (v.IsObject()) {
-    std::vector<std::string> names;
-    for (const auto& m : v.GetObject()) names.emplace_back(m.name.GetString());
-    std::sort(names.begin(), names.end());
-    for (const auto& k : names) flatten_io(v[k.c_str()], out, keys, k, where, depth + 1);
+    for (const auto& [key, value] : sorted_members(v)) {
+      flatten_io(*value, out, keys, key, where, depth + 1);
+    }
   } else {
     throw ConfigError(where + ": input_layers/output_layers entries must be [name, node, tensor]");
   }
